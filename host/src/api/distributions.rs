@@ -1,0 +1,132 @@
+//! `/api/v1/distributions`: what the loaded family plugins declare.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+
+use super::{AppState, Problem};
+use crate::plugins::Family;
+use crate::plugins::contract::{ContainerFormat, Distribution, Ordering};
+use crate::tokens::{Caller, Role};
+
+#[derive(Serialize)]
+pub struct Vulnerability {
+    grype: String,
+    osv: String,
+}
+
+#[derive(Serialize)]
+pub struct DistributionView {
+    id: String,
+    display_name: String,
+    family: String,
+    plugin: String,
+    format: &'static str,
+    architectures: Vec<String>,
+    components: Vec<String>,
+    vulnerability: Vulnerability,
+}
+
+impl DistributionView {
+    pub fn of(family: &Family, d: &Distribution) -> DistributionView {
+        DistributionView {
+            id: d.id.clone(),
+            display_name: d.display_name.clone(),
+            family: family.info.id.clone(),
+            plugin: family.plugin_name().to_owned(),
+            format: match family.info.format {
+                ContainerFormat::Deb => "deb",
+                ContainerFormat::Rpm => "rpm",
+            },
+            architectures: d.architectures.clone(),
+            components: d.components.clone(),
+            vulnerability: Vulnerability {
+                grype: d.vulnerability.grype.clone(),
+                osv: d.vulnerability.osv.clone(),
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct DistributionList {
+    distributions: Vec<DistributionView>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<DistributionList>, Problem> {
+    caller.require(Role::Reader)?;
+    let registry = state.plugins.registry();
+    let distributions = registry
+        .distributions()
+        .map(|(f, d)| DistributionView::of(f, d))
+        .collect();
+    Ok(Json(DistributionList { distributions }))
+}
+
+fn unknown(id: &str) -> Problem {
+    Problem::not_found(format!(
+        "no distribution {id}; GET /api/v1/distributions lists the ones loaded plugins provide"
+    ))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DistributionView>, Problem> {
+    caller.require(Role::Reader)?;
+    let registry = state.plugins.registry();
+    let (family, dist) = registry.distribution(&id).ok_or_else(|| unknown(&id))?;
+    Ok(Json(DistributionView::of(family, dist)))
+}
+
+#[derive(Deserialize)]
+pub struct ComparePairs {
+    /// `[[a, b], ...]`: each compared with the distribution's version rules.
+    pairs: Vec<(String, String)>,
+}
+
+#[derive(Serialize)]
+pub struct CompareResults {
+    /// `-1` (a < b), `0` or `1`, one per pair.
+    results: Vec<i8>,
+}
+
+const MAX_PAIRS: usize = 10_000;
+
+pub async fn compare_versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<ComparePairs>,
+) -> Result<Json<CompareResults>, Problem> {
+    caller.require(Role::Reader)?;
+    if body.pairs.len() > MAX_PAIRS {
+        return Err(Problem::bad_request(format!(
+            "{} pairs sent; at most {MAX_PAIRS} per request",
+            body.pairs.len()
+        )));
+    }
+    if state.plugins.registry().distribution(&id).is_none() {
+        return Err(unknown(&id));
+    }
+    let orderings = state
+        .plugins
+        .blocking(move |registry| {
+            let (family, _) = registry.distribution(&id).ok_or_else(|| unknown(&id))?;
+            family.compare_versions(&body.pairs).map_err(Problem::from)
+        })
+        .await?;
+    let results = orderings
+        .into_iter()
+        .map(|o| match o {
+            Ordering::Less => -1,
+            Ordering::Equal => 0,
+            Ordering::Greater => 1,
+        })
+        .collect();
+    Ok(Json(CompareResults { results }))
+}

@@ -1,0 +1,94 @@
+//! `application/problem+json` (RFC 9457) errors with a message a person can
+//! act on. Every error the API returns goes through [`Problem`].
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::plugins::{InstallError, PluginError};
+
+#[derive(Debug)]
+pub struct Problem {
+    pub status: StatusCode,
+    /// Short machine-readable slug; the `type` is `urn:repod:problem:<slug>`.
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::BAD_REQUEST, "bad-request", detail)
+    }
+
+    pub fn internal(err: impl std::fmt::Display) -> Problem {
+        tracing::error!("internal error: {err}");
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the daemon log has the details",
+        )
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "type": format!("urn:repod:problem:{}", self.kind),
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+impl From<PluginError> for Problem {
+    fn from(e: PluginError) -> Problem {
+        let (status, kind) = match &e {
+            PluginError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "plugin-timeout"),
+            PluginError::MemoryLimit { .. } => (StatusCode::BAD_GATEWAY, "plugin-memory-limit"),
+            PluginError::Trapped { .. } => (StatusCode::BAD_GATEWAY, "plugin-failed"),
+            PluginError::BadOutput { .. } => (StatusCode::BAD_GATEWAY, "plugin-bad-output"),
+            PluginError::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
+            PluginError::Load(_) => (StatusCode::UNPROCESSABLE_ENTITY, "plugin-unloadable"),
+        };
+        if status.is_server_error() {
+            tracing::warn!("{e}");
+        }
+        Problem::new(status, kind, e.to_string())
+    }
+}
+
+impl From<InstallError> for Problem {
+    fn from(e: InstallError) -> Problem {
+        match e {
+            InstallError::Broken(inner) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "plugin-unloadable",
+                format!("the plugin cannot be loaded: {inner}"),
+            ),
+            InstallError::Conflict(msg) => Problem::new(StatusCode::CONFLICT, "plugin-conflict", msg),
+            InstallError::NotFound(name) => {
+                Problem::not_found(format!("no plugin named {name} is loaded"))
+            }
+            InstallError::Io(e) => Problem::internal(e),
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Daemon settings: command-line flag, then environment variable, then the
+//! TOML config file, then the embedded default.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8000"
+//! data = "./data"            # relative paths are relative to this file
+//! plugins = "./data/plugins" # default: <data>/plugins
+//!
+//! [limits]
+//! plugin-memory-mib = 256
+//! plugin-call-timeout-ms = 10000
+//! plugin-instances = 64
+//!
+//! [plugin.debian]            # handed to the plugin named "debian" as JSON
+//! disable = ["focal"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::plugins::{Limits, PluginSections};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+pub const DEFAULT_DATA: &str = "./data";
+
+/// Values given on the command line or in the environment (clap merges the
+/// two); `None` falls through to the config file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data: Option<PathBuf>,
+    pub plugins: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    plugins: Option<PathBuf>,
+    #[serde(default)]
+    limits: FileLimits,
+    #[serde(default)]
+    plugin: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileLimits {
+    plugin_memory_mib: Option<usize>,
+    plugin_call_timeout_ms: Option<u64>,
+    plugin_instances: Option<u32>,
+}
+
+/// The resolved settings the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub plugins: PathBuf,
+    pub limits: Limits,
+    /// Each plugin's config section, serialised as JSON for the plugin.
+    pub plugin_sections: PluginSections,
+}
+
+impl Settings {
+    pub fn resolve(overrides: Overrides) -> anyhow::Result<Settings> {
+        let (file, base) = match &overrides.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                let file: FileConfig = toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?;
+                let base = path.parent().map(Path::to_owned).unwrap_or_default();
+                (file, base)
+            }
+            None => (FileConfig::default(), PathBuf::new()),
+        };
+        let from_file = |p: Option<PathBuf>| p.map(|p| base.join(p));
+
+        let listen = overrides
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
+        let data = overrides
+            .data
+            .or_else(|| from_file(file.data))
+            .unwrap_or_else(|| DEFAULT_DATA.into());
+        let plugins = overrides
+            .plugins
+            .or_else(|| from_file(file.plugins))
+            .unwrap_or_else(|| data.join("plugins"));
+
+        let defaults = Limits::default();
+        let limits = Limits {
+            memory_bytes: file
+                .limits
+                .plugin_memory_mib
+                .map_or(defaults.memory_bytes, |m| m << 20),
+            call_timeout: file
+                .limits
+                .plugin_call_timeout_ms
+                .map_or(defaults.call_timeout, Duration::from_millis),
+            max_instances: file.limits.plugin_instances.unwrap_or(defaults.max_instances),
+        };
+        if limits.memory_bytes < 16 << 20 {
+            anyhow::bail!("limits.plugin-memory-mib must be at least 16");
+        }
+        if limits.call_timeout < Duration::from_millis(50) {
+            anyhow::bail!("limits.plugin-call-timeout-ms must be at least 50");
+        }
+
+        let plugin_sections = file
+            .plugin
+            .into_iter()
+            .map(|(name, table)| {
+                let json = serde_json::to_string(&table)
+                    .with_context(|| format!("[plugin.{name}] cannot be passed to the plugin"))?;
+                Ok((name, json))
+            })
+            .collect::<anyhow::Result<_>>()?;
+
+        Ok(Settings {
+            listen,
+            data,
+            plugins,
+            limits,
+            plugin_sections,
+        })
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data.join("repod.db")
+    }
+
+    pub fn component_cache(&self) -> PathBuf {
+        self.data.join("cache").join("components")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("repod.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn defaults_without_anything() {
+        let s = Settings::resolve(Overrides::default()).unwrap();
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.data, PathBuf::from("./data"));
+        assert_eq!(s.plugins, PathBuf::from("./data/plugins"));
+        assert!(s.plugin_sections.is_empty());
+    }
+
+    #[test]
+    fn file_then_flag_precedence_and_sections() {
+        let dir = std::env::temp_dir().join(format!("repod-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = write(
+            &dir,
+            "listen = \"127.0.0.1:9000\"\ndata = \"d\"\n[limits]\nplugin-memory-mib = 64\n[plugin.debian]\ndisable = [\"focal\"]\n",
+        );
+        let s = Settings::resolve(Overrides {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.data, dir.join("d"));
+        assert_eq!(s.plugins, dir.join("d").join("plugins"));
+        assert_eq!(s.limits.memory_bytes, 64 << 20);
+        assert_eq!(s.plugin_sections["debian"], r#"{"disable":["focal"]}"#);
+
+        let s = Settings::resolve(Overrides {
+            config: Some(path),
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            plugins: Some("/p".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.listen.port(), 9100);
+        assert_eq!(s.plugins, PathBuf::from("/p"));
+
+        let bad = write(&dir, "lisen = \"x\"\n");
+        let err = Settings::resolve(Overrides {
+            config: Some(bad),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("unknown field `lisen`"), "{err:#}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

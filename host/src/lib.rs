@@ -1,0 +1,11 @@
+//! repod: a package repository daemon whose distribution families and
+//! scanner policies are sandboxed WebAssembly plugins.
+//!
+//! See ARCHITECTURE.md at the repository root for the map of this crate.
+
+pub mod api;
+pub mod config;
+pub mod db;
+pub mod plugins;
+pub mod server;
+pub mod tokens;

@@ -1,0 +1,72 @@
+//! Wiring: settings -> data directory, database, plugins, HTTP listener.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::api::{self, AppState};
+use crate::config::Settings;
+use crate::db;
+use crate::plugins::{PluginHost, PluginKind};
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data)
+        .with_context(|| format!("cannot create data directory {}", settings.data.display()))?;
+    let db = db::open(&settings.database_path()).await?;
+
+    let plugins = {
+        let s = settings.clone();
+        tokio::task::spawn_blocking(move || {
+            let cache = s.component_cache();
+            PluginHost::start(s.limits, &s.plugins, Some(cache), s.plugin_sections)
+        })
+        .await??
+    };
+    let registry = plugins.registry();
+    for plugin in registry.plugins() {
+        let what = match &plugin.kind {
+            PluginKind::Family(f) => format!("{} distributions", f.info.distributions.len()),
+            PluginKind::Policy(_) => "policy".to_owned(),
+        };
+        tracing::info!(
+            plugin = plugin.meta.name,
+            version = plugin.meta.version,
+            cached = plugin.meta.load.from_cache,
+            load_ms = format!("{:.1}", plugin.meta.load.millis),
+            "loaded plugin ({what})"
+        );
+    }
+    if registry.plugins().next().is_none() {
+        tracing::warn!(dir = %settings.plugins.display(), "no plugins loaded: no distribution is available");
+    }
+
+    let state = AppState {
+        db,
+        plugins: Arc::new(plugins),
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    tracing::info!(
+        "repod listening on http://{} (data {}, plugins {})",
+        listener.local_addr()?,
+        settings.data.display(),
+        settings.plugins.display()
+    );
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,23 @@
+//! Guest-side bindings of the `distro-family` world in `wit/`.
+//!
+//! Family plugins depend on this crate instead of running `wit-bindgen`
+//! themselves, so the contract is turned into bindings in one place. A plugin
+//! implements [`PluginGuest`] and [`FamilyGuest`] on one type and calls
+//! `repod_family_sdk::export_family!(ThatType);`.
+//!
+//! The policy world lives in its own crate (`repod-policy-sdk`) because both
+//! worlds export the `plugin` interface and wit-bindgen's exported macros
+//! would clash in one crate.
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "distro-family",
+    pub_export_macro: true,
+    export_macro_name: "export_family",
+    default_bindings_module: "repod_family_sdk",
+});
+
+pub use exports::repod::plugin::family::Guest as FamilyGuest;
+pub use exports::repod::plugin::family::*;
+pub use exports::repod::plugin::plugin::{Guest as PluginGuest, PluginInfo};
+pub use repod::plugin::types::{ContainerFormat, Field};

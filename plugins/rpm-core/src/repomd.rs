@@ -1,0 +1,294 @@
+//! The frames around the package entries and the `repomd.xml` of each
+//! architecture's repository.
+//!
+//! `repomd.xml` is the one file a client trusts first: it is signed
+//! (`repomd.xml.asc`, detached and armored, which both librepo and libzypp
+//! fetch) and names every other index by checksum. Its layout follows
+//! createrepo_c; the checksums and sizes are the host's, the timestamps are
+//! the publish time (createrepo_c uses the index files' mtimes, which are
+//! its generation time too). Unlike createrepo_c, no sqlite databases are
+//! published (as with `--no-database`: dnf and zypper build their own
+//! caches from the XML), and every file ends with a newline (createrepo_c
+//! leaves it off after `</metadata>`).
+
+use std::fmt::Write;
+
+use crate::config::COMPRESSION;
+use crate::sdk::{
+    Distribution, Frame, Publication, PublishedFile, SignatureKind, SignatureRequest, TopLevelFile,
+};
+use crate::{IndexCompression, IndexKind, repo_arches, setting};
+
+const XML_DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
+pub(crate) fn render_frames(
+    dist: &Distribution,
+    indexes: &[(String, u64)],
+) -> Result<Vec<Frame>, String> {
+    indexes
+        .iter()
+        .map(|(path, count)| {
+            let (_, kind) = IndexKind::parse(dist, path)
+                .ok_or_else(|| format!("{path} is not an index of distribution {}", dist.id))?;
+            let (open, root) = match kind {
+                IndexKind::Primary => (
+                    "<metadata xmlns=\"http://linux.duke.edu/metadata/common\" \
+                     xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\"",
+                    "metadata",
+                ),
+                IndexKind::Filelists => (
+                    "<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\"",
+                    "filelists",
+                ),
+                IndexKind::Other => (
+                    "<otherdata xmlns=\"http://linux.duke.edu/metadata/other\"",
+                    "otherdata",
+                ),
+            };
+            Ok(Frame {
+                head: format!("{XML_DECLARATION}{open} packages=\"{count}\">\n"),
+                tail: format!("</{root}>\n"),
+            })
+        })
+        .collect()
+}
+
+fn checksum<'a>(fields: &'a [(String, String)], what: &str, path: &str) -> Result<&'a str, String> {
+    fields
+        .iter()
+        .find(|(algo, _)| algo == "sha256")
+        .map(|(_, hex)| hex.as_str())
+        .ok_or_else(|| format!("the host sent no sha256 {what} for {path}"))
+}
+
+/// The published variant of one index that repomd.xml points at: the one in
+/// the distribution's compression if there are several.
+fn pick<'a>(
+    files: &'a [PublishedFile],
+    index: &str,
+    preferred: Option<IndexCompression>,
+) -> Option<&'a PublishedFile> {
+    let all: Vec<&PublishedFile> = files.iter().filter(|f| f.index == index).collect();
+    all.iter()
+        .find(|f| {
+            f.compression.is_some() && f.compression == preferred.map(IndexCompression::to_sdk)
+        })
+        .or_else(|| all.iter().find(|f| f.compression.is_some()))
+        .or_else(|| all.first())
+        .copied()
+}
+
+pub(crate) fn render_top_level(
+    dist: &Distribution,
+    files: &[PublishedFile],
+    now: u64,
+) -> Result<Publication, String> {
+    let preferred = setting(dist, COMPRESSION).and_then(IndexCompression::parse);
+    let mut publication = Publication {
+        files: Vec::new(),
+        public_key_paths: Vec::new(),
+    };
+    for arch in repo_arches(dist) {
+        let root = format!("{}/{arch}/", dist.id);
+        let mut xml = String::with_capacity(2048);
+        xml.push_str(XML_DECLARATION);
+        xml.push_str(
+            "<repomd xmlns=\"http://linux.duke.edu/metadata/repo\" \
+             xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n",
+        );
+        let _ = writeln!(xml, "  <revision>{now}</revision>");
+        for kind in IndexKind::ALL {
+            let index = kind.path(&dist.id, arch);
+            let file = pick(files, &index, preferred)
+                .ok_or_else(|| format!("no published file for index {index}"))?;
+            let href = file.path.strip_prefix(&root).ok_or_else(|| {
+                format!(
+                    "published file {} is outside the repository {root}",
+                    file.path
+                )
+            })?;
+            let sha256 = checksum(&file.checksums, "checksum", &file.path)?;
+            let open_sha256 = checksum(&file.open_checksums, "open checksum", &file.path)?;
+            let _ = write!(
+                xml,
+                "  <data type=\"{kind}\">\n    \
+                 <checksum type=\"sha256\">{sha256}</checksum>\n    \
+                 <open-checksum type=\"sha256\">{open_sha256}</open-checksum>\n    \
+                 <location href=\"{href}\"/>\n    \
+                 <timestamp>{now}</timestamp>\n    \
+                 <size>{size}</size>\n    \
+                 <open-size>{open_size}</open-size>\n  \
+                 </data>\n",
+                kind = kind.name(),
+                sha256 = quick_xml::escape::escape(sha256),
+                open_sha256 = quick_xml::escape::escape(open_sha256),
+                href = quick_xml::escape::escape(href),
+                size = file.size,
+                open_size = file.open_size,
+            );
+        }
+        xml.push_str("</repomd>\n");
+        let repomd = format!("{root}repodata/repomd.xml");
+        publication.files.push(TopLevelFile {
+            signatures: vec![SignatureRequest {
+                path: format!("{repomd}.asc"),
+                kind: SignatureKind::DetachedArmored,
+            }],
+            path: repomd,
+            content: xml,
+        });
+        publication
+            .public_key_paths
+            .push(format!("{root}repodata/repomd.xml.key"));
+    }
+    Ok(publication)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::prepare::tests::alma9;
+    use crate::sdk::Compression;
+
+    /// What the host reports after writing the three indexes of each
+    /// architecture, zstd-compressed and checksum-named.
+    pub(crate) fn published(dist: &Distribution) -> Vec<PublishedFile> {
+        let mut files = Vec::new();
+        for (n, arch) in repo_arches(dist).enumerate() {
+            for (k, kind) in IndexKind::ALL.into_iter().enumerate() {
+                let digit = char::from(b'a' + (n * 3 + k) as u8);
+                let sha: String = std::iter::repeat_n(digit, 64).collect();
+                let open_sha: String = std::iter::repeat_n('0', 63).chain([digit]).collect();
+                files.push(PublishedFile {
+                    path: format!("{}/{arch}/repodata/{sha}-{}.xml.zst", dist.id, kind.name()),
+                    index: kind.path(&dist.id, arch),
+                    compression: Some(Compression::Zstd),
+                    size: 1000 + (n * 3 + k) as u64,
+                    checksums: vec![("sha256".to_owned(), sha)],
+                    open_size: 5000 + (n * 3 + k) as u64,
+                    open_checksums: vec![("sha256".to_owned(), open_sha)],
+                });
+            }
+        }
+        files
+    }
+
+    #[test]
+    fn frames_wrap_each_index_kind() {
+        let dist = alma9();
+        let frames = render_frames(
+            &dist,
+            &[
+                ("almalinux9/x86_64/repodata/primary.xml".to_owned(), 3),
+                ("almalinux9/aarch64/repodata/filelists.xml".to_owned(), 0),
+                ("almalinux9/x86_64/repodata/other.xml".to_owned(), 12),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            frames[0].head,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata xmlns=\"http://linux.duke.edu/metadata/common\" \
+             xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"3\">\n"
+        );
+        assert_eq!(frames[0].tail, "</metadata>\n");
+        assert_eq!(
+            frames[1].head,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"0\">\n"
+        );
+        assert_eq!(frames[1].tail, "</filelists>\n");
+        assert_eq!(
+            frames[2].head,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"12\">\n"
+        );
+        assert_eq!(frames[2].tail, "</otherdata>\n");
+    }
+
+    #[test]
+    fn frames_reject_unknown_indexes() {
+        let dist = alma9();
+        for path in [
+            "almalinux9/s390x/repodata/primary.xml",
+            "almalinux9/noarch/repodata/primary.xml",
+            "almalinux9/x86_64/repodata/updateinfo.xml",
+            "rocky9/x86_64/repodata/primary.xml",
+        ] {
+            let err = render_frames(&dist, &[(path.to_owned(), 1)]).unwrap_err();
+            assert_eq!(
+                err,
+                format!("{path} is not an index of distribution almalinux9")
+            );
+        }
+    }
+
+    #[test]
+    fn repomd_per_architecture_with_signature_and_key() {
+        let dist = alma9();
+        let publication = render_top_level(&dist, &published(&dist), 1_700_000_000).unwrap();
+        let paths: Vec<&str> = publication.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "almalinux9/x86_64/repodata/repomd.xml",
+                "almalinux9/aarch64/repodata/repomd.xml",
+            ]
+        );
+        let x86 = &publication.files[0];
+        assert_eq!(x86.signatures.len(), 1);
+        assert_eq!(
+            x86.signatures[0].path,
+            "almalinux9/x86_64/repodata/repomd.xml.asc"
+        );
+        assert_eq!(x86.signatures[0].kind, SignatureKind::DetachedArmored);
+        assert_eq!(
+            publication.public_key_paths,
+            [
+                "almalinux9/x86_64/repodata/repomd.xml.key",
+                "almalinux9/aarch64/repodata/repomd.xml.key",
+            ]
+        );
+        assert!(publication.files[1].content.contains(&format!(
+            "<location href=\"repodata/{}-primary.xml.zst\"/>",
+            "d".repeat(64)
+        )));
+    }
+
+    #[test]
+    fn repomd_snapshot() {
+        let dist = alma9();
+        let publication = render_top_level(&dist, &published(&dist), 1_700_000_000).unwrap();
+        insta::assert_snapshot!(publication.files[0].content);
+    }
+
+    #[test]
+    fn repomd_prefers_the_configured_compression_and_needs_every_index() {
+        let dist = alma9();
+        let mut files = published(&dist);
+        let mut plain = files[0].clone();
+        plain.path = "almalinux9/x86_64/repodata/plain-primary.xml".to_owned();
+        plain.compression = None;
+        files.insert(0, plain);
+        let mut gz = files[1].clone();
+        gz.path = "almalinux9/x86_64/repodata/gz-primary.xml.gz".to_owned();
+        gz.compression = Some(Compression::Gzip);
+        files.insert(0, gz);
+        let content = &render_top_level(&dist, &files, 1).unwrap().files[0].content;
+        assert!(content.contains("-primary.xml.zst\"/>"), "{content}");
+
+        let missing: Vec<PublishedFile> = published(&dist)
+            .into_iter()
+            .filter(|f| f.index != "almalinux9/aarch64/repodata/other.xml")
+            .collect();
+        assert_eq!(
+            render_top_level(&dist, &missing, 1).unwrap_err(),
+            "no published file for index almalinux9/aarch64/repodata/other.xml"
+        );
+
+        let mut outside = published(&dist);
+        outside[0].path = "elsewhere/primary.xml.zst".to_owned();
+        assert!(
+            render_top_level(&dist, &outside, 1)
+                .unwrap_err()
+                .contains("is outside the repository almalinux9/x86_64/")
+        );
+    }
+}
