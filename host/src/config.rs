@@ -107,7 +107,10 @@ impl Settings {
                 .limits
                 .plugin_call_timeout_ms
                 .map_or(defaults.call_timeout, Duration::from_millis),
-            max_instances: file.limits.plugin_instances.unwrap_or(defaults.max_instances),
+            max_instances: file
+                .limits
+                .plugin_instances
+                .unwrap_or(defaults.max_instances),
         };
         if limits.memory_bytes < 16 << 20 {
             anyhow::bail!("limits.plugin-memory-mib must be at least 16");
@@ -198,7 +201,10 @@ mod tests {
             ..Default::default()
         })
         .unwrap_err();
-        assert!(format!("{err:#}").contains("unknown field `lisen`"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("unknown field `lisen`"),
+            "{err:#}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

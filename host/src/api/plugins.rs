@@ -69,12 +69,18 @@ fn listing(registry: &Registry) -> PluginList {
     }
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<PluginList>, Problem> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<PluginList>, Problem> {
     caller.require(Role::Reader)?;
     Ok(Json(listing(&state.plugins.registry())))
 }
 
-pub async fn reload(State(state): State<AppState>, caller: Caller) -> Result<Json<PluginList>, Problem> {
+pub async fn reload(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<PluginList>, Problem> {
     caller.require(Role::Admin)?;
     let registry = state.plugins.reload().await;
     tracing::info!(by = caller.name, "plugins reloaded");
@@ -94,8 +100,17 @@ pub async fn upload(
         ));
     }
     let (plugin, replaced) = state.plugins.install(body.to_vec()).await?;
-    tracing::info!(by = caller.name, plugin = plugin.meta.name, replaced, "plugin installed");
-    let status = if replaced { StatusCode::OK } else { StatusCode::CREATED };
+    tracing::info!(
+        by = caller.name,
+        plugin = plugin.meta.name,
+        replaced,
+        "plugin installed"
+    );
+    let status = if replaced {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok((status, Json(PluginView::of(&plugin))))
 }
 

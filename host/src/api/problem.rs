@@ -84,7 +84,9 @@ impl From<InstallError> for Problem {
                 "plugin-unloadable",
                 format!("the plugin cannot be loaded: {inner}"),
             ),
-            InstallError::Conflict(msg) => Problem::new(StatusCode::CONFLICT, "plugin-conflict", msg),
+            InstallError::Conflict(msg) => {
+                Problem::new(StatusCode::CONFLICT, "plugin-conflict", msg)
+            }
             InstallError::NotFound(name) => {
                 Problem::not_found(format!("no plugin named {name} is loaded"))
             }

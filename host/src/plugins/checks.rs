@@ -46,9 +46,7 @@ fn token(what: &str, value: &str) -> CheckResult {
         && value.len() <= 64
         && value.as_bytes()[0].is_ascii_alphanumeric()
         && value.bytes().all(|b| {
-            b.is_ascii_lowercase()
-                || b.is_ascii_digit()
-                || matches!(b, b'_' | b'.' | b'+' | b'-')
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'+' | b'-')
         });
     if ok {
         Ok(())

@@ -23,7 +23,7 @@ pub use registry::{
     CONTRACT_VERSION, Failure, Family, Plugin, PluginKind, PluginMeta, PluginSections, Policy,
     Registry, load_plugin,
 };
-pub use runtime::{LoadStats, Limits, Runtime, WASMTIME_VERSION, sha256_hex};
+pub use runtime::{Limits, LoadStats, Runtime, WASMTIME_VERSION, sha256_hex};
 
 /// Records and enums of the `family` interface, as the host sees them.
 pub mod contract {
@@ -122,7 +122,11 @@ impl PluginHost {
         &self,
         work: impl FnOnce(Arc<Registry>) -> T + Send + 'static,
     ) -> T {
-        let _permit = self.permits.acquire().await.expect("semaphore never closed");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closed");
         let registry = self.registry();
         tokio::task::spawn_blocking(move || work(registry))
             .await
@@ -132,7 +136,11 @@ impl PluginHost {
     /// Rescans the plugin directory.
     pub async fn reload(&self) -> Arc<Registry> {
         let _guard = self.changes.lock().await;
-        let (runtime, dir, sections) = (self.runtime.clone(), self.dir.clone(), self.sections.clone());
+        let (runtime, dir, sections) = (
+            self.runtime.clone(),
+            self.dir.clone(),
+            self.sections.clone(),
+        );
         let next = tokio::task::spawn_blocking(move || Registry::scan(&runtime, &dir, &sections))
             .await
             .expect("plugin scan panicked");

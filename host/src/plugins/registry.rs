@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use super::bindings::{family as fam, policy as pol};
 use super::contract::{
-    ClientConfig, Distribution, FamilyInfo, Frame, Ordering, ParsedPackage, Prepared,
-    PublishedFile, Publication,
+    ClientConfig, Distribution, FamilyInfo, Frame, Ordering, ParsedPackage, Prepared, Publication,
+    PublishedFile,
 };
 use super::policy_contract::{Case, Decision, PolicyInfo};
 use super::runtime::{CallState, LoadStats, Runtime, sha256_hex};
@@ -226,7 +226,11 @@ pub fn load_plugin(
         (None, None) => {
             return Err(PluginError::Load(format!(
                 "exports neither {FAMILY_EXPORT}{CONTRACT_VERSION} nor {POLICY_EXPORT}{CONTRACT_VERSION} (exports: {})",
-                if exports.is_empty() { "nothing".into() } else { exports.join(", ") }
+                if exports.is_empty() {
+                    "nothing".into()
+                } else {
+                    exports.join(", ")
+                }
             )));
         }
     };
@@ -235,13 +239,15 @@ pub fn load_plugin(
             "built for contract repod:plugin@{contract}; this daemon speaks repod:plugin@{CONTRACT_VERSION}"
         )));
     }
-    let instance_pre = runtime
-        .linker()
-        .instantiate_pre(&component)
-        .map_err(|e| PluginError::Load(format!("imports something the sandbox does not provide: {e}")))?;
+    let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
+        PluginError::Load(format!(
+            "imports something the sandbox does not provide: {e}"
+        ))
+    })?;
 
     let section = |name: &str| sections.get(name).cloned().unwrap_or_else(|| "{}".into());
-    let incompatible = |e: wasmtime::Error| PluginError::Load(format!("does not match the contract: {e}"));
+    let incompatible =
+        |e: wasmtime::Error| PluginError::Load(format!("does not match the contract: {e}"));
 
     if family_version.is_some() {
         let pre = fam::DistroFamilyPre::new(instance_pre).map_err(incompatible)?;
@@ -249,12 +255,17 @@ pub fn load_plugin(
             let instance = pre.instantiate(&mut *store)?;
             let plugin_info = instance.repod_plugin_plugin().call_info(&mut *store)?;
             let config = section(&plugin_info.name);
-            let described = instance.repod_plugin_family().call_describe(&mut *store, &config)?;
+            let described = instance
+                .repod_plugin_family()
+                .call_describe(&mut *store, &config)?;
             Ok((plugin_info, described))
         })?;
         let meta = meta(plugin_info, contract, file, sha256, load)?;
         let info = described.map_err(|e| {
-            PluginError::Load(format!("plugin {} rejected its configuration: {e}", meta.name))
+            PluginError::Load(format!(
+                "plugin {} rejected its configuration: {e}",
+                meta.name
+            ))
         })?;
         checks::family_info(&info).map_err(|e| bad_output(&meta.name, "describe", e))?;
         Ok(Plugin {
@@ -272,13 +283,18 @@ pub fn load_plugin(
             let instance = pre.instantiate(&mut *store)?;
             let plugin_info = instance.repod_plugin_plugin().call_info(&mut *store)?;
             let config = section(&plugin_info.name);
-            let described = instance.repod_plugin_policy().call_describe(&mut *store, &config)?;
+            let described = instance
+                .repod_plugin_policy()
+                .call_describe(&mut *store, &config)?;
             Ok((plugin_info, described))
         })?;
         let plugin_info = convert_policy_info(plugin_info);
         let meta = meta(plugin_info, contract, file, sha256, load)?;
         let info = described.map_err(|e| {
-            PluginError::Load(format!("plugin {} rejected its configuration: {e}", meta.name))
+            PluginError::Load(format!(
+                "plugin {} rejected its configuration: {e}",
+                meta.name
+            ))
         })?;
         checks::id("policy id", &info.id, 64).map_err(|e| bad_output(&meta.name, "describe", e))?;
         checks::label("policy description", &info.description, 1024)
@@ -381,7 +397,10 @@ impl Registry {
             let loaded = std::fs::read(&path)
                 .map_err(|e| PluginError::Load(format!("cannot read: {e}")))
                 .and_then(|wasm| load_plugin(runtime, &file, &wasm, sections));
-            match loaded.map_err(|e| e.to_string()).and_then(|p| registry.insert(p, false)) {
+            match loaded
+                .map_err(|e| e.to_string())
+                .and_then(|p| registry.insert(p, false))
+            {
                 Ok(()) => {}
                 Err(error) => {
                     tracing::error!(file, "plugin skipped: {error}");

@@ -224,10 +224,15 @@ impl Runtime {
         let start = Instant::now();
         let cached = self.cache_path(sha256);
         if let Some(path) = cached.as_deref().filter(|p| p.exists()) {
-            // SAFETY: the file was written by `Component::serialize` of this
-            // same engine configuration into the daemon's private data dir;
-            // deserialize still checks the version and settings header.
-            match unsafe { Component::deserialize_file(&self.engine, path) } {
+            // Read into memory rather than `deserialize_file`, which mmaps:
+            // a cache file truncated under a live mapping would SIGBUS the
+            // daemon. SAFETY: the file was written by `Component::serialize`
+            // with this same engine configuration into the daemon's private
+            // data dir; deserialize still checks the version/settings header.
+            let loaded = std::fs::read(path)
+                .map_err(|e| wasmtime::Error::msg(e.to_string()))
+                .and_then(|bytes| unsafe { Component::deserialize(&self.engine, bytes) });
+            match loaded {
                 Ok(component) => {
                     let stats = LoadStats {
                         from_cache: true,
@@ -318,7 +323,12 @@ impl Runtime {
                         millis: started.elapsed().as_millis() as u64,
                     });
                 }
-                let stderr = String::from_utf8_lossy(&state.stderr.contents()).trim().to_owned();
+                let stderr = String::from_utf8_lossy(&state.stderr.contents())
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with("note: run with"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 let mut message = root_cause(&e);
                 if !stderr.is_empty() {
                     message = format!("{message}; plugin stderr: {stderr}");
@@ -342,8 +352,13 @@ fn write_cache(component: &Component, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The innermost message of a wasmtime error chain, on one line.
+/// A one-line reason for a failed call: the trap code when there is one
+/// (the wasm backtrace that wasmtime attaches helps nobody reading an API
+/// error), else the innermost error message.
 fn root_cause(e: &wasmtime::Error) -> String {
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        return format!("trapped: {trap}");
+    }
     let text = format!("{e:?}");
     text.lines()
         .map(str::trim)

@@ -320,7 +320,10 @@ mod tests {
                 Verdict::Block
             ]
         );
-        assert_eq!(out[3].1, "CVE-3 severity critical reaches block-at critical");
+        assert_eq!(
+            out[3].1,
+            "CVE-3 severity critical reaches block-at critical"
+        );
         assert_eq!(out[2].1, "CVE-2 severity high reaches quarantine-at high");
     }
 

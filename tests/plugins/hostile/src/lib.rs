@@ -13,8 +13,8 @@
 
 use repod_family_sdk::{
     ClientConfig, ContainerFormat, Distribution, FamilyGuest, FamilyInfo, Frame, IndexEntry,
-    IndexSpec, Ordering, PackageIdentity, PackageMetadata, ParsedPackage, PluginGuest,
-    PluginInfo, Prepared, Publication, PublishedFile, VulnerabilityIds,
+    IndexSpec, Ordering, PackageIdentity, PackageMetadata, ParsedPackage, PluginGuest, PluginInfo,
+    Prepared, Publication, PublishedFile, VulnerabilityIds,
 };
 
 pub struct Hostile;
@@ -151,7 +151,11 @@ impl FamilyGuest for Hostile {
             .collect())
     }
 
-    fn render_top_level(_: Distribution, _: Vec<PublishedFile>, _: u64) -> Result<Publication, String> {
+    fn render_top_level(
+        _: Distribution,
+        _: Vec<PublishedFile>,
+        _: u64,
+    ) -> Result<Publication, String> {
         Ok(Publication {
             files: vec![],
             public_key_paths: vec!["../../root/.ssh/authorized_keys".into()],

@@ -1,0 +1,323 @@
+//! Test harness: starts a real `repod` daemon on a free loopback port with a
+//! private data directory, makes tokens with the real CLI, and talks HTTP.
+//!
+//! It expects what `scripts/test` builds first: the `repod` binary next to
+//! the test executables and the plugin components under
+//! `target/wasm32-wasip2/wasm/`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// `target/<profile>/`, where cargo puts the `repod` binary.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test-binary>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_owned()
+}
+
+pub fn repod_bin() -> PathBuf {
+    let bin = profile_dir().join("repod");
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/test (or cargo build -p repod) first",
+        bin.display()
+    );
+    bin
+}
+
+/// A plugin component by crate artifact name, e.g. `repod_plugin_debian`.
+pub fn wasm(artifact: &str) -> PathBuf {
+    let path = profile_dir()
+        .parent()
+        .expect("target dir")
+        .join("wasm32-wasip2/wasm")
+        .join(format!("{artifact}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-plugins (scripts/test does) first",
+        path.display()
+    );
+    path
+}
+
+/// The first-party plugins, as installed: (file name, artifact).
+pub const FIRST_PARTY: [(&str, &str); 4] = [
+    ("debian.wasm", "repod_plugin_debian"),
+    ("el.wasm", "repod_plugin_el"),
+    ("opensuse.wasm", "repod_plugin_opensuse"),
+    ("policy-default.wasm", "repod_plugin_policy_default"),
+];
+
+pub fn install_first_party(plugin_dir: &Path) {
+    std::fs::create_dir_all(plugin_dir).unwrap();
+    for (file, artifact) in FIRST_PARTY {
+        std::fs::copy(wasm(artifact), plugin_dir.join(file)).unwrap();
+    }
+}
+
+/// A response: status and body (JSON when it parses, else a string).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts an RFC 9457 problem with `status` and returns its detail.
+    pub fn problem(&self, status: u16) -> String {
+        assert_eq!(self.status, status, "unexpected reply {self:?}");
+        assert_eq!(self.content_type, "application/problem+json", "{self:?}");
+        assert_eq!(self.body["status"], status, "{self:?}");
+        assert!(
+            self.body["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:repod:problem:")
+        );
+        self.body["detail"].as_str().expect("detail").to_owned()
+    }
+}
+
+pub struct Daemon {
+    child: Child,
+    pub url: String,
+    pub data: tempfile::TempDir,
+    pub admin: String,
+}
+
+pub struct DaemonBuilder {
+    config: Option<String>,
+    first_party: bool,
+    extra: Vec<(String, Vec<u8>)>,
+}
+
+impl DaemonBuilder {
+    /// TOML config file content.
+    pub fn config(mut self, toml: &str) -> Self {
+        self.config = Some(toml.to_owned());
+        self
+    }
+
+    pub fn without_first_party(mut self) -> Self {
+        self.first_party = false;
+        self
+    }
+
+    /// Another file for the plugin directory.
+    pub fn plugin_file(mut self, name: &str, bytes: Vec<u8>) -> Self {
+        self.extra.push((name.to_owned(), bytes));
+        self
+    }
+
+    pub fn start(self) -> Daemon {
+        let data = tempfile::tempdir().unwrap();
+        let plugins = data.path().join("plugins");
+        std::fs::create_dir_all(&plugins).unwrap();
+        if self.first_party {
+            install_first_party(&plugins);
+        }
+        for (name, bytes) in &self.extra {
+            std::fs::write(plugins.join(name), bytes).unwrap();
+        }
+        let port = free_port();
+        let mut cmd = Command::new(repod_bin());
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data")
+            .arg(data.path())
+            .env_remove("REPOD_CONFIG")
+            .env_remove("REPOD_PLUGINS")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(data.path().join("daemon.log")).unwrap(),
+            ));
+        if let Some(config) = &self.config {
+            let path = data.path().join("repod.toml");
+            std::fs::write(&path, config).unwrap();
+            cmd.arg("--config").arg(path);
+        }
+        let child = cmd.spawn().expect("spawn repod");
+        let url = format!("http://127.0.0.1:{port}");
+        let mut daemon = Daemon {
+            child,
+            url,
+            data,
+            admin: String::new(),
+        };
+        daemon.wait_ready();
+        daemon.admin = daemon.token("admin", "admin");
+        daemon
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Daemon {
+    pub fn builder() -> DaemonBuilder {
+        DaemonBuilder {
+            config: None,
+            first_party: true,
+            extra: vec![],
+        }
+    }
+
+    pub fn start() -> Daemon {
+        Daemon::builder().start()
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = ureq::get(&format!("{}/healthz", self.url)).call() {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("repod exited with {status} before serving:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "repod not ready in 60 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.data.path().join("plugins")
+    }
+
+    /// Creates a token with the real CLI against the data directory, while
+    /// the daemon runs, and returns the CLI's last output line.
+    pub fn token(&self, role: &str, name: &str) -> String {
+        let out = Command::new(repod_bin())
+            .args(["token", "create", "--role", role, "--name", name, "--data"])
+            .arg(self.data.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "token create failed: {out:?}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let token = stdout
+            .lines()
+            .last()
+            .expect("token on last line")
+            .to_owned();
+        assert!(token.starts_with("repod_") && token.len() == 70, "{token}");
+        token
+    }
+
+    fn send(&self, req: ureq::Request, token: Option<&str>, body: Option<Body>) -> Reply {
+        let req = match token {
+            Some(t) => req.set("Authorization", &format!("Bearer {t}")),
+            None => req,
+        };
+        let result = match body {
+            None => req.call(),
+            Some(Body::Json(v)) => req.send_json(v),
+            Some(Body::Bytes(b)) => req.set("Content-Type", "application/wasm").send_bytes(&b),
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("request failed: {e}\n{}", self.log()),
+        };
+        let status = response.status();
+        let content_type = response.header("content-type").unwrap_or("").to_owned();
+        let text = response.into_string().unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send(ureq::get(&format!("{}{path}", self.url)), token, None)
+    }
+
+    pub fn post_json(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        let req = ureq::post(&format!("{}{path}", self.url));
+        self.send(req, token, Some(Body::Json(body)))
+    }
+
+    pub fn post_bytes(&self, path: &str, token: Option<&str>, bytes: Vec<u8>) -> Reply {
+        let req = ureq::post(&format!("{}{path}", self.url));
+        self.send(req, token, Some(Body::Bytes(bytes)))
+    }
+
+    pub fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send(ureq::delete(&format!("{}{path}", self.url)), token, None)
+    }
+
+    /// Distribution ids the daemon lists, sorted.
+    pub fn distribution_ids(&self) -> Vec<String> {
+        let reply = self.get("/api/v1/distributions", Some(&self.admin));
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let mut ids: Vec<String> = reply.body["distributions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+enum Body {
+    Json(Value),
+    Bytes(Vec<u8>),
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The hostile test plugin's bytes with every `@0.1.0` contract version
+/// rewritten to `@0.9.0` (same length, so the component stays well-formed):
+/// a plugin built for a contract this daemon does not speak.
+pub fn future_contract_plugin() -> Vec<u8> {
+    let mut bytes = std::fs::read(wasm("repod_plugin_hostile")).unwrap();
+    let (from, to) = (b"repod:plugin/".as_slice(), b"@0.1.0".as_slice());
+    let mut i = 0;
+    let mut rewrote = 0;
+    while i + from.len() < bytes.len() {
+        if bytes[i..].starts_with(from) {
+            if let Some(at) = bytes[i..(i + 40).min(bytes.len())]
+                .windows(to.len())
+                .position(|w| w == to)
+            {
+                bytes[i + at + 3] = b'9';
+                rewrote += 1;
+            }
+        }
+        i += 1;
+    }
+    assert!(rewrote > 0, "no contract version found to rewrite");
+    bytes
+}
