@@ -7,7 +7,16 @@ use repod_tests::{Daemon, future_contract_plugin, wasm};
 use serde_json::{Value, json};
 
 /// (id, display name, plugin, grype id, OSV ecosystem, architectures)
-const EXPECTED: [(&str, &str, &str, &str, &str, &[&str]); 11] = [
+type Expected = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
+
+const EXPECTED: [Expected; 11] = [
     (
         "almalinux8",
         "AlmaLinux 8",
@@ -191,9 +200,16 @@ fn every_route_needs_the_right_role() {
         ("POST", "/api/v1/plugins/reload", 3),
         ("POST", "/api/v1/plugins", 3),
     ];
+    // A refused upload is answered before its body is read, and hyper then
+    // closes the connection: a body larger than the socket buffers would
+    // make the client see EPIPE instead of the answer. So only the admin
+    // sends the real plugin.
     let call = |method: &str, path: &str, token: Option<&str>| match (method, path) {
         ("GET", _) => daemon.get(path, token),
-        ("POST", "/api/v1/plugins") => daemon.post_bytes(path, token, trixie.clone()),
+        ("POST", "/api/v1/plugins") if token == tokens.last().map(String::as_str) => {
+            daemon.post_bytes(path, token, trixie.clone())
+        }
+        ("POST", "/api/v1/plugins") => daemon.post_bytes(path, token, trixie[..1024].to_vec()),
         ("POST", p) if p.ends_with("compare-versions") => {
             daemon.post_json(path, token, json!({"pairs": [["1.0", "1.0"]]}))
         }

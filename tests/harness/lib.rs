@@ -183,10 +183,10 @@ impl Daemon {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(r) = ureq::get(&format!("{}/healthz", self.url)).call() {
-                if r.status() == 200 {
-                    return;
-                }
+            if let Ok(r) = ureq::get(&format!("{}/healthz", self.url)).call()
+                && r.status() == 200
+            {
+                return;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("repod exited with {status} before serving:\n{}", self.log());
@@ -307,14 +307,13 @@ pub fn future_contract_plugin() -> Vec<u8> {
     let mut i = 0;
     let mut rewrote = 0;
     while i + from.len() < bytes.len() {
-        if bytes[i..].starts_with(from) {
-            if let Some(at) = bytes[i..(i + 40).min(bytes.len())]
+        if bytes[i..].starts_with(from)
+            && let Some(at) = bytes[i..(i + 40).min(bytes.len())]
                 .windows(to.len())
                 .position(|w| w == to)
-            {
-                bytes[i + at + 3] = b'9';
-                rewrote += 1;
-            }
+        {
+            bytes[i + at + 3] = b'9';
+            rewrote += 1;
         }
         i += 1;
     }

@@ -247,10 +247,10 @@ impl Runtime {
             }
         }
         let component = self.compile(wasm)?;
-        if let Some(path) = cached {
-            if let Err(e) = write_cache(&component, &path) {
-                tracing::warn!(path = %path.display(), "cannot cache compiled plugin: {e:#}");
-            }
+        if let Some(path) = cached
+            && let Err(e) = write_cache(&component, &path)
+        {
+            tracing::warn!(path = %path.display(), "cannot cache compiled plugin: {e:#}");
         }
         let stats = LoadStats {
             from_cache: false,
@@ -292,7 +292,14 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let ticks = (self.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
+        // One extra tick: the first one is partial, and a call must get at
+        // least its whole budget.
+        let ticks = self
+            .limits
+            .call_timeout
+            .as_millis()
+            .div_ceil(EPOCH_TICK.as_millis())
+            + 1;
         store.set_epoch_deadline(ticks as u64);
         store.epoch_deadline_trap();
         store
