@@ -456,3 +456,61 @@ fn dir_listing(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     files.sort();
     files
 }
+
+#[test]
+fn config_sections_reach_their_plugins() {
+    // The README's example: disable a codename, add one, override a setting.
+    let daemon = Daemon::builder()
+        .config(
+            r#"
+[plugin.debian]
+disable = ["focal"]
+origin = "Example Corp"
+
+[plugin.debian.distributions.oracular]
+display-name = "Ubuntu 24.10"
+grype = "ubuntu:24.10"
+osv = "Ubuntu:24.10"
+
+[plugin.el.distributions.almalinux8]
+compression = "zstd"
+
+[plugin.policy-default]
+block-at = "critical"
+quarantine-at = "high"
+"#,
+        )
+        .start();
+    let ids = daemon.distribution_ids();
+    assert!(!ids.contains(&"focal".to_owned()), "{ids:?}");
+    let oracular = daemon.get("/api/v1/distributions/oracular", Some(&daemon.admin));
+    assert_eq!(oracular.status, 200, "{oracular:?}");
+    assert_eq!(oracular.body["display_name"], "Ubuntu 24.10");
+    assert_eq!(oracular.body["plugin"], "debian");
+    assert_eq!(
+        oracular.body["architectures"],
+        json!(["amd64", "arm64", "all"])
+    );
+    assert_eq!(ids.len(), 11);
+
+    // A section the plugin refuses keeps that plugin out, and only that one.
+    let daemon = Daemon::builder()
+        .config(
+            "[plugin.el]\ndisable = [\"rhel5\"]\n[plugin.policy-default]\nblock-at = \"severe\"\n",
+        )
+        .start();
+    let list = daemon.get("/api/v1/plugins", Some(&daemon.admin)).body;
+    let failures = failed(&list);
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(failures.iter().any(|(_, e)| e.contains("plugin el rejected its configuration") && e.contains("rhel5")), "{failures:?}");
+    assert!(
+        failures.iter().any(|(_, e)| e
+            .contains("plugin policy-default rejected its configuration")
+            && e.contains("severe")),
+        "{failures:?}"
+    );
+    assert_eq!(
+        daemon.distribution_ids(),
+        ["bookworm", "focal", "jammy", "noble", "opensuse-leap-15.6"]
+    );
+}

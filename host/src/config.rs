@@ -11,8 +11,8 @@
 //! plugin-call-timeout-ms = 10000
 //! plugin-instances = 64
 //!
-//! [plugin.debian]            # handed to the plugin named "debian" as JSON
-//! disable = ["focal"]
+//! [plugin.example]           # handed to the plugin named "example" as JSON
+//! disable = ["old-release"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -172,7 +172,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = write(
             &dir,
-            "listen = \"127.0.0.1:9000\"\ndata = \"d\"\n[limits]\nplugin-memory-mib = 64\n[plugin.debian]\ndisable = [\"focal\"]\n",
+            "listen = \"127.0.0.1:9000\"\ndata = \"d\"\n[limits]\nplugin-memory-mib = 64\n[plugin.example]\ndisable = [\"old-release\"]\n",
         );
         let s = Settings::resolve(Overrides {
             config: Some(path.clone()),
@@ -183,7 +183,10 @@ mod tests {
         assert_eq!(s.data, dir.join("d"));
         assert_eq!(s.plugins, dir.join("d").join("plugins"));
         assert_eq!(s.limits.memory_bytes, 64 << 20);
-        assert_eq!(s.plugin_sections["debian"], r#"{"disable":["focal"]}"#);
+        assert_eq!(
+            s.plugin_sections["example"],
+            r#"{"disable":["old-release"]}"#
+        );
 
         let s = Settings::resolve(Overrides {
             config: Some(path),

@@ -251,63 +251,74 @@ pub fn load_plugin(
 
     if family_version.is_some() {
         let pre = fam::DistroFamilyPre::new(instance_pre).map_err(incompatible)?;
-        let (plugin_info, described) = runtime.run(file, |store| {
+        let (plugin_info, result) = runtime.run(file, |store| {
             let instance = pre.instantiate(&mut *store)?;
             let plugin_info = instance.repod_plugin_plugin().call_info(&mut *store)?;
             let config = section(&plugin_info.name);
-            let described = instance
+            let result = instance
                 .repod_plugin_family()
                 .call_describe(&mut *store, &config)?;
-            Ok((plugin_info, described))
+            Ok((plugin_info, result))
         })?;
-        let meta = meta(plugin_info, contract, file, sha256, load)?;
-        let info = described.map_err(|e| {
-            PluginError::Load(format!(
-                "plugin {} rejected its configuration: {e}",
-                meta.name
-            ))
-        })?;
+        let (meta, info) = described(meta(plugin_info, contract, file, sha256, load)?, result)?;
         checks::family_info(&info).map_err(|e| bad_output(&meta.name, "describe", e))?;
+        let name = meta.name.clone();
         Ok(Plugin {
+            meta,
             kind: PluginKind::Family(Family {
-                name: meta.name.clone(),
+                name,
                 runtime: runtime.clone(),
                 pre,
                 info,
             }),
-            meta,
         })
     } else {
         let pre = pol::ScannerPolicyPre::new(instance_pre).map_err(incompatible)?;
-        let (plugin_info, described) = runtime.run(file, |store| {
+        let (plugin_info, result) = runtime.run(file, |store| {
             let instance = pre.instantiate(&mut *store)?;
             let plugin_info = instance.repod_plugin_plugin().call_info(&mut *store)?;
             let config = section(&plugin_info.name);
-            let described = instance
+            let result = instance
                 .repod_plugin_policy()
                 .call_describe(&mut *store, &config)?;
-            Ok((plugin_info, described))
+            Ok((plugin_info, result))
         })?;
-        let plugin_info = convert_policy_info(plugin_info);
-        let meta = meta(plugin_info, contract, file, sha256, load)?;
-        let info = described.map_err(|e| {
-            PluginError::Load(format!(
-                "plugin {} rejected its configuration: {e}",
-                meta.name
-            ))
-        })?;
+        let meta = meta(
+            convert_policy_info(plugin_info),
+            contract,
+            file,
+            sha256,
+            load,
+        )?;
+        let (meta, info) = described(meta, result)?;
         checks::id("policy id", &info.id, 64).map_err(|e| bad_output(&meta.name, "describe", e))?;
         checks::label("policy description", &info.description, 1024)
             .map_err(|e| bad_output(&meta.name, "describe", e))?;
+        let name = meta.name.clone();
         Ok(Plugin {
+            meta,
             kind: PluginKind::Policy(Policy {
-                name: meta.name.clone(),
+                name,
                 runtime: runtime.clone(),
                 pre,
                 info,
             }),
-            meta,
         })
+    }
+}
+
+/// The outcome of `describe`: a refusal means the operator's config section
+/// is wrong for this plugin.
+fn described<T>(
+    meta: PluginMeta,
+    result: Result<T, String>,
+) -> Result<(PluginMeta, T), PluginError> {
+    match result {
+        Ok(info) => Ok((meta, info)),
+        Err(e) => Err(PluginError::Load(format!(
+            "plugin {} rejected its configuration: {e}",
+            meta.name
+        ))),
     }
 }
 
