@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use repod::plugins::contract::{DebPackage, PackageMetadata, ParsedPackage};
+use repod::plugins::contract::{DebPackage, Ordering, PackageMetadata, ParsedPackage};
 use repod::plugins::{Limits, PluginError, PluginKind, Registry, Runtime, load_plugin};
 use repod_tests::{install_first_party, wasm};
 
@@ -90,6 +90,23 @@ fn a_looping_call_fails_at_the_deadline_and_others_keep_working() {
     );
     // The store that timed out is gone; the next call gets a fresh one.
     assert_eq!(compare(family(&hostile), "1.0").unwrap(), 1);
+}
+
+#[test]
+fn plugins_see_no_clock_env_args_or_files_and_fixed_randomness() {
+    let rt = runtime(None);
+    let plugin = load(&rt, "repod_plugin_hostile", "").unwrap();
+    let f = family(&plugin);
+    let pairs = |a: &str, n: usize| vec![(a.to_owned(), String::new()); n];
+    let senses = f.compare_versions(&pairs("senses", 4)).unwrap();
+    // clock, environment, arguments, filesystem: none visible.
+    assert_eq!(senses, [Ordering::Equal; 4], "{senses:?}");
+
+    let first = f.compare_versions(&pairs("random", 64)).unwrap();
+    assert!(first.contains(&Ordering::Greater) && first.contains(&Ordering::Equal));
+    for _ in 0..3 {
+        assert_eq!(f.compare_versions(&pairs("random", 64)).unwrap(), first);
+    }
 }
 
 #[test]

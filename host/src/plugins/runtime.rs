@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
@@ -22,7 +24,9 @@ use wasmtime::{
     Trap,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{
+    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
 
 use super::PluginError;
 
@@ -113,6 +117,29 @@ impl ResourceLimiter for StoreLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
+    }
+}
+
+/// The only time a plugin can read: always the Unix epoch. Plugins get the
+/// time they need (e.g. a publish date) as an argument, so their output
+/// depends on their input alone.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
     }
 }
 
@@ -277,9 +304,21 @@ impl Runtime {
     /// A fresh store with every limit applied.
     pub(super) fn store(&self) -> Store<CallState> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        // No preopened dirs, env, args or sockets: only a captured stderr so
-        // a panic message can be reported.
-        let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
+        // No preopened dirs, env, args or sockets; a frozen clock and a
+        // fixed-seed RNG (Rust's std asks for random hash keys at start), so
+        // a plugin's output depends on its input alone. Only stderr is
+        // captured, so a panic message can be reported.
+        let wasi = WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .secure_random(StdRng::seed_from_u64(0))
+            .insecure_random(StdRng::seed_from_u64(0))
+            .insecure_random_seed(0)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
         let state = CallState {
             wasi,
             table: ResourceTable::new(),

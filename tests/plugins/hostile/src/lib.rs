@@ -5,7 +5,11 @@
 //!   `steal` (declares `jammy`, owned by the debian plugin), `reject`;
 //!   anything else describes one well-formed distribution `hostile-1`.
 //! - `compare-versions` with `a` = `loop`, `alloc`, `panic`, `trap`, or
-//!   `short` (returns no results): the named failure; otherwise `equal`.
+//!   `short` (returns no results): the named failure. With `a` = `senses`
+//!   it reports what of the host it can observe, one pair each: clock,
+//!   environment, arguments, filesystem (`greater` = visible). With
+//!   `random` it returns the bits of a std `RandomState` hash (`greater` =
+//!   1), so a test can see whether randomness is fixed. Otherwise `equal`.
 //! - `prepare` of a deb whose `Package` is `dotdot` (pool path escaping the
 //!   tree), `huge` (a 20 MiB entry), `badindex` (an undeclared index),
 //!   `ctrl` (a control character in the name): the named garbage.
@@ -118,6 +122,32 @@ impl FamilyGuest for Hostile {
     }
 
     fn compare_versions(pairs: Vec<(String, String)>) -> Vec<Ordering> {
+        let seen = |visible: bool| {
+            if visible {
+                Ordering::Greater
+            } else {
+                Ordering::Equal
+            }
+        };
+        match pairs.first().map(|(a, _)| a.as_str()) {
+            Some("senses") => {
+                let epoch = std::time::SystemTime::UNIX_EPOCH;
+                return vec![
+                    seen(std::time::SystemTime::now() != epoch),
+                    seen(std::env::vars().next().is_some()),
+                    seen(std::env::args().next().is_some()),
+                    seen(
+                        std::fs::read_dir("/").is_ok() || std::fs::metadata("/etc/passwd").is_ok(),
+                    ),
+                ];
+            }
+            Some("random") => {
+                use std::hash::BuildHasher;
+                let bits = std::collections::hash_map::RandomState::new().hash_one("repod");
+                return (0..64).map(|i| seen(bits >> i & 1 == 1)).collect();
+            }
+            _ => {}
+        }
         let mut out = Vec::new();
         for (a, _) in &pairs {
             match a.as_str() {
