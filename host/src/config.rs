@@ -10,6 +10,7 @@
 //! plugin-memory-mib = 256
 //! plugin-call-timeout-ms = 10000
 //! plugin-instances = 64
+//! max-upload-mib = 2048
 //!
 //! [plugin.example]           # handed to the plugin named "example" as JSON
 //! disable = ["old-release"]
@@ -56,6 +57,7 @@ struct FileLimits {
     plugin_memory_mib: Option<usize>,
     plugin_call_timeout_ms: Option<u64>,
     plugin_instances: Option<u32>,
+    max_upload_mib: Option<u64>,
 }
 
 /// The resolved settings the daemon runs with.
@@ -65,6 +67,8 @@ pub struct Settings {
     pub data: PathBuf,
     pub plugins: PathBuf,
     pub limits: Limits,
+    /// Largest package upload, in bytes (default 2 GiB).
+    pub max_upload: u64,
     /// Each plugin's config section, serialised as JSON for the plugin.
     pub plugin_sections: PluginSections,
 }
@@ -119,6 +123,11 @@ impl Settings {
             anyhow::bail!("limits.plugin-call-timeout-ms must be at least 50");
         }
 
+        let max_upload = file.limits.max_upload_mib.unwrap_or(2048) << 20;
+        if max_upload == 0 {
+            anyhow::bail!("limits.max-upload-mib must be at least 1");
+        }
+
         let plugin_sections = file
             .plugin
             .into_iter()
@@ -134,6 +143,7 @@ impl Settings {
             data,
             plugins,
             limits,
+            max_upload,
             plugin_sections,
         })
     }

@@ -43,3 +43,10 @@ pub fn now() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
+
+/// A random 128-bit id, as hex: portable across SQLite and PostgreSQL.
+pub fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("OS random source");
+    hex::encode(bytes)
+}

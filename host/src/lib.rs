@@ -4,8 +4,13 @@
 //! See ARCHITECTURE.md at the repository root for the map of this crate.
 
 pub mod api;
+pub mod audit;
+pub mod blobs;
+pub mod catalog;
 pub mod config;
 pub mod db;
+pub mod ingest;
 pub mod plugins;
 pub mod server;
 pub mod tokens;
+pub mod upload_client;

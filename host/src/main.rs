@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Run the daemon.
     Serve(ServeArgs),
+    /// Upload .deb/.rpm files (or directories of them) to a running daemon.
+    Upload(UploadArgs),
     /// Manage API tokens directly in the data directory.
     Token {
         #[command(subcommand)]
@@ -36,6 +38,25 @@ struct ServeArgs {
     /// Directory of plugin .wasm files [default: <data>/plugins]
     #[arg(long, env = "REPOD_PLUGINS")]
     plugins: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct UploadArgs {
+    /// Distribution to upload into, e.g. one listed by GET /api/v1/distributions
+    #[arg(long)]
+    distribution: String,
+    /// Daemon base URL
+    #[arg(long, env = "REPOD_URL", default_value = "http://127.0.0.1:8000")]
+    url: String,
+    /// Bearer token with the uploader role
+    #[arg(long, env = "REPOD_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Uploads in flight at once
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+    /// Files, or directories searched for *.deb and *.rpm
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -82,6 +103,25 @@ fn main() -> anyhow::Result<()> {
             })?;
             runtime.block_on(repod::server::serve(settings))
         }
+        Command::Upload(args) => {
+            let files = repod::upload_client::collect(&args.paths)?;
+            if files.is_empty() {
+                anyhow::bail!("no .deb or .rpm files found in the given paths");
+            }
+            let options = repod::upload_client::Options {
+                url: args.url,
+                token: args.token,
+                distribution: args.distribution,
+                jobs: args.jobs,
+            };
+            let results = repod::upload_client::run(&options, &files);
+            let (text, clean) = repod::upload_client::summary(&results);
+            print!("{text}");
+            if !clean {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Token {
             command: TokenCommand::Create { role, name, common },
         } => {
@@ -92,7 +132,17 @@ fn main() -> anyhow::Result<()> {
             })?;
             runtime.block_on(async {
                 let db = repod::db::open(&settings.database_path()).await?;
-                let token = tokens::create(&db, &name, role).await?;
+                let mut tx = db.begin().await?;
+                let (id, token) = tokens::create(&mut tx, &name, role).await?;
+                repod::audit::record(
+                    &mut tx,
+                    "cli",
+                    "token.create",
+                    &id,
+                    &format!("{name} ({})", role.as_str()),
+                )
+                .await?;
+                tx.commit().await?;
                 eprintln!(
                     "created {} token {name} in {}; it is shown only once:",
                     role.as_str(),

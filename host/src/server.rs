@@ -5,8 +5,10 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::api::{self, AppState};
+use crate::blobs::BlobStore;
 use crate::config::Settings;
 use crate::db;
+use crate::ingest::Packages;
 use crate::plugins::{PluginHost, PluginKind};
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -41,9 +43,26 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::warn!(dir = %settings.plugins.display(), "no plugins loaded: no distribution is available");
     }
 
+    let plugins = Arc::new(plugins);
+    let blobs = BlobStore::open(&settings.data)
+        .with_context(|| format!("cannot open blob store in {}", settings.data.display()))?;
+    let packages = Arc::new(Packages::new(
+        db.clone(),
+        blobs,
+        plugins.clone(),
+        repod_reader::Limits::default(),
+    ));
+    let collected = packages.collect_garbage().await?;
+    if collected > 0 {
+        tracing::info!(
+            "removed {collected} unreferenced blobs (left by an interrupted upload or removal)"
+        );
+    }
     let state = AppState {
         db,
-        plugins: Arc::new(plugins),
+        plugins,
+        packages,
+        max_upload: settings.max_upload,
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

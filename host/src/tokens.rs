@@ -62,8 +62,13 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// Creates a token and returns it; this is the only time it is visible.
-pub async fn create(db: &Db, name: &str, role: Role) -> Result<String, TokenError> {
+/// Creates a token and returns its id and the token itself; this is the
+/// only time the token is visible.
+pub async fn create(
+    conn: &mut sqlx::SqliteConnection,
+    name: &str,
+    role: Role,
+) -> Result<(String, String), TokenError> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name
@@ -73,18 +78,19 @@ pub async fn create(db: &Db, name: &str, role: Role) -> Result<String, TokenErro
         return Err(TokenError::BadName);
     }
     let token = format!("repod_{}", random_hex(32));
+    let id = random_hex(16);
     let result = sqlx::query(
         "INSERT INTO tokens (id, name, role, token_sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(random_hex(16))
+    .bind(&id)
     .bind(name)
     .bind(role.as_str())
     .bind(digest(&token))
     .bind(now())
-    .execute(db)
+    .execute(conn)
     .await;
     match result {
-        Ok(_) => Ok(token),
+        Ok(_) => Ok((id, token)),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             Err(TokenError::NameTaken(name.into()))
         }
@@ -100,4 +106,35 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Caller>, sqlx::
             .fetch_optional(db)
             .await?;
     Ok(row.and_then(|(name, role)| Role::parse(&role).map(|role| Caller { name, role })))
+}
+
+/// A token as listed: never the secret or its hash.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: i64,
+}
+
+pub async fn list(db: &Db) -> Result<Vec<TokenInfo>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, role, created_at FROM tokens ORDER BY name")
+        .fetch_all(db)
+        .await
+}
+
+pub async fn find(db: &Db, name: &str) -> Result<Option<TokenInfo>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, role, created_at FROM tokens WHERE name = $1")
+        .bind(name)
+        .fetch_optional(db)
+        .await
+}
+
+/// Revokes a token; false if there was none with that id.
+pub async fn revoke(conn: &mut sqlx::SqliteConnection, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM tokens WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }

@@ -5,6 +5,8 @@
 //! the test executables and the plugin components under
 //! `target/wasm32-wasip2/wasm/`.
 
+pub mod fixtures;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -236,6 +238,8 @@ impl Daemon {
             None => req.call(),
             Some(Body::Json(v)) => req.send_json(v),
             Some(Body::Bytes(b)) => req.set("Content-Type", "application/wasm").send_bytes(&b),
+            Some(Body::Raw(b)) => req.send_bytes(&b),
+            Some(Body::Chunked(b)) => req.send(std::io::Cursor::new(b)),
         };
         let response = match result {
             Ok(r) => r,
@@ -267,6 +271,74 @@ impl Daemon {
         self.send(req, token, Some(Body::Bytes(bytes)))
     }
 
+    /// POSTs `bytes` as `application/octet-stream` (a package upload).
+    pub fn upload(&self, path: &str, token: Option<&str>, bytes: &[u8]) -> Reply {
+        let req = ureq::post(&format!("{}{path}", self.url))
+            .set("Content-Type", "application/octet-stream");
+        self.send(req, token, Some(Body::Raw(bytes.to_vec())))
+    }
+
+    /// POSTs `bytes` with chunked transfer encoding: no Content-Length, so
+    /// the server only learns the size by reading.
+    pub fn upload_chunked(&self, path: &str, token: Option<&str>, bytes: &[u8]) -> Reply {
+        let req = ureq::post(&format!("{}{path}", self.url))
+            .set("Content-Type", "application/octet-stream");
+        self.send(req, token, Some(Body::Chunked(bytes.to_vec())))
+    }
+
+    /// Sends only the headers of an upload announcing `length` bytes with
+    /// `Expect: 100-continue` (as curl does for large files) and returns the
+    /// status the server answers with before any body byte is sent.
+    pub fn announce_upload(&self, path: &str, token: &str, length: u64) -> u16 {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\nContent-Length: {length}\r\nExpect: 100-continue\r\n\r\n"
+        )
+        .unwrap();
+        let mut buf = [0u8; 512];
+        let n = stream.read(&mut buf).unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        head.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// POSTs a `multipart/form-data` body built from `(name, filename, bytes)` parts.
+    pub fn upload_form(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        parts: &[(&str, Option<&str>, &[u8])],
+    ) -> Reply {
+        let boundary = "repod-test-boundary-7d1f";
+        let mut body = Vec::new();
+        for (name, filename, bytes) in parts {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"")
+                    .as_bytes(),
+            );
+            if let Some(f) = filename {
+                body.extend_from_slice(format!("; filename=\"{f}\"").as_bytes());
+            }
+            body.extend_from_slice(b"\r\n\r\n");
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let req = ureq::post(&format!("{}{path}", self.url)).set(
+            "Content-Type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        );
+        self.send(req, token, Some(Body::Raw(body)))
+    }
+
     pub fn delete(&self, path: &str, token: Option<&str>) -> Reply {
         self.send(ureq::delete(&format!("{}{path}", self.url)), token, None)
     }
@@ -289,6 +361,8 @@ impl Daemon {
 enum Body {
     Json(Value),
     Bytes(Vec<u8>),
+    Raw(Vec<u8>),
+    Chunked(Vec<u8>),
 }
 
 impl Drop for Daemon {

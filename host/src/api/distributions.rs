@@ -53,6 +53,14 @@ pub struct DistributionList {
     distributions: Vec<DistributionView>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/distributions",
+    tag = "distributions",
+    summary = "Distributions the family plugins declare (reader)",
+    security(("bearer" = [])),
+    responses((status = 200, description = "distributions"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -72,6 +80,15 @@ fn unknown(id: &str) -> Problem {
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/distributions/{id}",
+    tag = "distributions",
+    summary = "One distribution (reader)",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "distribution id")),
+    responses((status = 200, description = "the distribution"), (status = 404, description = "unknown distribution"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -97,6 +114,15 @@ pub struct CompareResults {
 
 const MAX_PAIRS: usize = 10_000;
 
+#[utoipa::path(
+    post,
+    path = "/distributions/{id}/compare-versions",
+    tag = "distributions",
+    summary = "Compare versions with the family rules; body {\"pairs\": [[a, b]]} (reader)",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "distribution id")),
+    responses((status = 200, description = "results: -1, 0 or 1 per pair"), (status = 400, description = "too many pairs"), (status = 404, description = "unknown distribution"), (status = 502, description = "the plugin failed"), (status = 504, description = "the plugin timed out"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
 pub async fn compare_versions(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,19 +1,26 @@
 //! The HTTP API under `/api/v1`, JSON in and out, errors as problem+json.
 
+mod audit;
 mod auth;
 mod distributions;
+mod packages;
 mod plugins;
 mod problem;
+mod tokens;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use problem::Problem;
 
 use crate::db::Db;
+use crate::ingest::Packages;
 use crate::plugins::PluginHost;
 
 /// The largest plugin an admin may upload.
@@ -23,21 +30,77 @@ const MAX_PLUGIN_BYTES: usize = 64 << 20;
 pub struct AppState {
     pub db: Db,
     pub plugins: Arc<PluginHost>,
+    pub packages: Arc<Packages>,
+    /// Largest package upload accepted, in bytes.
+    pub max_upload: u64,
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "repod", description = "Package repository daemon API"),
+    servers((url = "/api/v1")),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+    }
+}
+
+/// The `/api/v1` routes and their OpenAPI document, declared together so
+/// neither can list a route the other lacks.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(packages::upload))
+        .layer(DefaultBodyLimit::disable());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(plugins::list, plugins::upload))
+        .routes(routes!(plugins::reload))
+        .routes(routes!(plugins::remove))
+        .routes(routes!(distributions::list))
+        .routes(routes!(distributions::show))
+        .routes(routes!(distributions::compare_versions))
+        .routes(routes!(packages::in_distribution))
+        .routes(routes!(packages::list))
+        .routes(routes!(packages::show, packages::remove))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(audit::list))
+        .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES))
+        .merge(uploads)
+        .split_for_parts()
+}
+
+/// The OpenAPI document of `/api/v1`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
 }
 
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/plugins", get(plugins::list).post(plugins::upload))
-        .route("/plugins/reload", post(plugins::reload))
-        .route("/plugins/{name}", delete(plugins::remove))
-        .route("/distributions", get(distributions::list))
-        .route("/distributions/{id}", get(distributions::show))
+    let (api, doc) = api();
+    let doc = Arc::new(doc.to_json().expect("OpenAPI document serialises"));
+    let api = api
         .route(
-            "/distributions/{id}/compare-versions",
-            post(distributions::compare_versions),
+            "/openapi.json",
+            get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    (*doc).clone(),
+                )
+            }),
         )
-        .fallback(|| async { Problem::not_found("no such API route") })
-        .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES));
+        .fallback(|| async { Problem::not_found("no such API route") });
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(|| async { "ok\n" }))

@@ -69,6 +69,14 @@ fn listing(registry: &Registry) -> PluginList {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/plugins",
+    tag = "plugins",
+    summary = "List loaded and failed plugins (reader)",
+    security(("bearer" = [])),
+    responses((status = 200, description = "plugins"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -77,6 +85,14 @@ pub async fn list(
     Ok(Json(listing(&state.plugins.registry())))
 }
 
+#[utoipa::path(
+    post,
+    path = "/plugins/reload",
+    tag = "plugins",
+    summary = "Rescan the plugin directory (admin)",
+    security(("bearer" = [])),
+    responses((status = 200, description = "plugins after the reload"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
 pub async fn reload(
     State(state): State<AppState>,
     caller: Caller,
@@ -84,10 +100,19 @@ pub async fn reload(
     caller.require(Role::Admin)?;
     let registry = state.plugins.reload().await;
     tracing::info!(by = caller.name, "plugins reloaded");
+    audit_plugin(&state, &caller, "plugin.reload", "*", "").await?;
     Ok(Json(listing(&registry)))
 }
 
 /// The body is the `.wasm` itself.
+#[utoipa::path(
+    post,
+    path = "/plugins",
+    tag = "plugins",
+    summary = "Add or replace a plugin; the body is the .wasm (admin)",
+    security(("bearer" = [])),
+    responses((status = 201, description = "added"), (status = 200, description = "replaced a plugin of the same name"), (status = 400, description = "empty body"), (status = 409, description = "name or distribution clash"), (status = 422, description = "not a loadable plugin"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -114,6 +139,15 @@ pub async fn upload(
     Ok((status, Json(PluginView::of(&plugin))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/plugins/{name}",
+    tag = "plugins",
+    summary = "Unload and delete a plugin (admin)",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "plugin name")),
+    responses((status = 204, description = "removed"), (status = 404, description = "no such plugin"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -122,5 +156,21 @@ pub async fn remove(
     caller.require(Role::Admin)?;
     state.plugins.remove(&name).await?;
     tracing::info!(by = caller.name, plugin = name, "plugin removed");
+    audit_plugin(&state, &caller, "plugin.remove", &name, "").await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Plugin changes live in the plugin directory, not the database, so the
+/// audit entry is written right after the change.
+async fn audit_plugin(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> Result<(), Problem> {
+    let mut conn = state.db.acquire().await.map_err(Problem::internal)?;
+    crate::audit::record(&mut conn, &caller.name, action, target, detail)
+        .await
+        .map_err(Problem::internal)
 }

@@ -1,0 +1,300 @@
+//! `/api/v1/packages`: upload, list, show, remove.
+//!
+//! An upload body is either the raw package (`application/octet-stream`,
+//! `?distribution=ID`) or `multipart/form-data` with a `file` field and an
+//! optional `distribution` field. Either way it is streamed to disk while
+//! hashed; a package is never held in memory.
+
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use super::{AppState, Problem};
+use crate::blobs::{BlobError, Incoming};
+use crate::catalog::{self, Filter, PackageRecord};
+use crate::ingest::{IngestError, Outcome, clean_filename};
+use crate::tokens::{Caller, Role};
+
+#[derive(Deserialize)]
+pub struct UploadQuery {
+    distribution: Option<String>,
+    filename: Option<String>,
+}
+
+impl From<IngestError> for Problem {
+    fn from(e: IngestError) -> Problem {
+        match e {
+            IngestError::UnknownDistribution(_) => Problem::not_found(e.to_string()),
+            IngestError::Unreadable(ref r) if r.is_bad_input() => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unreadable-package",
+                e.to_string(),
+            ),
+            IngestError::Unreadable(_) => Problem::internal(e),
+            IngestError::Rejected(_) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", e.to_string())
+            }
+            IngestError::Conflict { .. } => {
+                Problem::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            IngestError::Plugin(p) => p.into(),
+            IngestError::Io(_) | IngestError::Db(_) => Problem::internal(e),
+        }
+    }
+}
+
+impl From<BlobError> for Problem {
+    fn from(e: BlobError) -> Problem {
+        match e {
+            BlobError::TooLarge(_) => {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", e.to_string())
+            }
+            BlobError::Io(io) => Problem::internal(io),
+        }
+    }
+}
+
+async fn receive_stream(
+    mut incoming: Incoming,
+    mut stream: impl futures_util::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin,
+) -> Result<crate::blobs::Received, Problem> {
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| Problem::bad_request(format!("upload interrupted: {e}")))?;
+        incoming.write(&chunk).await?;
+    }
+    Ok(incoming.finish().await?)
+}
+
+#[utoipa::path(
+    post,
+    path = "/packages",
+    tag = "packages",
+    summary = "Upload a .deb or .rpm: raw body with ?distribution=ID, or multipart with file and distribution fields (uploader)",
+    security(("bearer" = [])),
+    params(("distribution" = Option<String>, Query, description = "target distribution"), ("filename" = Option<String>, Query, description = "original file name, informational")),
+    responses((status = 201, description = "added"), (status = 200, description = "the same file was already there"), (status = 400, description = "no distribution, malformed form"), (status = 404, description = "unknown distribution"), (status = 409, description = "a different file has this name, version and architecture"), (status = 413, description = "over the size cap"), (status = 422, description = "not a valid package, or refused by the distribution"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<UploadQuery>,
+    request: Request,
+) -> Result<(StatusCode, Json<PackageRecord>), Problem> {
+    caller.require(Role::Uploader)?;
+    let limit = state.max_upload;
+    let too_large = || Problem::from(BlobError::TooLarge(limit));
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let incoming = state
+        .packages
+        .blobs
+        .incoming(limit)
+        .await
+        .map_err(Problem::internal)?;
+
+    let (received, distribution, filename) = if multipart {
+        let mut form = Multipart::from_request(request, &state)
+            .await
+            .map_err(|e| Problem::bad_request(format!("malformed multipart body: {e}")))?;
+        let mut incoming = Some(incoming);
+        let (mut received, mut distribution, mut filename) =
+            (None, query.distribution, query.filename);
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|e| Problem::bad_request(format!("malformed multipart body: {e}")))?
+        {
+            match field.name() {
+                Some("file") => {
+                    let Some(target) = incoming.take() else {
+                        return Err(Problem::bad_request(
+                            "more than one file field: upload one package per request",
+                        ));
+                    };
+                    filename = filename.or_else(|| field.file_name().map(str::to_owned));
+                    let stream = field.map(|r| r.map_err(axum::Error::new));
+                    received = Some(receive_stream(target, Box::pin(stream)).await?);
+                }
+                Some("distribution") => {
+                    let text = field.text().await.map_err(|e| {
+                        Problem::bad_request(format!("unreadable distribution field: {e}"))
+                    })?;
+                    distribution = Some(text.trim().to_owned());
+                }
+                other => {
+                    return Err(Problem::bad_request(format!(
+                        "unexpected form field {:?}: send 'file' and optionally 'distribution'",
+                        other.unwrap_or("")
+                    )));
+                }
+            }
+        }
+        let received = received.ok_or_else(|| {
+            Problem::bad_request("no 'file' field in the form: attach the package as 'file'")
+        })?;
+        (received, distribution, filename)
+    } else {
+        let stream = request.into_body().into_data_stream();
+        let received = receive_stream(incoming, stream).await?;
+        (received, query.distribution, query.filename)
+    };
+
+    let distribution = distribution.filter(|d| !d.is_empty()).ok_or_else(|| {
+        Problem::bad_request(
+            "which distribution? add ?distribution=ID (GET /api/v1/distributions lists them)",
+        )
+    })?;
+    if received.size == 0 {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unreadable-package",
+            "empty upload: the body must be a .deb or .rpm file",
+        ));
+    }
+    let filename = clean_filename(filename.as_deref());
+    let outcome = state
+        .packages
+        .ingest(received, &distribution, &filename, &caller)
+        .await?;
+    Ok(match outcome {
+        Outcome::Created(record) => {
+            tracing::info!(
+                by = caller.name,
+                id = record.id,
+                package = record.name,
+                version = record.version,
+                dist = record.distribution,
+                "package added"
+            );
+            (StatusCode::CREATED, Json(record))
+        }
+        Outcome::Existing(record) => (StatusCode::OK, Json(record)),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    distribution: Option<String>,
+    name: Option<String>,
+    architecture: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/packages",
+    tag = "packages",
+    summary = "List packages, filtered (reader)",
+    security(("bearer" = [])),
+    params(("distribution" = Option<String>, Query), ("name" = Option<String>, Query), ("architecture" = Option<String>, Query)),
+    responses((status = 200, description = "packages"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    caller.require(Role::Reader)?;
+    let filter = Filter {
+        distribution: q.distribution,
+        name: q.name,
+        architecture: q.architecture,
+    };
+    let packages = catalog::list(&state.db, &filter)
+        .await
+        .map_err(Problem::internal)?;
+    Ok(Json(serde_json::json!({ "packages": packages })))
+}
+
+#[utoipa::path(
+    get,
+    path = "/distributions/{id}/packages",
+    tag = "packages",
+    summary = "Packages in one distribution (reader)",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "distribution id")),
+    responses((status = 200, description = "packages"), (status = 404, description = "unknown distribution"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
+pub async fn in_distribution(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    caller.require(Role::Reader)?;
+    if state.plugins.registry().distribution(&id).is_none() {
+        return Err(IngestError::UnknownDistribution(id).into());
+    }
+    let filter = Filter {
+        distribution: Some(id),
+        ..Filter::default()
+    };
+    let packages = catalog::list(&state.db, &filter)
+        .await
+        .map_err(Problem::internal)?;
+    Ok(Json(serde_json::json!({ "packages": packages })))
+}
+
+#[utoipa::path(
+    get,
+    path = "/packages/{id}",
+    tag = "packages",
+    summary = "One package record (reader)",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "package id")),
+    responses((status = 200, description = "the package"), (status = 404, description = "no such package"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<PackageRecord>, Problem> {
+    caller.require(Role::Reader)?;
+    catalog::get(&state.db, &id)
+        .await
+        .map_err(Problem::internal)?
+        .map(Json)
+        .ok_or_else(|| Problem::not_found(format!("no package with id {id}")))
+}
+
+/// Removes the package from its distribution.
+#[utoipa::path(
+    delete,
+    path = "/packages/{id}",
+    tag = "packages",
+    summary = "Remove a package from its distribution (maintainer)",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "package id")),
+    responses((status = 204, description = "removed"), (status = 404, description = "no such package"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.require(Role::Maintainer)?;
+    match state.packages.remove(&id, &caller).await? {
+        Some(record) => {
+            tracing::info!(
+                by = caller.name,
+                id,
+                package = record.name,
+                dist = record.distribution,
+                "package removed"
+            );
+            Ok(StatusCode::NO_CONTENT)
+        }
+        None => Err(Problem::not_found(format!("no package with id {id}"))),
+    }
+}

@@ -1,0 +1,203 @@
+//! Packages in distributions: the rows that say which blob is which
+//! package where, with the index entries its plugin rendered at ingest.
+
+use serde::Serialize;
+use sqlx::{Sqlite, Transaction};
+
+use crate::db::{Db, new_id, now};
+
+/// A package in one distribution, as the API shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct PackageRecord {
+    pub id: String,
+    pub distribution: String,
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub sha256: String,
+    pub size: i64,
+    pub filename: String,
+    pub uploaded_by: String,
+    pub created_at: i64,
+}
+
+const SELECT: &str = "SELECT p.id, p.distribution, p.name, p.version, p.architecture, p.sha256, \
+     b.size, p.filename, p.uploaded_by, p.created_at FROM packages p JOIN blobs b ON b.sha256 = p.sha256";
+
+/// What ingest hands over to be stored.
+pub struct NewPackage<'a> {
+    pub distribution: &'a str,
+    pub name: &'a str,
+    pub version: &'a str,
+    pub architecture: &'a str,
+    pub sha256: &'a str,
+    pub size: u64,
+    pub format: &'a str,
+    pub filename: &'a str,
+    pub uploaded_by: &'a str,
+    pub pool_paths: &'a [String],
+    /// (index path, sort key, text)
+    pub entries: Vec<(&'a str, &'a str, &'a str)>,
+}
+
+/// The outcome of adding a package to a distribution.
+pub enum Added {
+    Created(PackageRecord),
+    /// The same bytes were already there.
+    Existing(PackageRecord),
+    /// Another file already has this name, version and architecture.
+    Conflict(PackageRecord),
+}
+
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub distribution: Option<String>,
+    pub name: Option<String>,
+    pub architecture: Option<String>,
+}
+
+pub async fn find_identity(
+    tx: &mut Transaction<'_, Sqlite>,
+    distribution: &str,
+    name: &str,
+    version: &str,
+    architecture: &str,
+) -> Result<Option<PackageRecord>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE p.distribution = $1 AND p.name = $2 AND p.version = $3 AND p.architecture = $4"
+    ))
+    .bind(distribution)
+    .bind(name)
+    .bind(version)
+    .bind(architecture)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Inserts the package (and its blob row if new) unless its identity is
+/// taken; the caller commits the transaction.
+pub async fn add(
+    tx: &mut Transaction<'_, Sqlite>,
+    p: &NewPackage<'_>,
+) -> Result<Added, sqlx::Error> {
+    if let Some(existing) =
+        find_identity(tx, p.distribution, p.name, p.version, p.architecture).await?
+    {
+        return Ok(if existing.sha256 == p.sha256 {
+            Added::Existing(existing)
+        } else {
+            Added::Conflict(existing)
+        });
+    }
+    let known: Option<(String,)> = sqlx::query_as("SELECT sha256 FROM blobs WHERE sha256 = $1")
+        .bind(p.sha256)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if known.is_none() {
+        sqlx::query("INSERT INTO blobs (sha256, size, format, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(p.sha256)
+            .bind(p.size as i64)
+            .bind(p.format)
+            .bind(now())
+            .execute(&mut **tx)
+            .await?;
+    }
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO packages (id, distribution, name, version, architecture, sha256, filename, uploaded_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&id)
+    .bind(p.distribution)
+    .bind(p.name)
+    .bind(p.version)
+    .bind(p.architecture)
+    .bind(p.sha256)
+    .bind(p.filename)
+    .bind(p.uploaded_by)
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    for path in p.pool_paths {
+        sqlx::query("INSERT INTO package_paths (package_id, path) VALUES ($1, $2)")
+            .bind(&id)
+            .bind(path)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for (seq, (index, key, body)) in p.entries.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO index_entries (package_id, seq, index_path, sort_key, body) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(seq as i64)
+        .bind(index)
+        .bind(key)
+        .bind(body)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let record = sqlx::query_as(&format!("{SELECT} WHERE p.id = $1"))
+        .bind(&id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(Added::Created(record))
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Option<PackageRecord>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} WHERE p.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<PackageRecord>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE ($1 IS NULL OR p.distribution = $1) AND ($2 IS NULL OR p.name = $2) \
+         AND ($3 IS NULL OR p.architecture = $3) ORDER BY p.distribution, p.name, p.version, p.architecture"
+    ))
+    .bind(&filter.distribution)
+    .bind(&filter.name)
+    .bind(&filter.architecture)
+    .fetch_all(db)
+    .await
+}
+
+/// Removes a package from its distribution. Returns the removed record and
+/// whether its blob is now unreferenced (the caller deletes the file after
+/// commit).
+pub async fn remove(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+) -> Result<Option<(PackageRecord, bool)>, sqlx::Error> {
+    let Some(record): Option<PackageRecord> = sqlx::query_as(&format!("{SELECT} WHERE p.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    sqlx::query("DELETE FROM packages WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM packages WHERE sha256 = $1")
+        .bind(&record.sha256)
+        .fetch_one(&mut **tx)
+        .await?;
+    if users == 0 {
+        sqlx::query("DELETE FROM blobs WHERE sha256 = $1")
+            .bind(&record.sha256)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(Some((record, users == 0)))
+}
+
+/// SHA-256 of every blob the database knows.
+pub async fn blob_hashes(db: &Db) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT sha256 FROM blobs")
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(h,)| h).collect())
+}
