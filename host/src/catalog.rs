@@ -152,15 +152,22 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<PackageRecord>, sqlx::Error
 }
 
 pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<PackageRecord>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "{SELECT} WHERE ($1 IS NULL OR p.distribution = $1) AND ($2 IS NULL OR p.name = $2) \
-         AND ($3 IS NULL OR p.architecture = $3) ORDER BY p.distribution, p.name, p.version, p.architecture"
-    ))
-    .bind(&filter.distribution)
-    .bind(&filter.name)
-    .bind(&filter.architecture)
-    .fetch_all(db)
-    .await
+    // Only the conditions that apply are emitted: PostgreSQL cannot type an
+    // untyped `$1 IS NULL`, so the usual optional-filter trick is not portable.
+    let mut query = sqlx::QueryBuilder::new(SELECT);
+    let mut sep = " WHERE ";
+    for (column, value) in [
+        ("p.distribution", &filter.distribution),
+        ("p.name", &filter.name),
+        ("p.architecture", &filter.architecture),
+    ] {
+        if let Some(value) = value {
+            query.push(sep).push(column).push(" = ").push_bind(value);
+            sep = " AND ";
+        }
+    }
+    query.push(" ORDER BY p.distribution, p.name, p.version, p.architecture");
+    query.build_query_as().fetch_all(db).await
 }
 
 /// Removes a package from its distribution. Returns the removed record and

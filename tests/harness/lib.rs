@@ -93,6 +93,8 @@ pub struct Daemon {
     pub url: String,
     pub data: tempfile::TempDir,
     pub admin: String,
+    port: u16,
+    config: Option<PathBuf>,
 }
 
 pub struct DaemonBuilder {
@@ -129,36 +131,47 @@ impl DaemonBuilder {
         for (name, bytes) in &self.extra {
             std::fs::write(plugins.join(name), bytes).unwrap();
         }
-        let port = free_port();
-        let mut cmd = Command::new(repod_bin());
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data")
-            .arg(data.path())
-            .env_remove("REPOD_CONFIG")
-            .env_remove("REPOD_PLUGINS")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(data.path().join("daemon.log")).unwrap(),
-            ));
-        if let Some(config) = &self.config {
+        let config = self.config.as_ref().map(|text| {
             let path = data.path().join("repod.toml");
-            std::fs::write(&path, config).unwrap();
-            cmd.arg("--config").arg(path);
-        }
-        let child = cmd.spawn().expect("spawn repod");
-        let url = format!("http://127.0.0.1:{port}");
+            std::fs::write(&path, text).unwrap();
+            path
+        });
+        let port = free_port();
+        let child = spawn(data.path(), port, config.as_deref());
         let mut daemon = Daemon {
             child,
-            url,
+            url: format!("http://127.0.0.1:{port}"),
             data,
             admin: String::new(),
+            port,
+            config,
         };
         daemon.wait_ready();
         daemon.admin = daemon.token("admin", "admin");
         daemon
     }
+}
+
+fn spawn(data: &Path, port: u16, config: Option<&Path>) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join("daemon.log"))
+        .unwrap();
+    let mut cmd = Command::new(repod_bin());
+    cmd.arg("serve")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data")
+        .arg(data)
+        .env_remove("REPOD_CONFIG")
+        .env_remove("REPOD_PLUGINS")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    cmd.spawn().expect("spawn repod")
 }
 
 fn free_port() -> u16 {
@@ -180,6 +193,18 @@ impl Daemon {
 
     pub fn start() -> Daemon {
         Daemon::builder().start()
+    }
+
+    /// SIGKILL: no shutdown, no flush; what a power cut leaves.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Starts the daemon again on the same data directory and port.
+    pub fn restart(&mut self) {
+        self.child = spawn(self.data.path(), self.port, self.config.as_deref());
+        self.wait_ready();
     }
 
     fn wait_ready(&mut self) {
