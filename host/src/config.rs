@@ -5,6 +5,7 @@
 //! listen = "127.0.0.1:8000"
 //! data = "./data"            # relative paths are relative to this file
 //! plugins = "./data/plugins" # default: <data>/plugins
+//! repos-require-token = false # true: /repos/ needs a reader token
 //!
 //! [limits]
 //! plugin-memory-mib = 256
@@ -46,6 +47,8 @@ struct FileConfig {
     data: Option<PathBuf>,
     plugins: Option<PathBuf>,
     #[serde(default)]
+    repos_require_token: bool,
+    #[serde(default)]
     limits: FileLimits,
     #[serde(default)]
     plugin: BTreeMap<String, toml::Table>,
@@ -69,6 +72,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Largest package upload, in bytes (default 2 GiB).
     pub max_upload: u64,
+    /// Whether the published trees under /repos/ need a reader token.
+    pub repos_require_token: bool,
     /// Each plugin's config section, serialised as JSON for the plugin.
     pub plugin_sections: PluginSections,
 }
@@ -144,12 +149,18 @@ impl Settings {
             plugins,
             limits,
             max_upload,
+            repos_require_token: file.repos_require_token,
             plugin_sections,
         })
     }
 
     pub fn database_path(&self) -> PathBuf {
         self.data.join("repod.db")
+    }
+
+    /// The published trees, served under /repos/.
+    pub fn repos_dir(&self) -> PathBuf {
+        self.data.join("repos")
     }
 
     pub fn component_cache(&self) -> PathBuf {

@@ -73,7 +73,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.data.display(),
         settings.plugins.display()
     );
-    axum::serve(listener, api::router(state))
+    std::fs::create_dir_all(settings.repos_dir())?;
+    let app = api::router(state, &settings.repos_dir(), settings.repos_require_token);
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())

@@ -311,6 +311,30 @@ impl Daemon {
         self.send(req, token, Some(Body::Chunked(bytes.to_vec())))
     }
 
+    /// Sends `GET <target>` exactly as written (no client-side path
+    /// normalisation) and returns the status and body.
+    pub fn raw_get(&self, target: &str) -> (u16, Vec<u8>) {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let status = String::from_utf8_lossy(&response[..response.len().min(32)])
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, response)
+    }
+
     /// Sends only the headers of an upload announcing `length` bytes with
     /// `Expect: 100-continue` (as curl does for large files) and returns the
     /// status the server answers with before any body byte is sent.

@@ -87,7 +87,31 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().1
 }
 
-pub fn router(state: AppState) -> Router {
+/// Published trees: files under `repos_dir`, anonymous unless the operator
+/// asked for a reader token. `ServeDir` refuses `..` and encoded escapes.
+fn repos(state: &AppState, repos_dir: &std::path::Path, require_token: bool) -> Router<AppState> {
+    let files =
+        Router::new().nest_service("/repos", tower_http::services::ServeDir::new(repos_dir));
+    if require_token {
+        files.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_reader,
+        ))
+    } else {
+        files
+    }
+}
+
+async fn require_reader(
+    caller: crate::tokens::Caller,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, Problem> {
+    caller.require(crate::tokens::Role::Reader)?;
+    Ok(next.run(request).await)
+}
+
+pub fn router(state: AppState, repos_dir: &std::path::Path, repos_require_token: bool) -> Router {
     let (api, doc) = api();
     let doc = Arc::new(doc.to_json().expect("OpenAPI document serialises"));
     let api = api
@@ -103,6 +127,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { Problem::not_found("no such API route") });
     Router::new()
         .nest("/api/v1", api)
+        .merge(repos(&state, repos_dir, repos_require_token))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(state)
 }
