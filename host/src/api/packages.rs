@@ -212,7 +212,11 @@ pub async fn list(
         name: q.name,
         architecture: q.architecture,
     };
-    let packages = catalog::list(&state.db, &filter)
+    listing(&state, &filter).await
+}
+
+async fn listing(state: &AppState, filter: &Filter) -> Result<Json<serde_json::Value>, Problem> {
+    let packages = catalog::list(&state.db, filter)
         .await
         .map_err(Problem::internal)?;
     Ok(Json(serde_json::json!({ "packages": packages })))
@@ -240,10 +244,7 @@ pub async fn in_distribution(
         distribution: Some(id),
         ..Filter::default()
     };
-    let packages = catalog::list(&state.db, &filter)
-        .await
-        .map_err(Problem::internal)?;
-    Ok(Json(serde_json::json!({ "packages": packages })))
+    listing(&state, &filter).await
 }
 
 #[utoipa::path(
