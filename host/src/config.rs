@@ -158,6 +158,11 @@ impl Settings {
         self.data.join("repod.db")
     }
 
+    /// The private signing key's directory: outside the served tree.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.data.join("keys")
+    }
+
     /// The published trees, served under /repos/.
     pub fn repos_dir(&self) -> PathBuf {
         self.data.join("repos")

@@ -12,5 +12,6 @@ pub mod db;
 pub mod ingest;
 pub mod plugins;
 pub mod server;
+pub mod signing;
 pub mod tokens;
 pub mod upload_client;

@@ -21,6 +21,11 @@ enum Command {
     Serve(ServeArgs),
     /// Upload .deb/.rpm files (or directories of them) to a running daemon.
     Upload(UploadArgs),
+    /// Manage the repository signing key in the data directory.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Manage API tokens directly in the data directory.
     Token {
         #[command(subcommand)]
@@ -67,6 +72,17 @@ struct Common {
     /// TOML config file
     #[arg(long, env = "REPOD_CONFIG")]
     config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Use an existing OpenPGP secret key (armored or binary, without a
+    /// passphrase) instead of the generated one; prints its fingerprint.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -120,6 +136,29 @@ fn main() -> anyhow::Result<()> {
             if !clean {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Command::Key {
+            command: KeyCommand::Import { file, common },
+        } => {
+            let settings = Settings::resolve(Overrides {
+                data: common.data,
+                config: common.config,
+                ..Default::default()
+            })?;
+            let bytes = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let key = repod::signing::SigningKey::import(&settings.keys_dir(), &bytes)?;
+            key.publish(&settings.repos_dir())?;
+            runtime.block_on(async {
+                let db = repod::db::open(&settings.database_path()).await?;
+                let mut conn = db.acquire().await?;
+                repod::audit::record(&mut conn, "cli", "key.import", &key.fingerprint(), "")
+                    .await?;
+                anyhow::Ok(())
+            })?;
+            eprintln!("imported signing key; restart the daemon to use it");
+            println!("{}", key.fingerprint());
             Ok(())
         }
         Command::Token {

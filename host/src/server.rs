@@ -10,6 +10,10 @@ use crate::config::Settings;
 use crate::db;
 use crate::ingest::Packages;
 use crate::plugins::{PluginHost, PluginKind};
+use crate::signing::SigningKey;
+
+/// The user id of a key repod creates itself.
+pub const SIGNING_USER_ID: &str = "repod repository signing key <repod@localhost>";
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -42,6 +46,20 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if registry.plugins().next().is_none() {
         tracing::warn!(dir = %settings.plugins.display(), "no plugins loaded: no distribution is available");
     }
+
+    let key = {
+        let (keys, repos) = (settings.keys_dir(), settings.repos_dir());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<SigningKey> {
+            let key = SigningKey::load_or_create(&keys, SIGNING_USER_ID)?;
+            key.publish(&repos)?;
+            Ok(key)
+        })
+        .await??
+    };
+    tracing::info!(
+        fingerprint = key.fingerprint(),
+        "signing key ready; public key at /repos/keys/repod.asc and repod.gpg"
+    );
 
     let plugins = Arc::new(plugins);
     let blobs = BlobStore::open(&settings.data)
