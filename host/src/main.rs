@@ -74,6 +74,17 @@ struct Common {
     config: Option<PathBuf>,
 }
 
+impl Common {
+    /// Settings for the offline tools, which need only the data directory.
+    fn settings(self) -> anyhow::Result<Settings> {
+        Settings::resolve(Overrides {
+            data: self.data,
+            config: self.config,
+            ..Default::default()
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum KeyCommand {
     /// Use an existing OpenPGP secret key (armored or binary, without a
@@ -141,11 +152,7 @@ fn main() -> anyhow::Result<()> {
         Command::Key {
             command: KeyCommand::Import { file, common },
         } => {
-            let settings = Settings::resolve(Overrides {
-                data: common.data,
-                config: common.config,
-                ..Default::default()
-            })?;
+            let settings = common.settings()?;
             let bytes = std::fs::read(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let key = repod::signing::SigningKey::import(&settings.keys_dir(), &bytes)?;
@@ -164,11 +171,7 @@ fn main() -> anyhow::Result<()> {
         Command::Token {
             command: TokenCommand::Create { role, name, common },
         } => {
-            let settings = Settings::resolve(Overrides {
-                data: common.data,
-                config: common.config,
-                ..Default::default()
-            })?;
+            let settings = common.settings()?;
             runtime.block_on(async {
                 let db = repod::db::open(&settings.database_path()).await?;
                 let mut tx = db.begin().await?;

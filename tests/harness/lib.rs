@@ -311,15 +311,21 @@ impl Daemon {
         self.send(req, token, Some(Body::Chunked(bytes.to_vec())))
     }
 
+    /// A raw connection to the daemon (10 s read timeout) and its address.
+    fn connect(&self) -> (std::net::TcpStream, &str) {
+        let addr = self.url.trim_start_matches("http://");
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        (stream, addr)
+    }
+
     /// Sends `GET <target>` exactly as written (no client-side path
     /// normalisation) and returns the status and body.
     pub fn raw_get(&self, target: &str) -> (u16, Vec<u8>) {
         use std::io::{Read, Write};
-        let addr = self.url.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        let (mut stream, addr) = self.connect();
         write!(
             stream,
             "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
@@ -340,11 +346,7 @@ impl Daemon {
     /// status the server answers with before any body byte is sent.
     pub fn announce_upload(&self, path: &str, token: &str, length: u64) -> u16 {
         use std::io::{Read, Write};
-        let addr = self.url.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        let (mut stream, addr) = self.connect();
         write!(
             stream,
             "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\nContent-Length: {length}\r\nExpect: 100-continue\r\n\r\n"

@@ -93,6 +93,12 @@ pub async fn upload(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
+    // Refuse a named but unknown distribution before reading the body.
+    if let Some(dist) = query.distribution.as_deref()
+        && state.plugins.registry().distribution(dist).is_none()
+    {
+        return Err(IngestError::UnknownDistribution(dist.to_owned()).into());
+    }
     let multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
