@@ -4,7 +4,7 @@
 use repod_tests::Daemon;
 
 /// Every `/api/v1` operation, as the other tests exercise them.
-const ROUTES: [(&str, &str); 16] = [
+const ROUTES: [(&str, &str); 18] = [
     ("get", "/plugins"),
     ("post", "/plugins"),
     ("post", "/plugins/reload"),
@@ -12,6 +12,8 @@ const ROUTES: [(&str, &str); 16] = [
     ("get", "/distributions"),
     ("get", "/distributions/{id}"),
     ("post", "/distributions/{id}/compare-versions"),
+    ("post", "/distributions/{id}/publish"),
+    ("get", "/distributions/{id}/client-config"),
     ("get", "/distributions/{id}/packages"),
     ("post", "/packages"),
     ("get", "/packages"),

@@ -8,26 +8,6 @@ use std::process::Command;
 
 use repod_tests::{Daemon, fixtures};
 
-fn packages_dir() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = std::env::var_os("REPOD_TEST_PACKAGES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target/test-packages"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let status = Command::new("flock")
-        .arg(dir.join(".lock"))
-        .arg(workspace.join("scripts/fetch-test-packages"))
-        .arg(&dir)
-        .stdout(std::process::Stdio::null())
-        .status();
-    assert!(
-        matches!(status, Ok(s) if s.success()),
-        "scripts/fetch-test-packages {} failed: {status:?}",
-        dir.display()
-    );
-    dir
-}
-
 fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -50,7 +30,7 @@ fn tool(cmd: &mut Command) -> String {
 
 #[test]
 fn real_debs_and_rpms_ingest_with_the_fields_the_tools_report() {
-    let dir = packages_dir();
+    let dir = fixtures::real_packages_dir();
     let daemon = Daemon::start();
     let token = daemon.token("uploader", "real");
 

@@ -19,7 +19,7 @@ fn every_route_with_every_role() {
     let trixie = std::fs::read(wasm("trixie_plugin")).unwrap();
 
     // (method, path, weakest role index)
-    let routes: [(&str, &str, usize); 16] = [
+    let routes: [(&str, &str, usize); 18] = [
         ("GET", "/api/v1/plugins", 0),
         ("POST", "/api/v1/plugins", 3),
         ("POST", "/api/v1/plugins/reload", 3),
@@ -27,6 +27,8 @@ fn every_route_with_every_role() {
         ("GET", "/api/v1/distributions", 0),
         ("GET", "/api/v1/distributions/jammy", 0),
         ("POST", "/api/v1/distributions/jammy/compare-versions", 0),
+        ("POST", "/api/v1/distributions/jammy/publish", 1),
+        ("GET", "/api/v1/distributions/jammy/client-config", 0),
         ("GET", "/api/v1/distributions/jammy/packages", 0),
         ("POST", "/api/v1/packages?distribution=bookworm", 1),
         ("GET", "/api/v1/packages", 0),

@@ -47,6 +47,12 @@ pub enum Added {
     Existing(PackageRecord),
     /// Another file already has this name, version and architecture.
     Conflict(PackageRecord),
+    /// Another file is already published at one of its pool paths (the
+    /// pool is shared by the distributions of a family).
+    PathTaken {
+        path: String,
+        owner: PackageRecord,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -88,6 +94,21 @@ pub async fn add(
         } else {
             Added::Conflict(existing)
         });
+    }
+    for path in p.pool_paths {
+        let owner: Option<PackageRecord> = sqlx::query_as(&format!(
+            "{SELECT} JOIN package_paths pp ON pp.package_id = p.id WHERE pp.path = $1 AND p.sha256 <> $2 LIMIT 1"
+        ))
+        .bind(path)
+        .bind(p.sha256)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(owner) = owner {
+            return Ok(Added::PathTaken {
+                path: path.clone(),
+                owner,
+            });
+        }
     }
     let known: Option<(String,)> = sqlx::query_as("SELECT sha256 FROM blobs WHERE sha256 = $1")
         .bind(p.sha256)

@@ -17,6 +17,7 @@ use crate::plugins::contract::{
     RpmFileKind, RpmPackage,
 };
 use crate::plugins::{PluginError, PluginHost};
+use crate::publish::Publisher;
 use crate::tokens::Caller;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,17 @@ pub enum IngestError {
         "{dist} already has {name} {version} {arch} from a different file (sha256 {sha256}); remove it or upload a new version"
     )]
     Conflict {
+        dist: String,
+        name: String,
+        version: String,
+        arch: String,
+        sha256: String,
+    },
+    #[error(
+        "{path} is already published from a different file ({name} {version} {arch} in {dist}, sha256 {sha256}); distributions share the pool, so one path holds one file: use a different version"
+    )]
+    PathTaken {
+        path: String,
         dist: String,
         name: String,
         version: String,
@@ -58,6 +70,8 @@ pub struct Packages {
     pub db: Db,
     pub blobs: BlobStore,
     pub plugins: Arc<PluginHost>,
+    /// Told about every committed change, so it reaches the published tree.
+    pub publisher: Arc<Publisher>,
     pub limits: repod_reader::Limits,
     writes: Mutex<()>,
 }
@@ -67,12 +81,14 @@ impl Packages {
         db: Db,
         blobs: BlobStore,
         plugins: Arc<PluginHost>,
+        publisher: Arc<Publisher>,
         limits: repod_reader::Limits,
     ) -> Packages {
         Packages {
             db,
             blobs,
             plugins,
+            publisher,
             limits,
             writes: Mutex::new(()),
         }
@@ -151,6 +167,14 @@ impl Packages {
                 arch: existing.architecture,
                 sha256: existing.sha256,
             }),
+            Added::PathTaken { path, owner } => Err(IngestError::PathTaken {
+                path,
+                dist: owner.distribution,
+                name: owner.name,
+                version: owner.version,
+                arch: owner.architecture,
+                sha256: owner.sha256,
+            }),
             Added::Created(record) => {
                 // The blob is durable before the rows that refer to it.
                 let blobs = self.blobs.clone();
@@ -165,6 +189,7 @@ impl Packages {
                 );
                 audit::record(&mut tx, &caller.name, "package.add", &record.id, &detail).await?;
                 tx.commit().await?;
+                self.publisher.changed(dist);
                 Ok(Outcome::Created(record))
             }
         }
@@ -188,6 +213,7 @@ impl Packages {
         );
         audit::record(&mut tx, &caller.name, "package.remove", &record.id, &detail).await?;
         tx.commit().await?;
+        self.publisher.changed(&record.distribution);
         if orphaned {
             self.blobs.remove(&record.sha256)?;
         }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod ingest;
 pub mod plugins;
+pub mod publish;
 pub mod server;
 pub mod signing;
 pub mod tokens;

@@ -31,6 +31,21 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Publish distributions once, with the daemon stopped (a running
+    /// daemon publishes by itself); prints one JSON report per distribution.
+    Publish(PublishArgs),
+}
+
+#[derive(Args)]
+struct PublishArgs {
+    /// Distribution to publish; repeat for several [default: all]
+    #[arg(long)]
+    distribution: Vec<String>,
+    #[command(flatten)]
+    common: Common,
+    /// Directory of plugin .wasm files [default: <data>/plugins]
+    #[arg(long, env = "REPOD_PLUGINS")]
+    plugins: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -167,6 +182,21 @@ fn main() -> anyhow::Result<()> {
             eprintln!("imported signing key; restart the daemon to use it");
             println!("{}", key.fingerprint());
             Ok(())
+        }
+        Command::Publish(args) => {
+            let settings = Settings::resolve(Overrides {
+                data: args.common.data,
+                plugins: args.plugins,
+                config: args.common.config,
+                ..Default::default()
+            })?;
+            runtime.block_on(async {
+                let reports = repod::server::publish_once(settings, args.distribution).await?;
+                for report in reports {
+                    println!("{}", serde_json::to_string(&report)?);
+                }
+                anyhow::Ok(())
+            })
         }
         Command::Token {
             command: TokenCommand::Create { role, name, common },

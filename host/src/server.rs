@@ -10,6 +10,7 @@ use crate::config::Settings;
 use crate::db;
 use crate::ingest::Packages;
 use crate::plugins::{PluginHost, PluginKind};
+use crate::publish::Publisher;
 use crate::signing::SigningKey;
 
 /// The user id of a key repod creates itself.
@@ -17,10 +18,82 @@ pub const SIGNING_USER_ID: &str = "repod repository signing key <repod@localhost
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let Parts {
+        db,
+        plugins,
+        key,
+        blobs,
+    } = open_parts(&settings).await?;
+    let publisher = Publisher::start(
+        db.clone(),
+        plugins.clone(),
+        key,
+        blobs.clone(),
+        &settings.data,
+    )?;
+    let packages = Arc::new(Packages::new(
+        db.clone(),
+        blobs,
+        plugins.clone(),
+        publisher.clone(),
+        repod_reader::Limits::default(),
+    ));
+    let collected = packages.collect_garbage().await?;
+    if collected > 0 {
+        tracing::info!(
+            "removed {collected} unreferenced blobs (left by an interrupted upload or removal)"
+        );
+    }
+    let state = AppState {
+        db,
+        plugins,
+        packages,
+        publisher,
+        max_upload: settings.max_upload,
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    tracing::info!(
+        "repod listening on http://{} (data {}, plugins {})",
+        listener.local_addr()?,
+        settings.data.display(),
+        settings.plugins.display()
+    );
+    std::fs::create_dir_all(settings.repos_dir())?;
+    let app = api::router(state, &settings.repos_dir(), settings.repos_require_token);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+/// What both the daemon and `repod publish` open in the data directory.
+struct Parts {
+    db: db::Db,
+    plugins: Arc<PluginHost>,
+    key: Arc<SigningKey>,
+    blobs: BlobStore,
+}
+
+async fn open_parts(settings: &Settings) -> anyhow::Result<Parts> {
     std::fs::create_dir_all(&settings.data)
         .with_context(|| format!("cannot create data directory {}", settings.data.display()))?;
     let db = db::open(&settings.database_path()).await?;
+    let plugins = load_plugins(settings).await?;
+    let key = load_key(settings).await?;
+    let blobs = BlobStore::open(&settings.data)
+        .with_context(|| format!("cannot open blob store in {}", settings.data.display()))?;
+    Ok(Parts {
+        db,
+        plugins,
+        key,
+        blobs,
+    })
+}
 
+/// Loads the plugin directory and logs what it holds.
+async fn load_plugins(settings: &Settings) -> anyhow::Result<Arc<PluginHost>> {
     let plugins = {
         let s = settings.clone();
         tokio::task::spawn_blocking(move || {
@@ -47,56 +120,51 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::warn!(dir = %settings.plugins.display(), "no plugins loaded: no distribution is available");
     }
 
-    let key = {
-        let (keys, repos) = (settings.keys_dir(), settings.repos_dir());
-        tokio::task::spawn_blocking(move || -> anyhow::Result<SigningKey> {
-            let key = SigningKey::load_or_create(&keys, SIGNING_USER_ID)?;
-            key.publish(&repos)?;
-            Ok(key)
-        })
-        .await??
-    };
+    Ok(Arc::new(plugins))
+}
+
+/// Loads (or creates) the signing key and publishes its public half.
+async fn load_key(settings: &Settings) -> anyhow::Result<Arc<SigningKey>> {
+    let (keys, repos) = (settings.keys_dir(), settings.repos_dir());
+    let key = tokio::task::spawn_blocking(move || -> anyhow::Result<SigningKey> {
+        let key = SigningKey::load_or_create(&keys, SIGNING_USER_ID)?;
+        key.publish(&repos)?;
+        Ok(key)
+    })
+    .await??;
     tracing::info!(
         fingerprint = key.fingerprint(),
         "signing key ready; public key at /repos/keys/repod.asc and repod.gpg"
     );
+    Ok(Arc::new(key))
+}
 
-    let plugins = Arc::new(plugins);
-    let blobs = BlobStore::open(&settings.data)
-        .with_context(|| format!("cannot open blob store in {}", settings.data.display()))?;
-    let packages = Arc::new(Packages::new(
-        db.clone(),
-        blobs,
-        plugins.clone(),
-        repod_reader::Limits::default(),
-    ));
-    let collected = packages.collect_garbage().await?;
-    if collected > 0 {
-        tracing::info!(
-            "removed {collected} unreferenced blobs (left by an interrupted upload or removal)"
-        );
-    }
-    let state = AppState {
+/// `repod publish`: one cold publish of `dists` (all when empty).
+pub async fn publish_once(
+    settings: Settings,
+    dists: Vec<String>,
+) -> anyhow::Result<Vec<crate::publish::Report>> {
+    let Parts {
         db,
         plugins,
-        packages,
-        max_upload: settings.max_upload,
+        key,
+        blobs,
+    } = open_parts(&settings).await?;
+    let registry = plugins.registry();
+    let dists = if dists.is_empty() {
+        registry
+            .distributions()
+            .map(|(_, d)| d.id.clone())
+            .collect()
+    } else {
+        for d in &dists {
+            if registry.distribution(d).is_none() {
+                anyhow::bail!("no distribution {d} in the loaded plugins");
+            }
+        }
+        dists
     };
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
-    tracing::info!(
-        "repod listening on http://{} (data {}, plugins {})",
-        listener.local_addr()?,
-        settings.data.display(),
-        settings.plugins.display()
-    );
-    std::fs::create_dir_all(settings.repos_dir())?;
-    let app = api::router(state, &settings.repos_dir(), settings.repos_require_token);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
-    Ok(())
+    Ok(crate::publish::publish_offline(db, plugins, key, blobs, &settings.data, &dists).await?)
 }
 
 async fn shutdown() {

@@ -209,3 +209,26 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// The real packages of `scripts/fetch-test-packages` (`deb/`, `rpm/`),
+/// fetched on first use into `$REPOD_TEST_PACKAGES` or
+/// `target/test-packages`, under a lock so parallel tests wait for one fetch.
+pub fn real_packages_dir() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::var_os("REPOD_TEST_PACKAGES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target/test-packages"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = Command::new("flock")
+        .arg(dir.join(".lock"))
+        .arg(workspace.join("scripts/fetch-test-packages"))
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .status();
+    assert!(
+        matches!(status, Ok(s) if s.success()),
+        "scripts/fetch-test-packages {} failed: {status:?}",
+        dir.display()
+    );
+    dir
+}

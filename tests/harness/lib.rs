@@ -5,6 +5,7 @@
 //! the test executables and the plugin components under
 //! `target/wasm32-wasip2/wasm/`.
 
+pub mod apt;
 pub mod fixtures;
 
 use std::net::TcpListener;

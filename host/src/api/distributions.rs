@@ -156,3 +156,110 @@ pub async fn compare_versions(
         .collect();
     Ok(Json(CompareResults { results }))
 }
+
+#[utoipa::path(
+    post,
+    path = "/distributions/{id}/publish",
+    tag = "distributions",
+    summary = "Publish now; returns once the tree reflects every change committed before the call (uploader)",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "distribution id")),
+    responses((status = 200, description = "what the publish did", body = crate::publish::Report), (status = 404, description = "unknown distribution"), (status = 500, description = "the publish failed; detail says why"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
+pub async fn publish(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<crate::publish::Report>, Problem> {
+    caller.require(Role::Uploader)?;
+    if state.plugins.registry().distribution(&id).is_none() {
+        return Err(unknown(&id));
+    }
+    let report = state.publisher.publish(&id).await.map_err(|e| {
+        tracing::error!(distribution = id, "forced publish failed: {e}");
+        Problem::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "publish-failed",
+            format!("publishing {id} failed: {e}"),
+        )
+    })?;
+    Ok(Json(report))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClientConfigQuery {
+    /// URL clients reach the published tree at (default:
+    /// `http://<Host header>/repos`), e.g. `https://repo.example.com/repos`.
+    #[serde(rename = "base-url")]
+    #[param(rename = "base-url")]
+    base_url: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/distributions/{id}/client-config",
+    tag = "distributions",
+    summary = "Client setup for this distribution, rendered by its plugin: a deb822 .sources entry, a .repo file... (reader)",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "distribution id"), ClientConfigQuery),
+    responses((status = 200, description = "the file, with the plugin's media type and a suggested file name in Content-Disposition"), (status = 400, description = "no usable base URL"), (status = 404, description = "unknown distribution"), (status = 502, description = "the plugin failed"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
+pub async fn client_config(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<ClientConfigQuery>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, Problem> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+
+    caller.require(Role::Reader)?;
+    if state.plugins.registry().distribution(&id).is_none() {
+        return Err(unknown(&id));
+    }
+    let base = match query.base_url {
+        Some(url) => url,
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| !h.is_empty() && !h.contains(['/', ' ']))
+                .ok_or_else(|| {
+                    Problem::bad_request(
+                        "the request has no usable Host header; pass ?base-url=https://your.host/repos",
+                    )
+                })?;
+            format!("http://{host}/repos")
+        }
+    };
+    let base = base.trim_end_matches('/').to_owned();
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(Problem::bad_request(format!(
+            "base-url {base:?} must be an http:// or https:// URL"
+        )));
+    }
+    let key_url = format!("{base}/keys/repod.asc");
+    let config = state
+        .plugins
+        .blocking(move |registry| {
+            let (family, dist) = registry.distribution(&id).ok_or_else(|| unknown(&id))?;
+            family
+                .render_client_config(dist, &base, &key_url)
+                .map_err(Problem::from)
+        })
+        .await?;
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        config.filename.replace(['"', '\\'], "_")
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, config.media_type),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        config.content,
+    )
+        .into_response())
+}

@@ -6,6 +6,7 @@ mod distributions;
 mod packages;
 mod plugins;
 mod problem;
+mod repos;
 mod tokens;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub db: Db,
     pub plugins: Arc<PluginHost>,
     pub packages: Arc<Packages>,
+    pub publisher: Arc<crate::publish::Publisher>,
     /// Largest package upload accepted, in bytes.
     pub max_upload: u64,
 }
@@ -71,6 +73,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(distributions::list))
         .routes(routes!(distributions::show))
         .routes(routes!(distributions::compare_versions))
+        .routes(routes!(distributions::publish))
+        .routes(routes!(distributions::client_config))
         .routes(routes!(packages::in_distribution))
         .routes(routes!(packages::list))
         .routes(routes!(packages::show, packages::remove))
@@ -88,10 +92,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Published trees: files under `repos_dir`, anonymous unless the operator
-/// asked for a reader token. `ServeDir` refuses `..` and encoded escapes.
+/// asked for a reader token. `repos::service` serves them (validators, ranges,
+/// content types) and never leaves the tree.
 fn repos(state: &AppState, repos_dir: &std::path::Path, require_token: bool) -> Router<AppState> {
-    let files =
-        Router::new().nest_service("/repos", tower_http::services::ServeDir::new(repos_dir));
+    let files = Router::new().nest_service("/repos", repos::service(repos_dir));
     if require_token {
         files.layer(axum::middleware::from_fn_with_state(
             state.clone(),

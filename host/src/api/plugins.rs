@@ -99,6 +99,7 @@ pub async fn reload(
 ) -> Result<Json<PluginList>, Problem> {
     caller.require(Role::Admin)?;
     let registry = state.plugins.reload().await;
+    state.publisher.changed_all(&state.plugins);
     tracing::info!(by = caller.name, "plugins reloaded");
     audit_plugin(&state, &caller, "plugin.reload", "*", "").await?;
     Ok(Json(listing(&registry)))
@@ -125,6 +126,7 @@ pub async fn upload(
         ));
     }
     let (plugin, replaced) = state.plugins.install(body.to_vec()).await?;
+    state.publisher.changed_all(&state.plugins);
     tracing::info!(
         by = caller.name,
         plugin = plugin.meta.name,

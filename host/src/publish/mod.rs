@@ -1,0 +1,400 @@
+//! Publishing: the database's view of a distribution becomes a signed tree
+//! under `/repos/`.
+//!
+//! - `compress`: index bodies cut in content-defined chunks, compressed
+//!   piece by piece with a cache, so a republish recompresses what changed.
+//! - `build`: one publish of one distribution (indexes, top-level files,
+//!   signatures, pool links, the atomic switch).
+//! - `tree`: the filesystem side (staging, `RENAME_EXCHANGE`, retention).
+//!
+//! Scheduling lives here. Every committed change marks its distribution;
+//! one worker publishes marked distributions one at a time, after a short
+//! pause that lets a burst of uploads land in one publish. A forced publish
+//! (`POST .../publish`) skips the pause and its caller waits for a publish
+//! that started after its request, so it sees every change committed before.
+
+mod build;
+mod compress;
+mod tree;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+pub use build::Report;
+use build::{Paths, Snapshot};
+use compress::PieceCache;
+use tree::State;
+
+use crate::blobs::BlobStore;
+use crate::db::Db;
+use crate::plugins::{PluginError, PluginHost};
+use crate::signing::SigningKey;
+
+/// How long the worker waits after a change before publishing, to coalesce
+/// a burst. Change to live tree stays well under 2 s.
+const SETTLE: Duration = Duration::from_millis(250);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("no distribution {0}; GET /api/v1/distributions lists the available ones")]
+    UnknownDistribution(String),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// The plugin's layout cannot be published safely.
+    #[error("cannot publish this layout: {0}")]
+    Layout(String),
+    #[error("signing failed: {0}")]
+    Signing(#[from] crate::signing::SigningError),
+    #[error("storage error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Busy(String),
+    /// The publish that covered this request failed; the message says why.
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[derive(Default)]
+struct Slot {
+    /// Sequence number of the latest change or request.
+    requested: u64,
+    /// The `requested` value the latest finished publish started from.
+    published: u64,
+    urgent: bool,
+    /// The first change not yet taken by a publish: the pause counts from
+    /// it, so a steady stream of uploads still publishes every [`SETTLE`].
+    dirty_since: Option<std::time::Instant>,
+    /// Outcome of the latest publish and the `requested` value it covered.
+    last: Option<(u64, Result<Report, String>)>,
+}
+
+#[derive(Default)]
+struct Queue {
+    seq: u64,
+    slots: HashMap<String, Slot>,
+}
+
+/// What a publish needs besides the queue; owned by the worker.
+struct Worker {
+    db: Db,
+    plugins: Arc<PluginHost>,
+    key: Arc<SigningKey>,
+    blobs: BlobStore,
+    paths: Paths,
+    caches: HashMap<String, PieceCache>,
+    states: HashMap<String, State>,
+}
+
+pub struct Publisher {
+    /// Held for the daemon's lifetime: one writer of the tree per data dir.
+    _lock: std::fs::File,
+    queue: Mutex<Queue>,
+    wake: Notify,
+    /// Bumped after every publish attempt; waiters re-check their slot.
+    done: watch::Sender<u64>,
+}
+
+impl Publisher {
+    /// Starts the worker. Every distribution is published once at start, so
+    /// the tree matches the database whatever happened while it was down.
+    pub fn start(
+        db: Db,
+        plugins: Arc<PluginHost>,
+        key: Arc<SigningKey>,
+        blobs: BlobStore,
+        data: &Path,
+    ) -> Result<Arc<Publisher>, PublishError> {
+        let lock = lock(data)?;
+        let publisher = Arc::new(Publisher {
+            _lock: lock,
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            done: watch::Sender::new(0),
+        });
+        let worker = Worker::new(db, plugins, key, blobs, data);
+        publisher.changed_all(&worker.plugins);
+        tokio::spawn(run(publisher.clone(), worker));
+        Ok(publisher)
+    }
+
+    /// Marks `dist` as changed: it is published within [`SETTLE`] plus the
+    /// time a publish takes.
+    pub fn changed(&self, dist: &str) {
+        let mut queue = self.queue.lock().expect("publish queue");
+        queue.seq += 1;
+        let seq = queue.seq;
+        let slot = queue.slots.entry(dist.to_owned()).or_default();
+        slot.requested = seq;
+        slot.dirty_since.get_or_insert_with(std::time::Instant::now);
+        drop(queue);
+        self.wake.notify_one();
+    }
+
+    /// Marks every distribution the plugins offer (after a plugin change).
+    pub fn changed_all(&self, plugins: &PluginHost) {
+        for (_, dist) in plugins.registry().distributions() {
+            self.changed(&dist.id);
+        }
+    }
+
+    /// Publishes `dist` now and returns once a publish that started after
+    /// this call has finished.
+    pub async fn publish(&self, dist: &str) -> Result<Report, PublishError> {
+        let mut done = self.done.subscribe();
+        let target = {
+            let mut queue = self.queue.lock().expect("publish queue");
+            queue.seq += 1;
+            let seq = queue.seq;
+            let slot = queue.slots.entry(dist.to_owned()).or_default();
+            slot.requested = seq;
+            slot.urgent = true;
+            seq
+        };
+        self.wake.notify_one();
+        loop {
+            {
+                let queue = self.queue.lock().expect("publish queue");
+                if let Some((covered, result)) = queue.slots.get(dist).and_then(|s| s.last.as_ref())
+                    && *covered >= target
+                {
+                    return result.clone().map_err(PublishError::Failed);
+                }
+            }
+            if done.changed().await.is_err() {
+                return Err(PublishError::Failed("the publisher stopped".into()));
+            }
+        }
+    }
+
+    /// The next distribution to publish and how long to let it settle.
+    fn next(&self) -> Option<(String, Duration)> {
+        let queue = self.queue.lock().expect("publish queue");
+        let pending = queue
+            .slots
+            .iter()
+            .filter(|(_, s)| s.requested > s.published);
+        let mut best: Option<(&String, &Slot)> = None;
+        for (dist, slot) in pending {
+            best = match best {
+                Some((_, b)) if b.urgent >= slot.urgent => best,
+                _ => Some((dist, slot)),
+            };
+        }
+        best.map(|(d, s)| {
+            let settle = match (s.urgent, s.dirty_since) {
+                (false, Some(at)) => SETTLE.saturating_sub(at.elapsed()),
+                _ => Duration::ZERO,
+            };
+            (d.clone(), settle)
+        })
+    }
+}
+
+async fn run(publisher: Arc<Publisher>, mut worker: Worker) {
+    loop {
+        let Some((dist, settle)) = publisher.next() else {
+            publisher.wake.notified().await;
+            continue;
+        };
+        if !settle.is_zero() {
+            // Let a burst land; an urgent request cuts the wait short.
+            let _ = tokio::time::timeout(settle, publisher.wake.notified()).await;
+            continue;
+        }
+        let target = {
+            let mut queue = publisher.queue.lock().expect("publish queue");
+            let slot = queue.slots.entry(dist.clone()).or_default();
+            slot.urgent = false;
+            slot.dirty_since = None;
+            slot.requested
+        };
+        let result = worker.publish(&dist).await;
+        match &result {
+            Ok(report) => tracing::info!(
+                distribution = dist,
+                packages = report.packages,
+                files = report.files,
+                reused = report.pieces_reused,
+                compressed = report.pieces_compressed,
+                ms = format!("{:.1}", report.duration_ms),
+                "published"
+            ),
+            Err(e) => tracing::error!(distribution = dist, "publish failed: {e}"),
+        }
+        {
+            let mut queue = publisher.queue.lock().expect("publish queue");
+            let slot = queue.slots.entry(dist.clone()).or_default();
+            slot.published = target;
+            slot.last = Some((target, result.map_err(|e| e.to_string())));
+        }
+        publisher.done.send_modify(|n| *n += 1);
+    }
+}
+
+/// Takes the data directory's publish lock, or says who holds it.
+fn lock(data: &Path) -> Result<std::fs::File, PublishError> {
+    let dir = data.join("publish");
+    std::fs::create_dir_all(&dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+        |_| {
+            PublishError::Busy(format!(
+                "another repod process publishes from {} (a running daemon?); stop it, or ask it \
+             with POST /api/v1/distributions/{{id}}/publish",
+                data.display()
+            ))
+        },
+    )?;
+    Ok(file)
+}
+
+/// Publishes `dists` once, outside the daemon (`repod publish`): the same
+/// code with cold caches, so it also measures a full publish.
+pub async fn publish_offline(
+    db: Db,
+    plugins: Arc<PluginHost>,
+    key: Arc<SigningKey>,
+    blobs: BlobStore,
+    data: &Path,
+    dists: &[String],
+) -> Result<Vec<Report>, PublishError> {
+    let _lock = lock(data)?;
+    let mut worker = Worker::new(db, plugins, key, blobs, data);
+    let mut reports = Vec::new();
+    for dist in dists {
+        reports.push(worker.publish(dist).await?);
+    }
+    Ok(reports)
+}
+
+impl Worker {
+    fn new(
+        db: Db,
+        plugins: Arc<PluginHost>,
+        key: Arc<SigningKey>,
+        blobs: BlobStore,
+        data: &Path,
+    ) -> Worker {
+        Worker {
+            db,
+            plugins,
+            key,
+            blobs,
+            paths: Paths::under(data),
+            caches: HashMap::new(),
+            states: HashMap::new(),
+        }
+    }
+
+    async fn publish(&mut self, dist: &str) -> Result<Report, PublishError> {
+        if self.plugins.registry().distribution(dist).is_none() {
+            return Err(PublishError::UnknownDistribution(dist.to_owned()));
+        }
+        let first = !self.states.contains_key(dist);
+        let mut state = match self.states.remove(dist) {
+            Some(state) => state,
+            None => {
+                let path = self.paths.state_file(dist);
+                tokio::task::spawn_blocking(move || State::load(&path))
+                    .await
+                    .expect("state load panicked")
+            }
+        };
+        let snapshot = match snapshot(&self.db, dist, &state).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.states.insert(dist.to_owned(), state);
+                return Err(e);
+            }
+        };
+        let mut cache = self.caches.remove(dist).unwrap_or_default();
+        let (key, blobs) = (self.key.clone(), self.blobs.clone());
+        let paths = Paths {
+            repos: self.paths.repos.clone(),
+            staging: self.paths.staging.clone(),
+            state: self.paths.state.clone(),
+        };
+        let now = crate::db::now();
+        let outcome = self
+            .plugins
+            .blocking(move |registry| {
+                // A bug here must not take the worker (and every later
+                // publish) down: the panic becomes this publish's error.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                    let result = build::build(
+                        snapshot, &registry, &key, &blobs, &paths, &mut cache, &mut state, first,
+                        now,
+                    );
+                    (result, cache, state)
+                }))
+            })
+            .await;
+        match outcome {
+            Ok((result, cache, state)) => {
+                self.caches.insert(dist.to_owned(), cache);
+                self.states.insert(dist.to_owned(), state);
+                result
+            }
+            // Cache and state went with the panic; both are rebuilt (the
+            // state from its file) on the next publish.
+            Err(_) => Err(PublishError::Failed(format!(
+                "internal error: publishing {dist} panicked; the daemon log has the details"
+            ))),
+        }
+    }
+}
+
+/// Reads what `dist` publishes. Pool paths it published before and no
+/// longer has are orphaned unless another package still names them.
+async fn snapshot(db: &Db, dist: &str, state: &State) -> Result<Snapshot, PublishError> {
+    let entries: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT e.index_path, e.sort_key, e.body FROM index_entries e \
+         JOIN packages p ON p.id = e.package_id WHERE p.distribution = $1 \
+         ORDER BY e.index_path, e.sort_key, p.id, e.seq",
+    )
+    .bind(dist)
+    .fetch_all(db)
+    .await?;
+    let pool: BTreeMap<String, String> = sqlx::query_as(
+        "SELECT pp.path, p.sha256 FROM package_paths pp \
+         JOIN packages p ON p.id = pp.package_id WHERE p.distribution = $1",
+    )
+    .bind(dist)
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .collect();
+    let (packages,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM packages WHERE distribution = $1")
+            .bind(dist)
+            .fetch_one(db)
+            .await?;
+    let mut orphaned_pool = Vec::new();
+    for path in state.pool.keys().filter(|p| !pool.contains_key(*p)) {
+        let used: Option<(i64,)> =
+            sqlx::query_as("SELECT 1 FROM package_paths WHERE path = $1 LIMIT 1")
+                .bind(path)
+                .fetch_optional(db)
+                .await?;
+        if used.is_none() {
+            orphaned_pool.push(path.clone());
+        }
+    }
+    Ok(Snapshot {
+        dist: dist.to_owned(),
+        packages: packages as u64,
+        entries,
+        pool,
+        orphaned_pool,
+    })
+}

@@ -1,0 +1,253 @@
+//! APT publishing, repod side by side with apt-ftparchive and reprepro on
+//! the same .deb files, in the same run.
+//!
+//!     cargo build --release -p repod && scripts/build-plugins target/plugins
+//!     cargo bench -p repod-tests --bench apt_publish            # 1000 10000 50000
+//!     REPOD_BENCH_SIZES=1000,10000 cargo bench -p repod-tests --bench apt_publish
+//!
+//! For each size N: N small synthetic .debs (one file each, Packages
+//! stanzas of realistic length, one package in ten `Architecture: all`).
+//! - repod full: the packages are uploaded to a daemon (not timed), the
+//!   daemon is stopped, and `repod publish` rebuilds the whole signed tree
+//!   with cold caches: Packages(+gz, xz) for amd64 and arm64, Contents.gz,
+//!   by-hash, Release, InRelease, Release.gpg, pool links. Process start,
+//!   plugin load and key load included.
+//! - repod +1: on the running daemon, one more package is uploaded and
+//!   `POST /publish` timed (wall clock of the request).
+//! - apt-ftparchive full: `apt-ftparchive generate` (Packages + gz + xz and
+//!   Contents for both architectures, fresh cache db) + `release` + gpg
+//!   clearsign and detached signature with an RSA-4096 key; +1: the same
+//!   with its cache db after adding one package.
+//! - reprepro full: `includedeb` of all files into a fresh repository
+//!   (export + signing included); +1: `includedeb` of one more. Skipped
+//!   above REPOD_BENCH_REPREPRO_MAX (default 10000) packages: it takes
+//!   minutes there.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use repod_tests::{Daemon, fixtures, repod_bin};
+
+fn sizes() -> Vec<usize> {
+    std::env::var("REPOD_BENCH_SIZES")
+        .unwrap_or_else(|_| "1000,10000,50000".into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("REPOD_BENCH_SIZES: numbers"))
+        .collect()
+}
+
+fn deb(i: usize) -> (String, Vec<u8>) {
+    let name = format!("bench-pkg-{i:06}");
+    let arch = if i % 10 == 0 { "all" } else { "amd64" };
+    let control = format!(
+        "Package: {name}\nVersion: 1.{i}-1\nArchitecture: {arch}\nMaintainer: Bench <bench@test.invalid>\n\
+         Installed-Size: {}\nDepends: libc6 (>= 2.34), libbench{} (>= 1.0)\nSection: misc\nPriority: optional\n\
+         Homepage: https://example.invalid/{name}\nDescription: synthetic package {i} for the publish benchmark\n \
+         This package exists to make Packages files of a realistic size. It carries\n \
+         one file and a description about as long as a typical Debian one.\n",
+        10 + i % 1000,
+        i % 50
+    );
+    let path = format!("./usr/share/{name}/data.txt");
+    let bytes = fixtures::raw_deb(control.as_bytes(), &[(path.as_bytes(), name.as_bytes())]);
+    (format!("{name}_1.{i}-1_{arch}.deb"), bytes)
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn timed(f: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    f();
+    start.elapsed().as_secs_f64()
+}
+
+fn gpg_key(home: &Path) -> String {
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::set_permissions(home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    run(Command::new("gpg")
+        .env("GNUPGHOME", home)
+        .args(["-q", "--batch", "--passphrase", "", "--quick-gen-key"])
+        .args(["Bench <bench@test.invalid>", "rsa4096", "sign", "never"]));
+    let list = run(Command::new("gpg").env("GNUPGHOME", home).args([
+        "--with-colons",
+        "--list-keys",
+        "bench@test.invalid",
+    ]));
+    list.lines()
+        .find(|l| l.starts_with("fpr"))
+        .unwrap()
+        .split(':')
+        .nth(9)
+        .unwrap()
+        .to_owned()
+}
+
+const FTPARCHIVE_CONF: &str = r#"Dir { ArchiveDir "."; CacheDir "."; };
+Default { Packages::Compress ". gzip xz"; Contents::Compress "gzip"; };
+TreeDefault { Directory "pool/"; Packages "$(DIST)/$(SECTION)/binary-$(ARCH)/Packages"; Contents "$(DIST)/$(SECTION)/Contents-$(ARCH)"; };
+Tree "dists/bench" { Sections "main"; Architectures "amd64 arm64"; };
+"#;
+
+fn ftparchive(root: &Path, gnupg: &Path, fpr: &str) {
+    run(Command::new("apt-ftparchive").current_dir(root).args([
+        "-q=2",
+        "generate",
+        "ftparchive.conf",
+    ]));
+    let release = run(Command::new("apt-ftparchive")
+        .current_dir(root)
+        .args(["-o", "APT::FTPArchive::Release::Codename=bench"])
+        .args(["-o", "APT::FTPArchive::Release::Architectures=amd64 arm64"])
+        .args(["-o", "APT::FTPArchive::Release::Components=main"])
+        .args(["release", "dists/bench"]));
+    let dist = root.join("dists/bench");
+    std::fs::write(dist.join("Release"), release).unwrap();
+    for (args, out) in [
+        (["--clearsign", ""], "InRelease"),
+        (["-abs", ""], "Release.gpg"),
+    ] {
+        let _ = std::fs::remove_file(dist.join(out));
+        run(Command::new("gpg")
+            .env("GNUPGHOME", gnupg)
+            .args(["-q", "--batch", "--yes", "-u", fpr, args[0], "-o"])
+            .arg(dist.join(out))
+            .arg(dist.join("Release")));
+    }
+}
+
+fn main() {
+    let work = tempfile::tempdir().unwrap();
+    let gnupg = work.path().join("gnupg");
+    let fpr = gpg_key(&gnupg);
+    let reprepro_max: usize = std::env::var("REPOD_BENCH_REPREPRO_MAX")
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(10_000);
+
+    println!("| packages | tool | full signed publish | republish after +1 package |");
+    println!("|---|---|---|---|");
+    for n in sizes() {
+        let dir = work.path().join(format!("n{n}"));
+        let pool = dir.join("ftp/pool/main");
+        std::fs::create_dir_all(&pool).unwrap();
+        let mut files = Vec::with_capacity(n + 1);
+        for i in 0..=n {
+            let (name, bytes) = deb(i);
+            let path = if i < n {
+                pool.join(&name)
+            } else {
+                dir.join(&name)
+            };
+            std::fs::write(&path, bytes).unwrap();
+            files.push(path);
+        }
+        let extra = files.pop().unwrap();
+
+        // repod: upload (not timed), then a cold full publish offline.
+        let mut daemon = Daemon::start();
+        let token = daemon.admin.clone();
+        let upload = Instant::now();
+        run(Command::new(repod_bin())
+            .args([
+                "upload",
+                "--distribution",
+                "jammy",
+                "--jobs",
+                "4",
+                "--url",
+                &daemon.url,
+                "--token",
+                &token,
+            ])
+            .arg(&pool));
+        eprintln!("n={n}: uploaded in {:.1} s", upload.elapsed().as_secs_f64());
+        daemon.kill();
+        let mut report = String::new();
+        let full = timed(|| {
+            report = run(Command::new(repod_bin())
+                .args(["publish", "--distribution", "jammy", "--data"])
+                .arg(daemon.data.path()));
+        });
+        eprintln!("n={n}: repod publish report {}", report.trim());
+        daemon.restart();
+        let publish = |daemon: &Daemon| {
+            let r = daemon.post_json(
+                "/api/v1/distributions/jammy/publish",
+                Some(&token),
+                serde_json::json!({}),
+            );
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body
+        };
+        publish(&daemon);
+        let r = daemon.upload(
+            "/api/v1/packages?distribution=jammy",
+            Some(&token),
+            &std::fs::read(&extra).unwrap(),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let mut report = serde_json::Value::Null;
+        let plus_one = timed(|| report = publish(&daemon));
+        assert_eq!(report["packages"], (n + 1) as u64, "{report}");
+        eprintln!("n={n}: repod republish report {report}");
+        println!("| {n} | repod | {full:.2} s | {plus_one:.3} s |");
+        drop(daemon);
+
+        // apt-ftparchive on the same files.
+        let ftp = dir.join("ftp");
+        std::fs::write(ftp.join("ftparchive.conf"), FTPARCHIVE_CONF).unwrap();
+        std::fs::create_dir_all(ftp.join("dists/bench/main/binary-amd64")).unwrap();
+        std::fs::create_dir_all(ftp.join("dists/bench/main/binary-arm64")).unwrap();
+        let full = timed(|| ftparchive(&ftp, &gnupg, &fpr));
+        std::fs::copy(&extra, pool.join(extra.file_name().unwrap())).unwrap();
+        let plus_one = timed(|| ftparchive(&ftp, &gnupg, &fpr));
+        println!("| {n} | apt-ftparchive | {full:.2} s | {plus_one:.3} s |");
+        std::fs::remove_file(pool.join(extra.file_name().unwrap())).unwrap();
+
+        // reprepro on the same files.
+        if n <= reprepro_max {
+            let repo = dir.join("reprepro");
+            std::fs::create_dir_all(repo.join("conf")).unwrap();
+            std::fs::write(
+                repo.join("conf/distributions"),
+                format!("Codename: bench\nArchitectures: amd64 arm64\nComponents: main\nContents: percomponent nocompatsymlink\nSignWith: {fpr}\n"),
+            )
+            .unwrap();
+            let full = timed(|| {
+                run(Command::new("reprepro")
+                    .env("GNUPGHOME", &gnupg)
+                    .args(["-s", "-b"])
+                    .arg(&repo)
+                    .args(["includedeb", "bench"])
+                    .args(&files));
+            });
+            let plus_one = timed(|| {
+                run(Command::new("reprepro")
+                    .env("GNUPGHOME", &gnupg)
+                    .args(["-s", "-b"])
+                    .arg(&repo)
+                    .args(["includedeb", "bench"])
+                    .arg(&extra));
+            });
+            println!("| {n} | reprepro | {full:.2} s | {plus_one:.3} s |");
+        } else {
+            println!(
+                "| {n} | reprepro | not run (over REPOD_BENCH_REPREPRO_MAX={reprepro_max}) | |"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let _ = Command::new("gpgconf")
+        .env("GNUPGHOME", &gnupg)
+        .args(["--kill", "gpg-agent"])
+        .status();
+}
