@@ -78,7 +78,7 @@ fn signatures_verify_with_gpgv_and_tampering_is_caught() {
 
 #[test]
 fn the_daemon_creates_keeps_and_serves_only_the_public_key() {
-    let mut daemon = Daemon::start();
+    let mut daemon = Daemon::builder().fresh_key().start();
     let keys = daemon.data.path().join("keys");
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&keys), 0o700);

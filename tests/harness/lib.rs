@@ -101,6 +101,7 @@ pub struct Daemon {
 pub struct DaemonBuilder {
     config: Option<String>,
     first_party: bool,
+    fresh_key: bool,
     extra: Vec<(String, Vec<u8>)>,
 }
 
@@ -108,6 +109,13 @@ impl DaemonBuilder {
     /// TOML config file content.
     pub fn config(mut self, toml: &str) -> Self {
         self.config = Some(toml.to_owned());
+        self
+    }
+
+    /// Let the daemon create its own signing key (RSA-4096, ~1.5 s in a
+    /// debug build) instead of starting with the suite's shared one.
+    pub fn fresh_key(mut self) -> Self {
+        self.fresh_key = true;
         self
     }
 
@@ -132,6 +140,9 @@ impl DaemonBuilder {
         for (name, bytes) in &self.extra {
             std::fs::write(plugins.join(name), bytes).unwrap();
         }
+        if !self.fresh_key {
+            install_shared_key(data.path());
+        }
         let config = self.config.as_ref().map(|text| {
             let path = data.path().join("repod.toml");
             std::fs::write(&path, text).unwrap();
@@ -151,6 +162,26 @@ impl DaemonBuilder {
         daemon.admin = daemon.token("admin", "admin");
         daemon
     }
+}
+
+/// One signing key for the whole suite, made once per target dir: every
+/// daemon generating its own would cost ~1.5 s each.
+fn install_shared_key(data: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let shared = profile_dir().join("repod-test-signing.key");
+    if !shared.exists() {
+        let scratch = tempfile::tempdir_in(profile_dir()).unwrap();
+        repod::signing::SigningKey::load_or_create(scratch.path(), "repod test key <test@repod.invalid>")
+            .unwrap();
+        // Tests in other processes may race here; rename makes one win whole.
+        std::fs::rename(scratch.path().join("signing.key"), &shared).unwrap();
+    }
+    let keys = data.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::copy(&shared, keys.join("signing.key")).unwrap();
+    std::fs::set_permissions(keys.join("signing.key"), std::fs::Permissions::from_mode(0o600))
+        .unwrap();
 }
 
 fn spawn(data: &Path, port: u16, config: Option<&Path>) -> Child {
@@ -188,6 +219,7 @@ impl Daemon {
         DaemonBuilder {
             config: None,
             first_party: true,
+            fresh_key: false,
             extra: vec![],
         }
     }

@@ -23,17 +23,26 @@ use crate::plugins::contract::{
 };
 use crate::signing::SigningKey;
 
+/// A package as a publish needs it. Rows never change after ingest (a
+/// package is added or removed, never edited), so the worker keeps these
+/// between publishes and reads only what is new.
+pub struct StoredPackage {
+    pub sha256: String,
+    pub pool_paths: Vec<String>,
+    /// (index path, sort key, text), in the order the plugin rendered them.
+    pub entries: Vec<(String, String, String)>,
+}
+
 /// What a publish reads from the database, taken before any file is built.
 pub struct Snapshot {
     pub dist: String,
-    pub packages: u64,
-    /// (index path, sort key, text), ordered by index path then sort key.
-    pub entries: Vec<(String, String, String)>,
-    /// Pool path -> blob SHA-256.
-    pub pool: BTreeMap<String, String>,
+    /// Every package of the distribution, by id.
+    pub packages: Vec<(String, std::sync::Arc<StoredPackage>)>,
     /// Pool paths this distribution published before, no longer its own,
     /// that no other package refers to: deleted after the switch.
     pub orphaned_pool: Vec<String>,
+    /// How long reading all this took.
+    pub read_ms: f64,
 }
 
 /// Where a publish writes.
@@ -74,7 +83,12 @@ pub struct Report {
     /// Pool links added or replaced, and removed.
     pub pool_linked: usize,
     pub pool_removed: usize,
+    /// Wall time of the whole publish, database read included.
     pub duration_ms: f64,
+    /// Where that time went, in milliseconds: `read` (database), `render`
+    /// (plugin calls), `compress`, `write` (hashing and writing indexes),
+    /// `sign`, `pool`, `switch`.
+    pub phases_ms: BTreeMap<&'static str, f64>,
 }
 
 fn codec(c: Compression) -> Codec {
@@ -95,22 +109,70 @@ fn contract_compression(c: Codec) -> Compression {
     }
 }
 
-/// The checksums `algos` asks for, plus SHA-256 always, lowercase hex.
-fn checksums(bytes: &[u8], algos: &[String]) -> Result<Vec<(String, String)>, PublishError> {
-    let mut out = vec![("sha256".to_owned(), hex::encode(Sha256::digest(bytes)))];
-    for algo in algos {
-        let hex = match algo.as_str() {
-            "sha256" => continue,
-            "sha512" => hex::encode(Sha512::digest(bytes)),
-            "sha1" => hex::encode(Sha1::digest(bytes)),
-            "md5" => hex::encode(Md5::digest(bytes)),
-            other => {
-                return Err(PublishError::Layout(format!(
-                    "index checksum {other:?} is not one of md5, sha1, sha256, sha512"
-                )));
+/// One checksum, lowercase hex.
+fn digest(algo: &str, bytes: &[u8]) -> Result<String, PublishError> {
+    Ok(match algo {
+        "sha256" => hex::encode(Sha256::digest(bytes)),
+        "sha512" => hex::encode(Sha512::digest(bytes)),
+        "sha1" => hex::encode(Sha1::digest(bytes)),
+        "md5" => hex::encode(Md5::digest(bytes)),
+        other => {
+            return Err(PublishError::Layout(format!(
+                "index checksum {other:?} is not one of md5, sha1, sha256, sha512"
+            )));
+        }
+    })
+}
+
+/// The checksums each job asks for, plus SHA-256 always (first), computed
+/// one (job, algorithm) pair per task on up to `threads` threads.
+fn parallel_checksums(
+    jobs: &[(&[u8], &[String])],
+    threads: usize,
+) -> Result<Vec<Vec<(String, String)>>, PublishError> {
+    let mut tasks: Vec<(usize, &[u8], String)> = Vec::new();
+    for (j, (bytes, algos)) in jobs.iter().enumerate() {
+        tasks.push((j, bytes, "sha256".to_owned()));
+        for algo in algos.iter().filter(|a| *a != "sha256") {
+            tasks.push((j, bytes, algo.clone()));
+        }
+    }
+    // Longest first, so the big files do not start last.
+    tasks.sort_by_key(|(_, bytes, algo)| std::cmp::Reverse(bytes.len() * (1 + usize::from(algo == "sha512"))));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.clamp(1, tasks.len().max(1)))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((j, bytes, algo)) = tasks.get(i) else {
+                            return done;
+                        };
+                        done.push((*j, algo.clone(), digest(algo, bytes)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("checksum thread panicked"))
+            .collect::<Vec<_>>()
+    });
+    let mut out: Vec<Vec<(String, String)>> = vec![Vec::new(); jobs.len()];
+    for (j, algo, hex) in results {
+        out[j].push((algo, hex?));
+    }
+    // sha256 first, then the order the index asked for.
+    for ((_, algos), sums) in jobs.iter().zip(&mut out) {
+        sums.sort_by_key(|(a, _)| {
+            if a == "sha256" {
+                0
+            } else {
+                1 + algos.iter().position(|x| x == a).unwrap_or(0)
             }
-        };
-        out.push((algo.clone(), hex));
+        });
     }
     Ok(out)
 }
@@ -164,18 +226,29 @@ pub fn build(
     now: i64,
 ) -> Result<Report, PublishError> {
     let started = std::time::Instant::now();
+    let mut phases = Phases::new(snapshot.read_ms);
     let (family, dist) = registry
         .distribution(&snapshot.dist)
         .ok_or_else(|| PublishError::UnknownDistribution(snapshot.dist.clone()))?;
     let dist: &Distribution = dist;
 
-    // Entries grouped by index, in the order the plugin declared its indexes.
-    let mut by_index: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
-    for (index, key, text) in &snapshot.entries {
-        by_index
-            .entry(index.as_str())
-            .or_default()
-            .push((key.as_str(), text.as_str()));
+    // Entries grouped by index, each in (sort key, package id) order; a
+    // package's own entries keep their order (the sort is stable).
+    let mut by_index: HashMap<&str, Vec<(&str, &str, &str)>> = HashMap::new();
+    let mut pool: BTreeMap<String, String> = BTreeMap::new();
+    for (id, package) in &snapshot.packages {
+        for (index, key, text) in &package.entries {
+            by_index
+                .entry(index.as_str())
+                .or_default()
+                .push((key.as_str(), id.as_str(), text.as_str()));
+        }
+        for path in &package.pool_paths {
+            pool.insert(path.clone(), package.sha256.clone());
+        }
+    }
+    for entries in by_index.values_mut() {
+        entries.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     }
     for index in by_index.keys() {
         if !dist.indexes.iter().any(|s| s.path == *index) {
@@ -195,6 +268,7 @@ pub fn build(
         })
         .collect();
     let frames = family.render_frames(dist, &counts)?;
+    phases.lap("render");
 
     let bodies: Vec<Body> = dist
         .indexes
@@ -202,7 +276,7 @@ pub fn build(
         .zip(&frames)
         .map(|(spec, frame)| {
             let mut body = Body::new(&frame.head);
-            for (key, text) in by_index.get(spec.path.as_str()).into_iter().flatten() {
+            for (key, _, text) in by_index.get(spec.path.as_str()).into_iter().flatten() {
                 body.push_entry(key, text.as_bytes());
             }
             body.finish(&frame.tail)
@@ -215,44 +289,73 @@ pub fn build(
         .collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (compressed, reuse) = cache.compress(&jobs, threads)?;
+    phases.lap("compress");
 
     let staging = Staging::create(&paths.staging, &dist.id)?;
     let mut published: Vec<PublishedFile> = Vec::new();
     let mut written: BTreeSet<String> = BTreeSet::new();
     let mut addressed: BTreeSet<String> = BTreeSet::new();
     let mut bytes = 0u64;
-    for ((spec, body), files) in dist.indexes.iter().zip(&bodies).zip(compressed) {
-        let open_checksums = checksums(&body.bytes, &spec.checksums)?;
-        let mut variants: Vec<(Option<Codec>, Vec<u8>)> = Vec::new();
+    // Every variant of every index, then all their checksums at once, spread
+    // over the cores (SHA-512 of a 30 MB Packages file is the long pole).
+    let mut variants: Vec<(usize, Option<Codec>, std::borrow::Cow<'_, [u8]>)> = Vec::new();
+    for (i, ((spec, body), files)) in dist.indexes.iter().zip(&bodies).zip(compressed).enumerate() {
         if spec.keep_uncompressed {
-            variants.push((None, body.bytes.clone()));
+            variants.push((i, None, std::borrow::Cow::Borrowed(body.bytes.as_slice())));
         }
         for (&c, file) in spec.compressions.iter().zip(files) {
-            variants.push((Some(codec(c)), file));
+            variants.push((i, Some(codec(c)), std::borrow::Cow::Owned(file)));
         }
-        if variants.is_empty() {
+        if !spec.keep_uncompressed && spec.compressions.is_empty() {
             return Err(PublishError::Layout(format!(
                 "index {} is published neither uncompressed nor compressed",
                 spec.path
             )));
         }
-        for (codec, content) in variants {
-            let file = write_variant(
-                &staging,
-                spec,
-                codec,
-                &content,
-                &open_checksums,
-                body.bytes.len() as u64,
-                &mut addressed,
-            )?;
-            bytes += file.size;
-            written.insert(file.path.clone());
-            published.push(file);
-        }
+    }
+    // The uncompressed variant is the body itself: its sums serve as both.
+    let open_sums = {
+        let jobs: Vec<(&[u8], &[String])> = dist
+            .indexes
+            .iter()
+            .zip(&bodies)
+            .map(|(spec, body)| (body.bytes.as_slice(), spec.checksums.as_slice()))
+            .collect();
+        parallel_checksums(&jobs, threads)?
+    };
+    let variant_sums = {
+        let jobs: Vec<(&[u8], &[String])> = variants
+            .iter()
+            .filter(|(_, c, _)| c.is_some())
+            .map(|(i, _, bytes)| (bytes.as_ref(), dist.indexes[*i].checksums.as_slice()))
+            .collect();
+        parallel_checksums(&jobs, threads)?
+    };
+    let mut variant_sums = variant_sums.into_iter();
+    for (i, codec, content) in &variants {
+        let spec = &dist.indexes[*i];
+        let sums = match codec {
+            None => open_sums[*i].clone(),
+            Some(_) => variant_sums.next().expect("one per compressed variant"),
+        };
+        let file = write_variant(
+            &staging,
+            spec,
+            *codec,
+            content,
+            sums,
+            &open_sums[*i],
+            bodies[*i].bytes.len() as u64,
+            &mut addressed,
+        )?;
+        bytes += file.size;
+        written.insert(file.path.clone());
+        published.push(file);
     }
 
+    phases.lap("write");
     let publication = family.render_top_level(dist, &published, now.max(0) as u64)?;
+    phases.lap("render");
     let mut units = BTreeSet::new();
     for file in &publication.files {
         units.insert(split_dir(&file.path).0.to_owned());
@@ -275,17 +378,20 @@ pub fn build(
         staging.write(path, &key.public_armored())?;
         written.insert(path.clone());
     }
-    check_layout(&units, &written, &addressed, &snapshot.pool)?;
+    check_layout(&units, &written, &addressed, &pool)?;
+    phases.lap("sign");
 
     // Pool links first: the new indexes must never name a missing file.
     let mut pool_linked = 0;
-    for (path, sha) in &snapshot.pool {
+    for (path, sha) in &pool {
         if verify_pool || state.pool.get(path) != Some(sha) {
             if tree::link_pool_file(&paths.repos, path, &blobs.path(sha))? {
                 pool_linked += 1;
             }
         }
     }
+
+    phases.lap("pool");
 
     // Keep recently superseded content-addressed files for readers in flight.
     let keep = state.advance(addressed.clone(), now);
@@ -311,22 +417,45 @@ pub fn build(
         tree::unlink_pool_file(&paths.repos, path)?;
         pool_removed += 1;
     }
-    state.pool = snapshot.pool;
+    state.pool = pool;
     state.units = units;
     state.save(&paths.state_file(&dist.id))?;
+    phases.lap("switch");
 
     Ok(Report {
         distribution: dist.id.clone(),
         published_at: now,
-        packages: snapshot.packages,
+        packages: snapshot.packages.len() as u64,
         files: written.len(),
         bytes,
         pieces_reused: reuse.reused,
         pieces_compressed: reuse.compressed,
         pool_linked,
         pool_removed,
-        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms: snapshot.read_ms + started.elapsed().as_secs_f64() * 1000.0,
+        phases_ms: phases.done,
     })
+}
+
+/// Milliseconds per phase; a phase that occurs twice adds up.
+struct Phases {
+    last: std::time::Instant,
+    done: BTreeMap<&'static str, f64>,
+}
+
+impl Phases {
+    fn new(read_ms: f64) -> Phases {
+        Phases {
+            last: std::time::Instant::now(),
+            done: BTreeMap::from([("read", read_ms)]),
+        }
+    }
+
+    fn lap(&mut self, phase: &'static str) {
+        let now = std::time::Instant::now();
+        *self.done.entry(phase).or_default() += (now - self.last).as_secs_f64() * 1000.0;
+        self.last = now;
+    }
 }
 
 /// Writes one variant of an index (and its by-hash links) into staging.
@@ -335,11 +464,11 @@ fn write_variant(
     spec: &IndexSpec,
     codec: Option<Codec>,
     content: &[u8],
+    sums: Vec<(String, String)>,
     open_checksums: &[(String, String)],
     open_size: u64,
     addressed: &mut BTreeSet<String>,
 ) -> Result<PublishedFile, PublishError> {
-    let sums = checksums(content, &spec.checksums)?;
     let sha256 = &sums[0].1;
     let (dir, name) = split_dir(&spec.path);
     let name = match codec {

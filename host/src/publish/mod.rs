@@ -17,7 +17,7 @@ mod build;
 mod compress;
 mod tree;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 pub use build::Report;
-use build::{Paths, Snapshot};
+use build::{Paths, Snapshot, StoredPackage};
 use compress::PieceCache;
 use tree::State;
 
@@ -89,6 +89,7 @@ struct Worker {
     paths: Paths,
     caches: HashMap<String, PieceCache>,
     states: HashMap<String, State>,
+    known: HashMap<String, Known>,
 }
 
 pub struct Publisher {
@@ -293,6 +294,7 @@ impl Worker {
             paths: Paths::under(data),
             caches: HashMap::new(),
             states: HashMap::new(),
+            known: HashMap::new(),
         }
     }
 
@@ -310,7 +312,8 @@ impl Worker {
                     .expect("state load panicked")
             }
         };
-        let snapshot = match snapshot(&self.db, dist, &state).await {
+        let known = self.known.entry(dist.to_owned()).or_default();
+        let snapshot = match snapshot(&self.db, dist, &state, known).await {
             Ok(s) => s,
             Err(e) => {
                 self.states.insert(dist.to_owned(), state);
@@ -354,33 +357,60 @@ impl Worker {
     }
 }
 
-/// Reads what `dist` publishes. Pool paths it published before and no
-/// longer has are orphaned unless another package still names them.
-async fn snapshot(db: &Db, dist: &str, state: &State) -> Result<Snapshot, PublishError> {
-    let entries: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT e.index_path, e.sort_key, e.body FROM index_entries e \
-         JOIN packages p ON p.id = e.package_id WHERE p.distribution = $1 \
-         ORDER BY e.index_path, e.sort_key, p.id, e.seq",
-    )
-    .bind(dist)
-    .fetch_all(db)
-    .await?;
-    let pool: BTreeMap<String, String> = sqlx::query_as(
-        "SELECT pp.path, p.sha256 FROM package_paths pp \
-         JOIN packages p ON p.id = pp.package_id WHERE p.distribution = $1",
-    )
-    .bind(dist)
-    .fetch_all(db)
-    .await?
-    .into_iter()
-    .collect();
-    let (packages,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM packages WHERE distribution = $1")
-            .bind(dist)
-            .fetch_one(db)
-            .await?;
+/// Packages of one distribution the worker has read before, by id.
+type Known = HashMap<String, Arc<StoredPackage>>;
+
+/// Above this many new packages one query for the whole distribution beats
+/// one query per batch of ids.
+const BULK_READ: usize = 2000;
+/// Ids per `IN (...)` query, well under SQLite's 32766 bound variables.
+const ID_BATCH: usize = 500;
+
+/// Reads what `dist` publishes: the ids of its packages, and the rows of
+/// those not in `known` (which is updated). Pool paths it published before
+/// and no longer has are orphaned unless another package still names them.
+async fn snapshot(
+    db: &Db,
+    dist: &str,
+    state: &State,
+    known: &mut Known,
+) -> Result<Snapshot, PublishError> {
+    let started = std::time::Instant::now();
+    let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM packages WHERE distribution = $1")
+        .bind(dist)
+        .fetch_all(db)
+        .await?;
+    let ids: std::collections::HashSet<String> = ids.into_iter().map(|(id,)| id).collect();
+    known.retain(|id, _| ids.contains(id));
+    let new: Vec<&String> = ids.iter().filter(|id| !known.contains_key(*id)).collect();
+
+    let mut fresh: HashMap<String, StoredPackage> = HashMap::new();
+    if new.len() > BULK_READ {
+        read_rows(db, &mut fresh, "p.distribution = $1", &[dist]).await?;
+        fresh.retain(|id, _| !known.contains_key(id));
+    } else {
+        for batch in new.chunks(ID_BATCH) {
+            let marks: Vec<String> = (1..=batch.len()).map(|i| format!("${i}")).collect();
+            let filter = format!("p.id IN ({})", marks.join(", "));
+            let batch: Vec<&str> = batch.iter().map(|s| s.as_str()).collect();
+            read_rows(db, &mut fresh, &filter, &batch).await?;
+        }
+    }
+    for (id, package) in fresh {
+        known.insert(id, Arc::new(package));
+    }
+    let packages: Vec<(String, Arc<StoredPackage>)> = known
+        .iter()
+        .filter(|(id, _)| ids.contains(*id))
+        .map(|(id, p)| (id.clone(), p.clone()))
+        .collect();
+
+    let current: std::collections::HashSet<&str> = packages
+        .iter()
+        .flat_map(|(_, p)| p.pool_paths.iter().map(String::as_str))
+        .collect();
     let mut orphaned_pool = Vec::new();
-    for path in state.pool.keys().filter(|p| !pool.contains_key(*p)) {
+    for path in state.pool.keys().filter(|p| !current.contains(p.as_str())) {
         let used: Option<(i64,)> =
             sqlx::query_as("SELECT 1 FROM package_paths WHERE path = $1 LIMIT 1")
                 .bind(path)
@@ -392,9 +422,59 @@ async fn snapshot(db: &Db, dist: &str, state: &State) -> Result<Snapshot, Publis
     }
     Ok(Snapshot {
         dist: dist.to_owned(),
-        packages: packages as u64,
-        entries,
-        pool,
+        packages,
         orphaned_pool,
+        read_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
+}
+
+/// Reads the blob, pool paths and index entries of the packages matching
+/// `filter` (a condition on `p`, with `$1`.. bound to `binds`) into `out`.
+async fn read_rows(
+    db: &Db,
+    out: &mut HashMap<String, StoredPackage>,
+    filter: &str,
+    binds: &[&str],
+) -> Result<(), PublishError> {
+    let packages = format!("SELECT p.id, p.sha256 FROM packages p WHERE {filter}");
+    let paths = format!(
+        "SELECT p.id, pp.path FROM package_paths pp JOIN packages p ON p.id = pp.package_id WHERE {filter}"
+    );
+    let entries = format!(
+        "SELECT p.id, e.index_path, e.sort_key, e.body FROM index_entries e \
+         JOIN packages p ON p.id = e.package_id WHERE {filter} ORDER BY p.id, e.seq"
+    );
+    let mut query = sqlx::query_as::<_, (String, String)>(&packages);
+    for b in binds {
+        query = query.bind(*b);
+    }
+    for (id, sha256) in query.fetch_all(db).await? {
+        out.insert(
+            id,
+            StoredPackage {
+                sha256,
+                pool_paths: Vec::new(),
+                entries: Vec::new(),
+            },
+        );
+    }
+    let mut query = sqlx::query_as::<_, (String, String)>(&paths);
+    for b in binds {
+        query = query.bind(*b);
+    }
+    for (id, path) in query.fetch_all(db).await? {
+        if let Some(p) = out.get_mut(&id) {
+            p.pool_paths.push(path);
+        }
+    }
+    let mut query = sqlx::query_as::<_, (String, String, String, String)>(&entries);
+    for b in binds {
+        query = query.bind(*b);
+    }
+    for (id, index, key, body) in query.fetch_all(db).await? {
+        if let Some(p) = out.get_mut(&id) {
+            p.entries.push((index, key, body));
+        }
+    }
+    Ok(())
 }
