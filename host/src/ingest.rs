@@ -39,17 +39,10 @@ pub enum IngestError {
         arch: String,
         sha256: String,
     },
-    #[error(
-        "{path} is already published from a different file ({name} {version} {arch} in {dist}, sha256 {sha256}); distributions share the pool, so one path holds one file: use a different version"
-    )]
-    PathTaken {
-        path: String,
-        dist: String,
-        name: String,
-        version: String,
-        arch: String,
-        sha256: String,
-    },
+    /// Another file already sits at one of its pool paths; the message
+    /// names it.
+    #[error("{0}")]
+    PathTaken(String),
     #[error(transparent)]
     Plugin(#[from] PluginError),
     #[error("storage error: {0}")]
@@ -167,14 +160,11 @@ impl Packages {
                 arch: existing.architecture,
                 sha256: existing.sha256,
             }),
-            Added::PathTaken { path, owner } => Err(IngestError::PathTaken {
-                path,
-                dist: owner.distribution,
-                name: owner.name,
-                version: owner.version,
-                arch: owner.architecture,
-                sha256: owner.sha256,
-            }),
+            Added::PathTaken { path, owner } => Err(IngestError::PathTaken(format!(
+                "{path} is already published from a different file ({} {} {} in {}, sha256 {}); \
+                 distributions share the pool, so one path holds one file: use a different version",
+                owner.name, owner.version, owner.architecture, owner.distribution, owner.sha256
+            ))),
             Added::Created(record) => {
                 // The blob is durable before the rows that refer to it.
                 let blobs = self.blobs.clone();

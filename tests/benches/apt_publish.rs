@@ -17,7 +17,7 @@
 //! - apt-ftparchive full: `apt-ftparchive generate` (Packages + gz + xz and
 //!   Contents for both architectures, fresh cache db) + `release` + gpg
 //!   clearsign and detached signature with an RSA-4096 key; +1: the same
-//!   with its cache db after adding one package.
+//!   with its cache db (`BinCacheDB`) after adding one package.
 //! - reprepro full: `includedeb` of all files into a fresh repository
 //!   (export + signing included); +1: `includedeb` of one more. Skipped
 //!   above REPOD_BENCH_REPREPRO_MAX (default 10000) packages: it takes
@@ -39,7 +39,7 @@ fn sizes() -> Vec<usize> {
 
 fn deb(i: usize) -> (String, Vec<u8>) {
     let name = format!("bench-pkg-{i:06}");
-    let arch = if i % 10 == 0 { "all" } else { "amd64" };
+    let arch = if i.is_multiple_of(10) { "all" } else { "amd64" };
     let control = format!(
         "Package: {name}\nVersion: 1.{i}-1\nArchitecture: {arch}\nMaintainer: Bench <bench@test.invalid>\n\
          Installed-Size: {}\nDepends: libc6 (>= 2.34), libbench{} (>= 1.0)\nSection: misc\nPriority: optional\n\
@@ -94,7 +94,7 @@ fn gpg_key(home: &Path) -> String {
 
 const FTPARCHIVE_CONF: &str = r#"Dir { ArchiveDir "."; CacheDir "."; };
 Default { Packages::Compress ". gzip xz"; Contents::Compress "gzip"; };
-TreeDefault { Directory "pool/"; Packages "$(DIST)/$(SECTION)/binary-$(ARCH)/Packages"; Contents "$(DIST)/$(SECTION)/Contents-$(ARCH)"; };
+TreeDefault { Directory "pool/"; BinCacheDB "cache-$(SECTION)-$(ARCH).db"; Packages "$(DIST)/$(SECTION)/binary-$(ARCH)/Packages"; Contents "$(DIST)/$(SECTION)/Contents-$(ARCH)"; };
 Tree "dists/bench" { Sections "main"; Architectures "amd64 arm64"; };
 "#;
 

@@ -171,8 +171,11 @@ fn install_shared_key(data: &Path) {
     let shared = profile_dir().join("repod-test-signing.key");
     if !shared.exists() {
         let scratch = tempfile::tempdir_in(profile_dir()).unwrap();
-        repod::signing::SigningKey::load_or_create(scratch.path(), "repod test key <test@repod.invalid>")
-            .unwrap();
+        repod::signing::SigningKey::load_or_create(
+            scratch.path(),
+            "repod test key <test@repod.invalid>",
+        )
+        .unwrap();
         // Tests in other processes may race here; rename makes one win whole.
         std::fs::rename(scratch.path().join("signing.key"), &shared).unwrap();
     }
@@ -180,8 +183,11 @@ fn install_shared_key(data: &Path) {
     std::fs::create_dir_all(&keys).unwrap();
     std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::copy(&shared, keys.join("signing.key")).unwrap();
-    std::fs::set_permissions(keys.join("signing.key"), std::fs::Permissions::from_mode(0o600))
-        .unwrap();
+    std::fs::set_permissions(
+        keys.join("signing.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
 }
 
 fn spawn(data: &Path, port: u16, config: Option<&Path>) -> Child {

@@ -36,7 +36,7 @@ impl From<IngestError> for Problem {
             IngestError::Rejected(_) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", e.to_string())
             }
-            IngestError::Conflict { .. } | IngestError::PathTaken { .. } => {
+            IngestError::Conflict { .. } | IngestError::PathTaken(_) => {
                 Problem::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
             IngestError::Plugin(p) => p.into(),

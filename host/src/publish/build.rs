@@ -138,7 +138,9 @@ fn parallel_checksums(
         }
     }
     // Longest first, so the big files do not start last.
-    tasks.sort_by_key(|(_, bytes, algo)| std::cmp::Reverse(bytes.len() * (1 + usize::from(algo == "sha512"))));
+    tasks.sort_by_key(|(_, bytes, algo)| {
+        std::cmp::Reverse(bytes.len() * (1 + usize::from(algo == "sha512")))
+    });
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.clamp(1, tasks.len().max(1)))
@@ -238,10 +240,11 @@ pub fn build(
     let mut pool: BTreeMap<String, String> = BTreeMap::new();
     for (id, package) in &snapshot.packages {
         for (index, key, text) in &package.entries {
-            by_index
-                .entry(index.as_str())
-                .or_default()
-                .push((key.as_str(), id.as_str(), text.as_str()));
+            by_index.entry(index.as_str()).or_default().push((
+                key.as_str(),
+                id.as_str(),
+                text.as_str(),
+            ));
         }
         for path in &package.pool_paths {
             pool.insert(path.clone(), package.sha256.clone());
@@ -344,8 +347,7 @@ pub fn build(
             *codec,
             content,
             sums,
-            &open_sums[*i],
-            bodies[*i].bytes.len() as u64,
+            (&open_sums[*i], bodies[*i].bytes.len() as u64),
             &mut addressed,
         )?;
         bytes += file.size;
@@ -384,10 +386,10 @@ pub fn build(
     // Pool links first: the new indexes must never name a missing file.
     let mut pool_linked = 0;
     for (path, sha) in &pool {
-        if verify_pool || state.pool.get(path) != Some(sha) {
-            if tree::link_pool_file(&paths.repos, path, &blobs.path(sha))? {
-                pool_linked += 1;
-            }
+        if (verify_pool || state.pool.get(path) != Some(sha))
+            && tree::link_pool_file(&paths.repos, path, &blobs.path(sha))?
+        {
+            pool_linked += 1;
         }
     }
 
@@ -465,8 +467,7 @@ fn write_variant(
     codec: Option<Codec>,
     content: &[u8],
     sums: Vec<(String, String)>,
-    open_checksums: &[(String, String)],
-    open_size: u64,
+    (open_checksums, open_size): (&[(String, String)], u64),
     addressed: &mut BTreeSet<String>,
 ) -> Result<PublishedFile, PublishError> {
     let sha256 = &sums[0].1;

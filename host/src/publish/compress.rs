@@ -78,7 +78,9 @@ impl Body {
     pub fn push_entry(&mut self, sort_key: &str, text: &[u8]) {
         let start = self.ends.last().copied().unwrap_or(0);
         let open = self.bytes.len() - start;
-        if open > 0 && (fnv1a(sort_key.as_bytes()) % CHUNK_EVERY == 0 || open >= CHUNK_MAX_BYTES) {
+        if open > 0
+            && (fnv1a(sort_key.as_bytes()).is_multiple_of(CHUNK_EVERY) || open >= CHUNK_MAX_BYTES)
+        {
             self.ends.push(self.bytes.len());
         }
         self.bytes.extend_from_slice(text);
