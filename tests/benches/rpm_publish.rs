@@ -1,0 +1,207 @@
+//! RPM publishing, repod side by side with createrepo_c on the same files,
+//! in the same run.
+//!
+//!     cargo build --release -p repod && scripts/build-plugins target/plugins
+//!     cargo bench -p repod-tests --bench rpm_publish          # 1000 10000
+//!     REPOD_BENCH_SIZES=1000 cargo bench -p repod-tests --bench rpm_publish
+//!
+//! For each size N: N synthetic RPMs (built in-process with the `rpm`
+//! crate: one file, a few requires/provides, one in ten `noarch`).
+//! - repod full: uploaded to a daemon (not timed), daemon stopped, then
+//!   `repod publish --distribution almalinux9` rebuilds both architecture
+//!   repositories (x86_64 and aarch64, noarch in each) with cold caches:
+//!   primary/filelists/other (zstd), repomd.xml, its signature and key.
+//! - repod +1: one more package uploaded to the running daemon, then
+//!   `POST /publish` timed.
+//! - createrepo_c (0.17.3) fresh: `createrepo_c --no-database DIR` with its
+//!   default worker count, then `gpg --detach-sign --armor` of repomd.xml
+//!   (RSA-4096), so both sides end with a signed repository; +1: one file
+//!   added, `createrepo_c --update --no-database DIR` + signature.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use repod_tests::{Daemon, repod_bin};
+
+fn sizes() -> Vec<usize> {
+    std::env::var("REPOD_BENCH_SIZES")
+        .unwrap_or_else(|_| "1000,10000".into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("REPOD_BENCH_SIZES: numbers"))
+        .collect()
+}
+
+fn build_rpm(dir: &Path, i: usize) -> std::path::PathBuf {
+    let name = format!("bench-pkg-{i:06}");
+    let arch = if i.is_multiple_of(10) {
+        "noarch"
+    } else {
+        "x86_64"
+    };
+    // Payloads are gzip, the crate's default (and the only codec enabled).
+    let mut builder = rpm::PackageBuilder::new(
+        &name,
+        &format!("1.{i}"),
+        "MIT",
+        arch,
+        "synthetic package for the publish benchmark",
+    );
+    builder
+        .release("1.el9")
+        .description(
+            "This package exists to make repodata of a realistic size.\nIt carries one file.",
+        )
+        .vendor("repod bench")
+        .build_host("bench.invalid");
+    builder.requires(rpm::Dependency::greater_eq("libc.so.6()(64bit)", "2.34"));
+    builder.requires(rpm::Dependency::any(format!("libbench{}", i % 50)));
+    builder.provides(rpm::Dependency::eq(format!("bench-feature-{i}"), "1"));
+    builder
+        .with_file_contents(
+            name.clone().into_bytes(),
+            rpm::FileOptions::new(format!("/usr/share/{name}/data.txt")),
+        )
+        .unwrap();
+    let package = builder.build().unwrap();
+    let path = dir.join(format!("{name}-1.{i}-1.el9.{arch}.rpm"));
+    package.write_file(&path).unwrap();
+    path
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn timed(f: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    f();
+    start.elapsed().as_secs_f64()
+}
+
+fn gpg_key(home: &Path) -> String {
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::set_permissions(home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    run(Command::new("gpg")
+        .env("GNUPGHOME", home)
+        .args(["-q", "--batch", "--passphrase", "", "--quick-gen-key"])
+        .args(["Bench <bench@test.invalid>", "rsa4096", "sign", "never"]));
+    let list = run(Command::new("gpg")
+        .env("GNUPGHOME", home)
+        .args(["--with-colons", "--list-keys"]));
+    list.lines()
+        .find(|l| l.starts_with("fpr"))
+        .unwrap()
+        .split(':')
+        .nth(9)
+        .unwrap()
+        .to_owned()
+}
+
+fn createrepo(repo: &Path, update: bool, gnupg: &Path, fpr: &str) {
+    let mut cmd = Command::new("createrepo_c");
+    cmd.args(["--no-database", "--quiet"]);
+    if update {
+        cmd.arg("--update");
+    }
+    run(cmd.arg(repo));
+    let repomd = repo.join("repodata/repomd.xml");
+    let _ = std::fs::remove_file(repo.join("repodata/repomd.xml.asc"));
+    run(Command::new("gpg")
+        .env("GNUPGHOME", gnupg)
+        .args([
+            "-q",
+            "--batch",
+            "--yes",
+            "-u",
+            fpr,
+            "--detach-sign",
+            "--armor",
+        ])
+        .arg(&repomd));
+}
+
+fn main() {
+    let work = tempfile::tempdir().unwrap();
+    let gnupg = work.path().join("gnupg");
+    let fpr = gpg_key(&gnupg);
+    println!("| packages | tool | full signed publish | republish after +1 package |");
+    println!("|---|---|---|---|");
+    for n in sizes() {
+        let dir = work.path().join(format!("n{n}"));
+        let pool = dir.join("repo");
+        std::fs::create_dir_all(&pool).unwrap();
+        let started = Instant::now();
+        for i in 0..n {
+            build_rpm(&pool, i);
+        }
+        let extra = build_rpm(&dir, n);
+        eprintln!("n={n}: built in {:.1} s", started.elapsed().as_secs_f64());
+
+        let mut daemon = Daemon::start();
+        let token = daemon.admin.clone();
+        let upload = Instant::now();
+        run(Command::new(repod_bin())
+            .args([
+                "upload",
+                "--distribution",
+                "almalinux9",
+                "--jobs",
+                "4",
+                "--url",
+                &daemon.url,
+                "--token",
+                &token,
+            ])
+            .arg(&pool));
+        eprintln!("n={n}: uploaded in {:.1} s", upload.elapsed().as_secs_f64());
+        daemon.kill();
+        let mut report = String::new();
+        let full = timed(|| {
+            report = run(Command::new(repod_bin())
+                .args(["publish", "--distribution", "almalinux9", "--data"])
+                .arg(daemon.data.path()));
+        });
+        eprintln!("n={n}: repod publish report {}", report.trim());
+        daemon.restart();
+        let publish = |daemon: &Daemon| {
+            let r = daemon.post_json(
+                "/api/v1/distributions/almalinux9/publish",
+                Some(&token),
+                serde_json::json!({}),
+            );
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body
+        };
+        publish(&daemon);
+        let r = daemon.upload(
+            "/api/v1/packages?distribution=almalinux9",
+            Some(&token),
+            &std::fs::read(&extra).unwrap(),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let mut report = serde_json::Value::Null;
+        let plus_one = timed(|| report = publish(&daemon));
+        assert_eq!(report["packages"], (n + 1) as u64, "{report}");
+        eprintln!("n={n}: repod republish report {report}");
+        println!("| {n} | repod | {full:.2} s | {plus_one:.3} s |");
+        drop(daemon);
+
+        let full = timed(|| createrepo(&pool, false, &gnupg, &fpr));
+        std::fs::copy(&extra, pool.join(extra.file_name().unwrap())).unwrap();
+        let plus_one = timed(|| createrepo(&pool, true, &gnupg, &fpr));
+        println!("| {n} | createrepo_c | {full:.2} s | {plus_one:.3} s |");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let _ = Command::new("gpgconf")
+        .env("GNUPGHOME", &gnupg)
+        .args(["--kill", "gpg-agent"])
+        .status();
+}

@@ -1,0 +1,407 @@
+//! Stock dnf and zypper against the rpm-md trees repod publishes, over HTTP,
+//! with metadata signature checking on (`repo_gpgcheck=1`) and package
+//! signatures checked too: the test signs its RPMs with the same key the
+//! daemon signs repomd.xml with (imported with `repod key import`), as an
+//! organisation with one release key would.
+//!
+//! Recipes and traps: ../shared/recipes/CLIENTS.md §4-5 (Debian's dnf.conf
+//! has `skip_if_unavailable=True`, which turns a bad signature into rc 0;
+//! it is overridden here).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use repod_tests::{Daemon, fixtures, repod_bin};
+use sha2::{Digest, Sha256};
+
+fn sha256(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (is it installed?)"))
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(out.status.success(), "{cmd:?} failed:\n{}", text(&out));
+    text(&out)
+}
+
+/// A throwaway RSA key in its own GNUPGHOME, used for the repository and
+/// the packages alike.
+struct Signer {
+    home: tempfile::TempDir,
+    fingerprint: String,
+}
+
+impl Signer {
+    fn new() -> Signer {
+        let home = tempfile::tempdir().unwrap();
+        let gpg = || {
+            let mut cmd = Command::new("gpg");
+            cmd.env("GNUPGHOME", home.path()).args(["-q", "--batch"]);
+            cmd
+        };
+        ok(gpg().args([
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "repod rpm test <rpm@test.invalid>",
+            "rsa3072",
+            "sign",
+            "never",
+        ]));
+        let listing = ok(gpg().args(["--with-colons", "--list-secret-keys"]));
+        let fingerprint = listing
+            .lines()
+            .find(|l| l.starts_with("fpr"))
+            .unwrap()
+            .split(':')
+            .nth(9)
+            .unwrap()
+            .to_owned();
+        Signer { home, fingerprint }
+    }
+
+    fn secret_key(&self) -> PathBuf {
+        let path = self.home.path().join("secret.asc");
+        let out = ok(Command::new("gpg")
+            .env("GNUPGHOME", self.home.path())
+            .args(["-q", "--batch", "--armor", "--export-secret-keys"])
+            .arg(&self.fingerprint));
+        std::fs::write(&path, out).unwrap();
+        path
+    }
+
+    fn sign_rpm(&self, rpm: &Path) {
+        ok(Command::new("rpmsign")
+            .env("GNUPGHOME", self.home.path())
+            .args(["--define", "__gpg /usr/bin/gpg", "--define"])
+            .arg(format!("_gpg_name {}", self.fingerprint))
+            .arg("--addsign")
+            .arg(rpm)
+            .stdin(std::process::Stdio::null()));
+    }
+}
+
+impl Drop for Signer {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.home.path())
+            .args(["--kill", "gpg-agent"])
+            .status();
+    }
+}
+
+/// A daemon whose signing key is `signer`'s.
+fn daemon_signed_by(signer: &Signer) -> Daemon {
+    let mut daemon = Daemon::start();
+    ok(Command::new(repod_bin())
+        .args(["key", "import", "--data"])
+        .arg(daemon.data.path())
+        .arg(signer.secret_key()));
+    daemon.kill();
+    daemon.restart();
+    daemon
+}
+
+fn upload(daemon: &Daemon, token: &str, dist: &str, file: &Path) {
+    let reply = daemon.upload(
+        &format!("/api/v1/packages?distribution={dist}"),
+        Some(token),
+        &std::fs::read(file).unwrap(),
+    );
+    assert_eq!(reply.status, 201, "{}: {}", file.display(), reply.body);
+}
+
+fn publish(daemon: &Daemon, token: &str, dist: &str) {
+    let reply = daemon.post_json(
+        &format!("/api/v1/distributions/{dist}/publish"),
+        Some(token),
+        serde_json::json!({}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+fn client_config(daemon: &Daemon, dist: &str) -> String {
+    let reader = daemon.token("reader", &format!("rpm-{dist}-{}", std::process::id()));
+    let reply = daemon.get(
+        &format!("/api/v1/distributions/{dist}/client-config"),
+        Some(&reader),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body.as_str().unwrap().to_owned()
+}
+
+/// dnf in a private installroot, configured only by the daemon's `.repo`.
+struct Dnf {
+    dir: tempfile::TempDir,
+    arch: &'static str,
+}
+
+impl Dnf {
+    fn new(repo_file: &str, arch: &'static str) -> Dnf {
+        let dir = tempfile::tempdir().unwrap();
+        let repos = dir.path().join("repos.d");
+        std::fs::create_dir_all(&repos).unwrap();
+        std::fs::create_dir_all(dir.path().join("root")).unwrap();
+        std::fs::write(
+            dir.path().join("dnf.conf"),
+            format!(
+                "[main]\nreposdir={}\ngpgcheck=1\nrepo_gpgcheck=1\nskip_if_unavailable=False\n\
+                 install_weak_deps=False\nmetadata_expire=0\n",
+                repos.display()
+            ),
+        )
+        .unwrap();
+        assert!(repo_file.contains("gpgcheck=1\n") && repo_file.contains("repo_gpgcheck=1\n"));
+        std::fs::write(repos.join("repod.repo"), repo_file).unwrap();
+        Dnf { dir, arch }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("dnf");
+        cmd.arg("-c")
+            .arg(self.dir.path().join("dnf.conf"))
+            .arg(format!(
+                "--installroot={}",
+                self.dir.path().join("root").display()
+            ))
+            .args(["--releasever=9", "--noplugins", "-y"])
+            .arg(format!("--forcearch={}", self.arch))
+            .args(args);
+        cmd
+    }
+
+    fn repoquery(&self) -> Vec<String> {
+        let out = ok(&mut self.cmd(&[
+            "-q",
+            "repoquery",
+            "--qf",
+            "%{name}-%{version}-%{release}.%{arch}",
+        ]));
+        let mut names: Vec<String> = out.lines().map(str::to_owned).collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for Dnf {
+    fn drop(&mut self) {
+        // librepo leaves a gpg-agent per repository keyring.
+        for ring in glob_pubrings(&self.dir.path().join("root/var/cache/dnf")) {
+            let _ = Command::new("gpgconf")
+                .arg("--homedir")
+                .arg(ring)
+                .args(["--kill", "gpg-agent"])
+                .status();
+        }
+    }
+}
+
+fn glob_pubrings(cache: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(cache)
+        .map(|entries| {
+            entries
+                .filter_map(|e| Some(e.ok()?.path().join("pubring")))
+                .filter(|p| p.exists())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn dnf_reads_two_el_distributions_with_signatures_checked() {
+    let signer = Signer::new();
+    let daemon = daemon_signed_by(&signer);
+    let token = daemon.token("uploader", "rpm");
+    let dir = tempfile::tempdir().unwrap();
+    let mut built = Vec::new();
+    for arch in ["x86_64", "aarch64", "noarch"] {
+        let file = fixtures::rpm(dir.path(), "hello", "1.0", "1", arch, "");
+        signer.sign_rpm(&file);
+        built.push(file);
+    }
+    // almalinux9 publishes zstd repodata, rocky8 gzip (the plugin's choice).
+    for dist in ["almalinux9", "rocky8"] {
+        for file in &built {
+            upload(&daemon, &token, dist, file);
+        }
+        publish(&daemon, &token, dist);
+    }
+
+    // The noarch file is listed in both architectures of both distributions
+    // and stored once: the blob and four hard links to it.
+    let noarch = &built[2];
+    let blob = daemon.data.path().join(format!(
+        "blobs/sha256/{}/{}",
+        &sha256(noarch)[..2],
+        sha256(noarch)
+    ));
+    let links = std::os::unix::fs::MetadataExt::nlink(&std::fs::metadata(&blob).unwrap());
+    assert_eq!(links, 5, "blob + almalinux9/rocky8 x x86_64/aarch64");
+    for dist in ["almalinux9", "rocky8"] {
+        for arch in ["x86_64", "aarch64"] {
+            let published = daemon
+                .data
+                .path()
+                .join(format!("repos/{dist}/{arch}/hello-1.0-1.noarch.rpm"));
+            assert_eq!(
+                sha256(&published),
+                sha256(noarch),
+                "{}",
+                published.display()
+            );
+        }
+    }
+
+    for dist in ["almalinux9", "rocky8"] {
+        let repo = client_config(&daemon, dist);
+        for (arch, want) in [
+            ("x86_64", ["hello-1.0-1.noarch", "hello-1.0-1.x86_64"]),
+            ("aarch64", ["hello-1.0-1.aarch64", "hello-1.0-1.noarch"]),
+        ] {
+            let dnf = Dnf::new(&repo, arch);
+            let out = ok(&mut dnf.cmd(&["makecache"]));
+            assert!(
+                out.contains("Metadata cache created"),
+                "{dist} {arch}: {out}"
+            );
+            assert_eq!(dnf.repoquery(), want, "{dist} {arch}");
+            // install --downloadonly checks each package's signature too.
+            let dest = dnf.dir.path().join("dl");
+            ok(dnf
+                .cmd(&["install", "--downloadonly"])
+                .arg(format!("--destdir={}", dest.display()))
+                .arg(format!("hello.{arch}")));
+            let got = dest.join(format!("hello-1.0-1.{arch}.rpm"));
+            let sent = built
+                .iter()
+                .find(|b| b.ends_with(format!("hello-1.0-1.{arch}.rpm")))
+                .unwrap();
+            assert_eq!(sha256(&got), sha256(sent), "{dist} {arch}");
+        }
+    }
+}
+
+#[test]
+fn dnf_refuses_a_tampered_repomd() {
+    let signer = Signer::new();
+    let daemon = daemon_signed_by(&signer);
+    let token = daemon.token("uploader", "rpm");
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixtures::rpm(dir.path(), "tamper", "1.0", "1", "noarch", "");
+    upload(&daemon, &token, "almalinux9", &file);
+    publish(&daemon, &token, "almalinux9");
+    let repomd = daemon
+        .data
+        .path()
+        .join("repos/almalinux9/x86_64/repodata/repomd.xml");
+    let original = std::fs::read_to_string(&repomd).unwrap();
+    let edited = original.replacen("<revision>", "<revision>1", 1);
+    assert_ne!(edited, original, "repomd.xml has a <revision> to edit");
+    std::fs::write(&repomd, edited).unwrap();
+    let dnf = Dnf::new(&client_config(&daemon, "almalinux9"), "x86_64");
+    let out = run(&mut dnf.cmd(&["makecache"]));
+    assert!(
+        !out.status.success(),
+        "dnf accepted a tampered repomd.xml:\n{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("GPG signature verification error"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn zypper_refreshes_and_downloads_from_opensuse_leap() {
+    let signer = Signer::new();
+    let daemon = daemon_signed_by(&signer);
+    let token = daemon.token("uploader", "rpm");
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixtures::rpm(dir.path(), "leaphello", "1.0", "1", "x86_64", "");
+    signer.sign_rpm(&file);
+    upload(&daemon, &token, "opensuse-leap-15.6", &file);
+    publish(&daemon, &token, "opensuse-leap-15.6");
+
+    // The zypper command the daemon renders names the repository URL.
+    let config = client_config(&daemon, "opensuse-leap-15.6");
+    let url = config
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c| c == '\'' || c == '"'))
+        .find(|w| w.starts_with("http://") && !w.contains("/keys/"))
+        .unwrap_or_else(|| panic!("no repository URL in:\n{config}"))
+        .replace("$basearch", "x86_64");
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    // Pin the served key in the root's rpmdb: no trust on first use.
+    let key = work.path().join("repod.asc");
+    let served = ureq::get(&format!("{}/repos/keys/repod.asc", daemon.url))
+        .call()
+        .unwrap();
+    std::fs::write(&key, served.into_string().unwrap()).unwrap();
+    ok(Command::new("rpmkeys")
+        .arg("--root")
+        .arg(&root)
+        .arg("--import")
+        .arg(&key));
+    let zypper = || {
+        let mut cmd = Command::new("zypper");
+        cmd.env("ZYPP_LOGFILE", work.path().join("zypper.log"))
+            .env("ZYPPTMPDIR", work.path())
+            .arg("--root")
+            .arg(&root)
+            .arg("--non-interactive");
+        cmd
+    };
+    ok(zypper().args(["ar", "-f", &url, "repod"]));
+    let out = ok(zypper().args(["refresh", "-f"]));
+    assert!(
+        out.contains("All repositories have been refreshed"),
+        "{out}"
+    );
+    let cache = work.path().join("dl");
+    ok(zypper()
+        .arg("--pkg-cache-dir")
+        .arg(&cache)
+        .args(["download", "leaphello"]));
+    // `zypper download` exits 0 even when verification fails: the file
+    // must be there.
+    let got = walk(&cache)
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n == "leaphello-1.0-1.x86_64.rpm")
+        })
+        .unwrap_or_else(|| panic!("nothing downloaded into {}", cache.display()));
+    assert_eq!(sha256(&got), sha256(&file));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

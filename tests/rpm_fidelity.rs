@@ -1,0 +1,216 @@
+//! repod's primary.xml against createrepo_c's, field by field, for the same
+//! RPM files (the real ones `scripts/fetch-test-packages` builds: epochs,
+//! `~` and `^` versions, rich dependencies, x86_64 and noarch).
+//!
+//! Every `<package>` is flattened into `path = value` lines (elements,
+//! attributes in order, text) and the two lists are compared. The only
+//! differences allowed are listed in `JUSTIFIED`, with the reason.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::Command;
+
+use repod_tests::{Daemon, fixtures};
+
+/// Lines that may differ, by flattened path, and why.
+const JUSTIFIED: [(&str, &str); 1] = [(
+    "time@file",
+    "createrepo_c records the file's mtime on disk; repod the time it received the upload",
+)];
+
+fn decompress(name: &str, bytes: &[u8]) -> String {
+    let mut out = String::new();
+    if name.ends_with(".zst") {
+        zstd::stream::read::Decoder::new(bytes)
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+    } else if name.ends_with(".gz") {
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_string(&mut out)
+            .unwrap();
+    } else if name.ends_with(".xz") {
+        xz2::read::XzDecoder::new(bytes)
+            .read_to_string(&mut out)
+            .unwrap();
+    } else {
+        out = String::from_utf8(bytes.to_vec()).unwrap();
+    }
+    out
+}
+
+/// The primary.xml a repomd.xml at `repodata` points to.
+fn primary(repomd: &str, fetch: impl Fn(&str) -> Vec<u8>) -> String {
+    let doc = roxmltree::Document::parse(repomd).unwrap();
+    let href = doc
+        .descendants()
+        .find(|n| n.has_tag_name("data") && n.attribute("type") == Some("primary"))
+        .and_then(|d| d.children().find(|c| c.has_tag_name("location")))
+        .and_then(|l| l.attribute("href"))
+        .expect("repomd.xml lists primary");
+    decompress(href, &fetch(href))
+}
+
+fn flatten(node: roxmltree::Node, path: &str, out: &mut Vec<String>) {
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for child in node.children().filter(|c| c.is_element()) {
+        let tag = match child.tag_name().namespace() {
+            Some(ns) if ns.ends_with("/rpm") => format!("rpm:{}", child.tag_name().name()),
+            _ => child.tag_name().name().to_owned(),
+        };
+        let n = index.entry(tag.clone()).or_default();
+        *n += 1;
+        let here = if path.is_empty() {
+            tag.clone()
+        } else {
+            format!("{path}/{tag}[{n}]")
+        };
+        let here = here.trim_end_matches("[1]").to_owned();
+        for attr in child.attributes() {
+            out.push(format!("{here}@{} = {}", attr.name(), attr.value()));
+        }
+        let text: String = child
+            .children()
+            .filter(|c| c.is_text())
+            .filter_map(|c| c.text())
+            .collect();
+        if !text.trim().is_empty() {
+            out.push(format!("{here} = {text}"));
+        }
+        flatten(child, &here, out);
+    }
+}
+
+/// (name.arch) -> flattened lines of each `<package>`.
+fn packages(primary_xml: &str) -> BTreeMap<String, Vec<String>> {
+    let doc = roxmltree::Document::parse(primary_xml).unwrap();
+    let mut out = BTreeMap::new();
+    for pkg in doc
+        .root_element()
+        .children()
+        .filter(|c| c.has_tag_name("package"))
+    {
+        let name = pkg
+            .children()
+            .find(|c| c.has_tag_name("name"))
+            .unwrap()
+            .text()
+            .unwrap();
+        let arch = pkg
+            .children()
+            .find(|c| c.has_tag_name("arch"))
+            .unwrap()
+            .text()
+            .unwrap();
+        let mut lines = Vec::new();
+        flatten(pkg, "", &mut lines);
+        out.insert(format!("{name}.{arch}"), lines);
+    }
+    out
+}
+
+fn rpms() -> Vec<PathBuf> {
+    let dir = fixtures::real_packages_dir().join("rpm");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            (name.ends_with(".x86_64.rpm") || name.ends_with(".noarch.rpm"))
+                && !name.starts_with("signed-")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn primary_xml_matches_createrepo_c_field_by_field() {
+    let rpms = rpms();
+    assert!(rpms.len() >= 6, "{rpms:?}");
+
+    // createrepo_c on a directory holding exactly these files.
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    for rpm in &rpms {
+        std::fs::copy(rpm, repo.join(rpm.file_name().unwrap())).unwrap();
+    }
+    let out = Command::new("createrepo_c")
+        .args(["--no-database", "--quiet"])
+        .arg(&repo)
+        .output()
+        .expect("createrepo_c (Debian package createrepo-c)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = primary(
+        &std::fs::read_to_string(repo.join("repodata/repomd.xml")).unwrap(),
+        |href| std::fs::read(repo.join(href)).unwrap(),
+    );
+
+    // repod, the same files into almalinux9's x86_64 repository.
+    let daemon = Daemon::start();
+    let token = daemon.token("uploader", "fidelity");
+    for rpm in &rpms {
+        let reply = daemon.upload(
+            "/api/v1/packages?distribution=almalinux9",
+            Some(&token),
+            &std::fs::read(rpm).unwrap(),
+        );
+        assert_eq!(reply.status, 201, "{}: {}", rpm.display(), reply.body);
+    }
+    let reply = daemon.post_json(
+        "/api/v1/distributions/almalinux9/publish",
+        Some(&token),
+        serde_json::json!({}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let base = daemon.data.path().join("repos/almalinux9/x86_64");
+    let ours = primary(
+        &std::fs::read_to_string(base.join("repodata/repomd.xml")).unwrap(),
+        |href| std::fs::read(base.join(href)).unwrap(),
+    );
+
+    let (theirs, ours) = (packages(&theirs), packages(&ours));
+    assert_eq!(
+        theirs.keys().collect::<Vec<_>>(),
+        ours.keys().collect::<Vec<_>>(),
+        "the same packages"
+    );
+    let mut unexplained = Vec::new();
+    let mut compared = 0;
+    for (key, their_lines) in &theirs {
+        let our_lines = &ours[key];
+        let max = their_lines.len().max(our_lines.len());
+        for i in 0..max {
+            let (t, o) = (their_lines.get(i), our_lines.get(i));
+            compared += 1;
+            if t == o {
+                continue;
+            }
+            let path = |l: Option<&String>| l.map(|l| l.split(" = ").next().unwrap().to_owned());
+            let justified = path(t) == path(o)
+                && JUSTIFIED
+                    .iter()
+                    .any(|(p, _)| path(t).as_deref() == Some(*p));
+            if !justified {
+                unexplained.push(format!(
+                    "{key}: createrepo_c {t:?}\n{:width$}  repod        {o:?}",
+                    "",
+                    width = key.len()
+                ));
+            }
+        }
+    }
+    assert!(compared > 100, "only {compared} lines compared");
+    assert!(
+        unexplained.is_empty(),
+        "{} differences from createrepo_c:\n{}",
+        unexplained.len(),
+        unexplained.join("\n")
+    );
+}
