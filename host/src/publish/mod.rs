@@ -442,13 +442,24 @@ async fn read_rows(
     );
     let entries = format!(
         "SELECT p.id, e.index_path, e.sort_key, e.body FROM index_entries e \
-         JOIN packages p ON p.id = e.package_id WHERE {filter} ORDER BY p.id, e.seq"
+         JOIN packages p ON p.id = e.package_id WHERE {filter} ORDER BY e.package_id, e.seq"
     );
-    let mut query = sqlx::query_as::<_, (String, String)>(&packages);
+    // Three reads at once: SQLite in WAL mode serves concurrent readers, and
+    // row decoding, not I/O, is what a cold publish waits for.
+    let mut rows = sqlx::query_as::<_, (String, String)>(&packages);
+    let mut path_rows = sqlx::query_as::<_, (String, String)>(&paths);
+    let mut entry_rows = sqlx::query_as::<_, (String, String, String, String)>(&entries);
     for b in binds {
-        query = query.bind(*b);
+        rows = rows.bind(*b);
+        path_rows = path_rows.bind(*b);
+        entry_rows = entry_rows.bind(*b);
     }
-    for (id, sha256) in query.fetch_all(db).await? {
+    let (rows, path_rows, entry_rows) = tokio::try_join!(
+        rows.fetch_all(db),
+        path_rows.fetch_all(db),
+        entry_rows.fetch_all(db)
+    )?;
+    for (id, sha256) in rows {
         out.insert(
             id,
             StoredPackage {
@@ -458,20 +469,12 @@ async fn read_rows(
             },
         );
     }
-    let mut query = sqlx::query_as::<_, (String, String)>(&paths);
-    for b in binds {
-        query = query.bind(*b);
-    }
-    for (id, path) in query.fetch_all(db).await? {
+    for (id, path) in path_rows {
         if let Some(p) = out.get_mut(&id) {
             p.pool_paths.push(path);
         }
     }
-    let mut query = sqlx::query_as::<_, (String, String, String, String)>(&entries);
-    for b in binds {
-        query = query.bind(*b);
-    }
-    for (id, index, key, body) in query.fetch_all(db).await? {
+    for (id, index, key, body) in entry_rows {
         if let Some(p) = out.get_mut(&id) {
             p.entries.push((index, key, body));
         }
