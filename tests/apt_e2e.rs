@@ -17,29 +17,6 @@ fn sha256(path: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
 }
 
-fn upload(daemon: &Daemon, token: &str, dist: &str, file: &Path) {
-    let reply = daemon.upload(
-        &format!("/api/v1/packages?distribution={dist}"),
-        Some(token),
-        &std::fs::read(file).unwrap(),
-    );
-    assert!(
-        matches!(reply.status, 200 | 201),
-        "{}: {}",
-        file.display(),
-        reply.body
-    );
-}
-
-fn publish(daemon: &Daemon, token: &str, dist: &str) {
-    let reply = daemon.post_json(
-        &format!("/api/v1/distributions/{dist}/publish"),
-        Some(token),
-        serde_json::json!({}),
-    );
-    assert_eq!(reply.status, 200, "{}", reply.body);
-}
-
 fn served_key(daemon: &Daemon) -> Vec<u8> {
     let response = ureq::get(&format!("{}/repos/keys/repod.asc", daemon.url))
         .call()
@@ -104,13 +81,13 @@ fn apt_installs_from_two_codenames_and_two_architectures() {
         "Depends: libhello (>= 1.1), hello-data\n",
     );
     for file in [&lib_amd64, &lib_arm64, &data] {
-        upload(&daemon, &token, "jammy", file);
+        daemon.upload_file("jammy", &token, file);
     }
     for file in [&lib_noble, &data, &tool_noble] {
-        upload(&daemon, &token, "noble", file);
+        daemon.upload_file("noble", &token, file);
     }
-    publish(&daemon, &token, "jammy");
-    publish(&daemon, &token, "noble");
+    daemon.publish("jammy", &token);
+    daemon.publish("noble", &token);
     let key = served_key(&daemon);
 
     // jammy, amd64 with arm64 as a foreign architecture.
@@ -169,13 +146,12 @@ fn apt_refuses_a_foreign_key_and_a_tampered_release() {
     let daemon = Daemon::start();
     let token = daemon.token("uploader", "e2e");
     let dir = tempfile::tempdir().unwrap();
-    upload(
-        &daemon,
-        &token,
+    daemon.upload_file(
         "jammy",
+        &token,
         &fixtures::deb(dir.path(), "signed", "1.0", "amd64", "", "x"),
     );
-    publish(&daemon, &token, "jammy");
+    daemon.publish("jammy", &token);
 
     // A key that is not the repository's: refused from the first update.
     let other =
@@ -210,7 +186,7 @@ fn apt_refuses_a_foreign_key_and_a_tampered_release() {
     // rest of it with Range, gets 416 as the sizes match, and re-checks its
     // own tampered copy; `apt-get update` on a real machine does the same
     // until lists/partial is cleared.)
-    publish(&daemon, &token, "jammy");
+    daemon.publish("jammy", &token);
     apt_for(&daemon, "jammy", "amd64", &[], &served_key(&daemon))
         .update()
         .assert_ok();
@@ -247,9 +223,9 @@ fn real_debian_packages_are_published_fetched_and_resolved() {
     let daemon = Daemon::start();
     let token = daemon.token("uploader", "real");
     for deb in &debs {
-        upload(&daemon, &token, "bookworm", deb);
+        daemon.upload_file("bookworm", &token, deb);
     }
-    publish(&daemon, &token, "bookworm");
+    daemon.publish("bookworm", &token);
 
     let apt = apt_for(&daemon, "bookworm", "amd64", &[], &served_key(&daemon));
     apt.update().assert_ok();

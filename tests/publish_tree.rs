@@ -94,16 +94,6 @@ fn verified_release(daemon: &Daemon, dist: &str, dir: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn publish(daemon: &Daemon, dist: &str, token: &str) -> serde_json::Value {
-    let reply = daemon.post_json(
-        &format!("/api/v1/distributions/{dist}/publish"),
-        Some(token),
-        serde_json::json!({}),
-    );
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body
-}
-
 #[test]
 fn the_tree_is_signed_complete_and_stores_each_file_once() {
     let daemon = Daemon::start();
@@ -119,7 +109,7 @@ fn the_tree_is_signed_complete_and_stores_each_file_once() {
         );
         assert_eq!(reply.status, 201, "{}", reply.body);
     }
-    let report = publish(&daemon, "jammy", &token);
+    let report = daemon.publish("jammy", &token);
     assert_eq!(report["packages"], 2, "{report}");
 
     let release = verified_release(&daemon, "jammy", dir.path());
@@ -219,7 +209,7 @@ fn the_tree_is_signed_complete_and_stores_each_file_once() {
         lib
     );
     // noble lists the same pool file without a second copy.
-    publish(&daemon, "noble", &token);
+    daemon.publish("noble", &token);
     let noble = String::from_utf8(fetch(
         &daemon,
         "/repos/dists/noble/main/binary-amd64/Packages",
@@ -238,7 +228,7 @@ fn a_change_is_live_within_two_seconds_without_any_call() {
     let daemon = Daemon::start();
     let token = daemon.token("uploader", "ci");
     // The startup publish creates the empty tree.
-    publish(&daemon, "bookworm", &token);
+    daemon.publish("bookworm", &token);
     let reply = daemon.upload(
         "/api/v1/packages?distribution=bookworm",
         Some(&token),
@@ -286,7 +276,7 @@ fn a_change_is_live_within_two_seconds_without_any_call() {
 fn readers_during_publishes_always_see_indexes_matching_their_release() {
     let daemon = Daemon::start();
     let token = daemon.token("uploader", "ci");
-    publish(&daemon, "focal", &token);
+    daemon.publish("focal", &token);
     let dir = tempfile::tempdir().unwrap();
     let stop = AtomicBool::new(false);
     let rounds = AtomicUsize::new(0);
@@ -315,10 +305,10 @@ fn readers_during_publishes_always_see_indexes_matching_their_release() {
             let reply = daemon.upload("/api/v1/packages?distribution=focal", Some(&token), &file);
             assert_eq!(reply.status, 201, "{}", reply.body);
             if i % 3 == 0 {
-                publish(&daemon, "focal", &token);
+                daemon.publish("focal", &token);
             }
         }
-        publish(&daemon, "focal", &token);
+        daemon.publish("focal", &token);
         stop.store(true, Ordering::Relaxed);
         reader.join().unwrap();
     });

@@ -115,24 +115,6 @@ fn daemon_signed_by(signer: &Signer) -> Daemon {
     daemon
 }
 
-fn upload(daemon: &Daemon, token: &str, dist: &str, file: &Path) {
-    let reply = daemon.upload(
-        &format!("/api/v1/packages?distribution={dist}"),
-        Some(token),
-        &std::fs::read(file).unwrap(),
-    );
-    assert_eq!(reply.status, 201, "{}: {}", file.display(), reply.body);
-}
-
-fn publish(daemon: &Daemon, token: &str, dist: &str) {
-    let reply = daemon.post_json(
-        &format!("/api/v1/distributions/{dist}/publish"),
-        Some(token),
-        serde_json::json!({}),
-    );
-    assert_eq!(reply.status, 200, "{}", reply.body);
-}
-
 fn client_config(daemon: &Daemon, dist: &str) -> String {
     let reader = daemon.token("reader", &format!("rpm-{dist}-{}", std::process::id()));
     let reply = daemon.get(
@@ -235,9 +217,9 @@ fn dnf_reads_two_el_distributions_with_signatures_checked() {
     // almalinux9 publishes zstd repodata, rocky8 gzip (the plugin's choice).
     for dist in ["almalinux9", "rocky8"] {
         for file in &built {
-            upload(&daemon, &token, dist, file);
+            daemon.upload_file(dist, &token, file);
         }
-        publish(&daemon, &token, dist);
+        daemon.publish(dist, &token);
     }
 
     // The noarch file is listed in both architectures of both distributions
@@ -301,8 +283,8 @@ fn dnf_refuses_a_tampered_repomd() {
     let token = daemon.token("uploader", "rpm");
     let dir = tempfile::tempdir().unwrap();
     let file = fixtures::rpm(dir.path(), "tamper", "1.0", "1", "noarch", "");
-    upload(&daemon, &token, "almalinux9", &file);
-    publish(&daemon, &token, "almalinux9");
+    daemon.upload_file("almalinux9", &token, &file);
+    daemon.publish("almalinux9", &token);
     let repomd = daemon
         .data
         .path()
@@ -333,8 +315,8 @@ fn zypper_refreshes_and_downloads_from_opensuse_leap() {
     let dir = tempfile::tempdir().unwrap();
     let file = fixtures::rpm(dir.path(), "leaphello", "1.0", "1", "x86_64", "");
     signer.sign_rpm(&file);
-    upload(&daemon, &token, "opensuse-leap-15.6", &file);
-    publish(&daemon, &token, "opensuse-leap-15.6");
+    daemon.upload_file("opensuse-leap-15.6", &token, &file);
+    daemon.publish("opensuse-leap-15.6", &token);
 
     // The zypper command the daemon renders names the repository URL.
     let config = client_config(&daemon, "opensuse-leap-15.6");

@@ -25,17 +25,9 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
 
-use repod_tests::{Daemon, fixtures, repod_bin};
-
-fn sizes() -> Vec<usize> {
-    std::env::var("REPOD_BENCH_SIZES")
-        .unwrap_or_else(|_| "1000,10000,50000".into())
-        .split(',')
-        .map(|s| s.trim().parse().expect("REPOD_BENCH_SIZES: numbers"))
-        .collect()
-}
+use repod_tests::bench::{self, gpg_key, run, timed};
+use repod_tests::fixtures;
 
 fn deb(i: usize) -> (String, Vec<u8>) {
     let name = format!("bench-pkg-{i:06}");
@@ -52,44 +44,6 @@ fn deb(i: usize) -> (String, Vec<u8>) {
     let path = format!("./usr/share/{name}/data.txt");
     let bytes = fixtures::raw_deb(control.as_bytes(), &[(path.as_bytes(), name.as_bytes())]);
     (format!("{name}_1.{i}-1_{arch}.deb"), bytes)
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn timed(f: impl FnOnce()) -> f64 {
-    let start = Instant::now();
-    f();
-    start.elapsed().as_secs_f64()
-}
-
-fn gpg_key(home: &Path) -> String {
-    std::fs::create_dir_all(home).unwrap();
-    std::fs::set_permissions(home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    run(Command::new("gpg")
-        .env("GNUPGHOME", home)
-        .args(["-q", "--batch", "--passphrase", "", "--quick-gen-key"])
-        .args(["Bench <bench@test.invalid>", "rsa4096", "sign", "never"]));
-    let list = run(Command::new("gpg").env("GNUPGHOME", home).args([
-        "--with-colons",
-        "--list-keys",
-        "bench@test.invalid",
-    ]));
-    list.lines()
-        .find(|l| l.starts_with("fpr"))
-        .unwrap()
-        .split(':')
-        .nth(9)
-        .unwrap()
-        .to_owned()
 }
 
 const FTPARCHIVE_CONF: &str = r#"Dir { ArchiveDir "."; CacheDir "."; };
@@ -135,7 +89,7 @@ fn main() {
 
     println!("| packages | tool | full signed publish | republish after +1 package |");
     println!("|---|---|---|---|");
-    for n in sizes() {
+    for n in bench::sizes("1000,10000,50000") {
         let dir = work.path().join(format!("n{n}"));
         let pool = dir.join("ftp/pool/main");
         std::fs::create_dir_all(&pool).unwrap();
@@ -153,54 +107,8 @@ fn main() {
         let extra = files.pop().unwrap();
 
         // repod: upload (not timed), then a cold full publish offline.
-        let mut daemon = Daemon::start();
-        let token = daemon.admin.clone();
-        let upload = Instant::now();
-        run(Command::new(repod_bin())
-            .args([
-                "upload",
-                "--distribution",
-                "jammy",
-                "--jobs",
-                "4",
-                "--url",
-                &daemon.url,
-                "--token",
-                &token,
-            ])
-            .arg(&pool));
-        eprintln!("n={n}: uploaded in {:.1} s", upload.elapsed().as_secs_f64());
-        daemon.kill();
-        let mut report = String::new();
-        let full = timed(|| {
-            report = run(Command::new(repod_bin())
-                .args(["publish", "--distribution", "jammy", "--data"])
-                .arg(daemon.data.path()));
-        });
-        eprintln!("n={n}: repod publish report {}", report.trim());
-        daemon.restart();
-        let publish = |daemon: &Daemon| {
-            let r = daemon.post_json(
-                "/api/v1/distributions/jammy/publish",
-                Some(&token),
-                serde_json::json!({}),
-            );
-            assert_eq!(r.status, 200, "{}", r.body);
-            r.body
-        };
-        publish(&daemon);
-        let r = daemon.upload(
-            "/api/v1/packages?distribution=jammy",
-            Some(&token),
-            &std::fs::read(&extra).unwrap(),
-        );
-        assert_eq!(r.status, 201, "{}", r.body);
-        let mut report = serde_json::Value::Null;
-        let plus_one = timed(|| report = publish(&daemon));
-        assert_eq!(report["packages"], (n + 1) as u64, "{report}");
-        eprintln!("n={n}: repod republish report {report}");
+        let (full, plus_one) = bench::repod_figures(n, "jammy", &pool, &extra);
         println!("| {n} | repod | {full:.2} s | {plus_one:.3} s |");
-        drop(daemon);
 
         // apt-ftparchive on the same files.
         let ftp = dir.join("ftp");

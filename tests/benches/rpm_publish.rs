@@ -22,15 +22,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use repod_tests::{Daemon, repod_bin};
-
-fn sizes() -> Vec<usize> {
-    std::env::var("REPOD_BENCH_SIZES")
-        .unwrap_or_else(|_| "1000,10000".into())
-        .split(',')
-        .map(|s| s.trim().parse().expect("REPOD_BENCH_SIZES: numbers"))
-        .collect()
-}
+use repod_tests::bench::{self, gpg_key, run, timed};
 
 fn build_rpm(dir: &Path, i: usize) -> std::path::PathBuf {
     let name = format!("bench-pkg-{i:06}");
@@ -69,42 +61,6 @@ fn build_rpm(dir: &Path, i: usize) -> std::path::PathBuf {
     path
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn timed(f: impl FnOnce()) -> f64 {
-    let start = Instant::now();
-    f();
-    start.elapsed().as_secs_f64()
-}
-
-fn gpg_key(home: &Path) -> String {
-    std::fs::create_dir_all(home).unwrap();
-    std::fs::set_permissions(home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    run(Command::new("gpg")
-        .env("GNUPGHOME", home)
-        .args(["-q", "--batch", "--passphrase", "", "--quick-gen-key"])
-        .args(["Bench <bench@test.invalid>", "rsa4096", "sign", "never"]));
-    let list = run(Command::new("gpg")
-        .env("GNUPGHOME", home)
-        .args(["--with-colons", "--list-keys"]));
-    list.lines()
-        .find(|l| l.starts_with("fpr"))
-        .unwrap()
-        .split(':')
-        .nth(9)
-        .unwrap()
-        .to_owned()
-}
-
 fn createrepo(repo: &Path, update: bool, gnupg: &Path, fpr: &str) {
     let mut cmd = Command::new("createrepo_c");
     cmd.args(["--no-database", "--quiet"]);
@@ -134,7 +90,7 @@ fn main() {
     let fpr = gpg_key(&gnupg);
     println!("| packages | tool | full signed publish | republish after +1 package |");
     println!("|---|---|---|---|");
-    for n in sizes() {
+    for n in bench::sizes("1000,10000") {
         let dir = work.path().join(format!("n{n}"));
         let pool = dir.join("repo");
         std::fs::create_dir_all(&pool).unwrap();
@@ -145,54 +101,8 @@ fn main() {
         let extra = build_rpm(&dir, n);
         eprintln!("n={n}: built in {:.1} s", started.elapsed().as_secs_f64());
 
-        let mut daemon = Daemon::start();
-        let token = daemon.admin.clone();
-        let upload = Instant::now();
-        run(Command::new(repod_bin())
-            .args([
-                "upload",
-                "--distribution",
-                "almalinux9",
-                "--jobs",
-                "4",
-                "--url",
-                &daemon.url,
-                "--token",
-                &token,
-            ])
-            .arg(&pool));
-        eprintln!("n={n}: uploaded in {:.1} s", upload.elapsed().as_secs_f64());
-        daemon.kill();
-        let mut report = String::new();
-        let full = timed(|| {
-            report = run(Command::new(repod_bin())
-                .args(["publish", "--distribution", "almalinux9", "--data"])
-                .arg(daemon.data.path()));
-        });
-        eprintln!("n={n}: repod publish report {}", report.trim());
-        daemon.restart();
-        let publish = |daemon: &Daemon| {
-            let r = daemon.post_json(
-                "/api/v1/distributions/almalinux9/publish",
-                Some(&token),
-                serde_json::json!({}),
-            );
-            assert_eq!(r.status, 200, "{}", r.body);
-            r.body
-        };
-        publish(&daemon);
-        let r = daemon.upload(
-            "/api/v1/packages?distribution=almalinux9",
-            Some(&token),
-            &std::fs::read(&extra).unwrap(),
-        );
-        assert_eq!(r.status, 201, "{}", r.body);
-        let mut report = serde_json::Value::Null;
-        let plus_one = timed(|| report = publish(&daemon));
-        assert_eq!(report["packages"], (n + 1) as u64, "{report}");
-        eprintln!("n={n}: repod republish report {report}");
+        let (full, plus_one) = bench::repod_figures(n, "almalinux9", &pool, &extra);
         println!("| {n} | repod | {full:.2} s | {plus_one:.3} s |");
-        drop(daemon);
 
         let full = timed(|| createrepo(&pool, false, &gnupg, &fpr));
         std::fs::copy(&extra, pool.join(extra.file_name().unwrap())).unwrap();

@@ -6,6 +6,7 @@
 //! `target/wasm32-wasip2/wasm/`.
 
 pub mod apt;
+pub mod bench;
 pub mod fixtures;
 
 use std::net::TcpListener;
@@ -319,6 +320,35 @@ impl Daemon {
             content_type,
             body,
         }
+    }
+
+    /// `POST /api/v1/distributions/{dist}/publish`: asserts 200 and returns
+    /// the publish report.
+    pub fn publish(&self, dist: &str, token: &str) -> Value {
+        let reply = self.post_json(
+            &format!("/api/v1/distributions/{dist}/publish"),
+            Some(token),
+            serde_json::json!({}),
+        );
+        assert_eq!(reply.status, 200, "publish {dist}: {}", reply.body);
+        reply.body
+    }
+
+    /// Uploads the file at `path` into `dist`; asserts it was accepted (201,
+    /// or 200 when the same file is already there).
+    pub fn upload_file(&self, dist: &str, token: &str, path: &Path) -> Reply {
+        let reply = self.upload(
+            &format!("/api/v1/packages?distribution={dist}"),
+            Some(token),
+            &std::fs::read(path).unwrap(),
+        );
+        assert!(
+            matches!(reply.status, 200 | 201),
+            "{} into {dist}: {}",
+            path.display(),
+            reply.body
+        );
+        reply
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> Reply {

@@ -1,0 +1,89 @@
+//! What the publishing benchmarks share: running tools, timing, a gpg key
+//! for the other tools, and repod's two figures.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use crate::{Daemon, repod_bin};
+
+/// Runs `cmd`, panics with its output unless it succeeds, returns stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Seconds `f` took.
+pub fn timed(f: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    f();
+    start.elapsed().as_secs_f64()
+}
+
+/// Sizes from `REPOD_BENCH_SIZES` (comma-separated), else `default`.
+pub fn sizes(default: &str) -> Vec<usize> {
+    std::env::var("REPOD_BENCH_SIZES")
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("REPOD_BENCH_SIZES: numbers"))
+        .collect()
+}
+
+/// A new RSA-4096 signing key in `home` (a GNUPGHOME); its fingerprint.
+pub fn gpg_key(home: &Path) -> String {
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::set_permissions(home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    run(Command::new("gpg")
+        .env("GNUPGHOME", home)
+        .args(["-q", "--batch", "--passphrase", "", "--quick-gen-key"])
+        .args(["Bench <bench@test.invalid>", "rsa4096", "sign", "never"]));
+    let list = run(Command::new("gpg")
+        .env("GNUPGHOME", home)
+        .args(["--with-colons", "--list-keys"]));
+    list.lines()
+        .find(|l| l.starts_with("fpr"))
+        .unwrap()
+        .split(':')
+        .nth(9)
+        .unwrap()
+        .to_owned()
+}
+
+/// repod's figures for the `n` files in `pool` and `dist`, in seconds:
+/// - full: the files are uploaded to a daemon (not timed), the daemon is
+///   stopped, and `repod publish` rebuilds the signed tree with cold
+///   caches (process start, plugin and key load, database read included);
+/// - +1: on the restarted daemon, `extra` is uploaded and a forced publish
+///   timed (the wall clock of `POST .../publish`).
+pub fn repod_figures(n: usize, dist: &str, pool: &Path, extra: &Path) -> (f64, f64) {
+    let mut daemon = Daemon::start();
+    let token = daemon.admin.clone();
+    let upload = Instant::now();
+    run(Command::new(repod_bin())
+        .args(["upload", "--distribution", dist, "--jobs", "4"])
+        .args(["--url", &daemon.url, "--token", &token])
+        .arg(pool));
+    eprintln!("n={n}: uploaded in {:.1} s", upload.elapsed().as_secs_f64());
+    daemon.kill();
+    let mut report = String::new();
+    let full = timed(|| {
+        report = run(Command::new(repod_bin())
+            .args(["publish", "--distribution", dist, "--data"])
+            .arg(daemon.data.path()));
+    });
+    eprintln!("n={n}: repod publish report {}", report.trim());
+    daemon.restart();
+    daemon.publish(dist, &token);
+    daemon.upload_file(dist, &token, extra);
+    let mut report = serde_json::Value::Null;
+    let plus_one = timed(|| report = daemon.publish(dist, &token));
+    assert_eq!(report["packages"], (n + 1) as u64, "{report}");
+    eprintln!("n={n}: repod republish report {report}");
+    (full, plus_one)
+}
