@@ -403,3 +403,44 @@ fn client_config_is_a_deb822_source_with_signed_by() {
     );
     assert!(bad.problem(400).contains("http://"));
 }
+
+#[test]
+fn a_restarted_daemon_republishes_the_same_tree_from_the_database() {
+    let mut daemon = Daemon::start();
+    let token = daemon.token("uploader", "ci");
+    for i in 0..5 {
+        let file = deb(
+            &format!("kept{i}"),
+            "1.0",
+            if i == 0 { "all" } else { "amd64" },
+            "",
+        );
+        let reply = daemon.upload("/api/v1/packages?distribution=jammy", Some(&token), &file);
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+    daemon.publish("jammy", &token);
+    let before = fetch(&daemon, "/repos/dists/jammy/main/binary-amd64/Packages");
+    daemon.kill();
+    // The tree is wiped: the next start must rebuild it from the rows
+    // alone (the first read of a distribution takes them all at once).
+    std::fs::remove_dir_all(daemon.data.path().join("repos/dists")).unwrap();
+    daemon.restart();
+    daemon.publish("jammy", &token);
+    let after = fetch(&daemon, "/repos/dists/jammy/main/binary-amd64/Packages");
+    assert_eq!(
+        String::from_utf8(after).unwrap(),
+        String::from_utf8(before).unwrap()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let release = verified_release(&daemon, "jammy", dir.path());
+    assert!(
+        release.contains("main/binary-amd64/Packages.xz"),
+        "{release}"
+    );
+    let arm64 = String::from_utf8(fetch(
+        &daemon,
+        "/repos/dists/jammy/main/binary-arm64/Packages",
+    ))
+    .unwrap();
+    assert_eq!(arm64.matches("Package: ").count(), 1, "{arm64}");
+}
