@@ -273,7 +273,7 @@ mod tests {
     fn tree_paths() {
         for ok in [
             "pool/main/libh/libhello/libhello_1.0-1_amd64.deb",
-            "el9/x86_64/foo-1.0^git1-1.x86_64.rpm",
+            "dist9/x86_64/foo-1.0^git1-1.x86_64.rpm",
             "dists/x/main/binary-amd64/Index",
         ] {
             assert_eq!(tree_path("p", ok), Ok(()), "{ok}");
@@ -307,7 +307,7 @@ mod tests {
 
     #[test]
     fn labels() {
-        assert!(label("l", "Ubuntu 22.04 LTS", 128).is_ok());
+        assert!(label("l", "Example Linux 22.04 LTS", 128).is_ok());
         assert!(label("l", "a\u{1b}[31m", 128).is_err());
         assert!(label("l", &"x".repeat(129), 128).is_err());
     }

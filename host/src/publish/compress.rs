@@ -30,8 +30,8 @@ pub const CHUNK_EVERY: u64 = 128;
 /// run of unlucky keys cannot make one huge chunk.
 const CHUNK_MAX_BYTES: usize = 1 << 20;
 
-/// xz preset for index blocks. Measured on 64 KiB chunks of Debian's
-/// bookworm Packages (BENCHMARKS.md): preset 2 runs ~3x faster than 6
+/// xz preset for index blocks. Measured on 64 KiB chunks of a real
+/// 20 MB Packages index (BENCHMARKS.md): preset 2 runs ~3x faster than 6
 /// for 12% more bytes; with chunks that small, 6's larger search buys
 /// little. A full publish of 50,000 packages fits its 5 s budget only so.
 const XZ_PRESET: u32 = 2;
