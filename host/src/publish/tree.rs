@@ -2,7 +2,7 @@
 //! pool links and the content-addressed files kept for readers in flight.
 //!
 //! A distribution's generated files live in *units*: the directory of each
-//! top-level file (`dists/jammy` for a Release, `el9/x86_64/repodata` for a
+//! top-level file (`dists/<codename>` for a Release, `<dist>/<arch>/repodata` for a
 //! repomd.xml). A publish builds every unit complete in a staging directory
 //! on the same filesystem and swaps it with the live one in one
 //! `renameat2(RENAME_EXCHANGE)`, so a reader sees the old unit or the new
