@@ -1,5 +1,9 @@
 //! Packages in distributions: the rows that say which blob is which
 //! package where, with the index entries its plugin rendered at ingest.
+//!
+//! A package's pool paths and entries are also kept together in one column,
+//! `rendered`, so that a publish reads one row per package (see
+//! [`encode_rendered`]).
 
 use serde::Serialize;
 use sqlx::{Sqlite, Transaction};
@@ -38,6 +42,25 @@ pub struct NewPackage<'a> {
     pub pool_paths: &'a [String],
     /// (index path, sort key, text)
     pub entries: Vec<(&'a str, &'a str, &'a str)>,
+}
+
+/// What a publish needs of a package besides its blob: its pool paths and
+/// its index entries (index path, sort key, text) in the order the plugin
+/// rendered them.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Rendered {
+    pub pool_paths: Vec<String>,
+    pub entries: Vec<(String, String, String)>,
+}
+
+/// The `packages.rendered` column: JSON, which SQL can also write (the
+/// migration that introduced it did) and `sqlite3` can show.
+pub fn encode_rendered(pool_paths: &[String], entries: &[(&str, &str, &str)]) -> String {
+    serde_json::json!({ "pool_paths": pool_paths, "entries": entries }).to_string()
+}
+
+pub fn decode_rendered(column: &str) -> Result<Rendered, serde_json::Error> {
+    serde_json::from_str(column)
 }
 
 /// The outcome of adding a package to a distribution.
@@ -125,8 +148,8 @@ pub async fn add(
     }
     let id = new_id();
     sqlx::query(
-        "INSERT INTO packages (id, distribution, name, version, architecture, sha256, filename, uploaded_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO packages (id, distribution, name, version, architecture, sha256, filename, uploaded_by, created_at, rendered) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&id)
     .bind(p.distribution)
@@ -137,6 +160,7 @@ pub async fn add(
     .bind(p.filename)
     .bind(p.uploaded_by)
     .bind(now())
+    .bind(encode_rendered(p.pool_paths, &p.entries))
     .execute(&mut **tx)
     .await?;
     for path in p.pool_paths {
@@ -145,18 +169,6 @@ pub async fn add(
             .bind(path)
             .execute(&mut **tx)
             .await?;
-    }
-    for (seq, (index, key, body)) in p.entries.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO index_entries (package_id, seq, index_path, sort_key, body) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&id)
-        .bind(seq as i64)
-        .bind(index)
-        .bind(key)
-        .bind(body)
-        .execute(&mut **tx)
-        .await?;
     }
     let record = sqlx::query_as(&format!("{SELECT} WHERE p.id = $1"))
         .bind(&id)

@@ -50,3 +50,81 @@ pub fn new_id() -> String {
     getrandom::fill(&mut bytes).expect("OS random source");
     hex::encode(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Migration 0004 folds `index_entries` and `package_paths` into
+    /// `packages.rendered`: a database written before it must publish the
+    /// same entries, in the plugin's order, after it.
+    #[test]
+    fn rendered_column_backfills_old_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old-migrations");
+        std::fs::create_dir(&old).unwrap();
+        let all = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for name in [
+            "0001_tokens.sql",
+            "0002_packages.sql",
+            "0003_pool_paths.sql",
+        ] {
+            std::fs::copy(all.join(name), old.join(name)).unwrap();
+        }
+        let path = dir.path().join("repod.db");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+                .unwrap()
+                .create_if_missing(true);
+            let pool = SqlitePool::connect_with(options).await.unwrap();
+            sqlx::migrate::Migrator::new(old.as_path())
+                .await
+                .unwrap()
+                .run(&pool)
+                .await
+                .unwrap();
+            for sql in [
+                "INSERT INTO blobs VALUES ('b', 1, 'deb', 0)",
+                "INSERT INTO packages VALUES ('p1', 'd', 'n', '1', 'all', 'b', 'f', 'u', 0)",
+                "INSERT INTO packages VALUES ('p2', 'd', 'm', '1', 'all', 'b', 'f', 'u', 0)",
+                "INSERT INTO package_paths VALUES ('p1', 'pool/z.deb'), ('p1', 'pool/a.deb')",
+                // Inserted out of order, with text JSON must escape.
+                "INSERT INTO index_entries VALUES ('p1', 1, 'i/B', 'k2', 'second \"quoted\"\n\ttab')",
+                "INSERT INTO index_entries VALUES ('p1', 0, 'i/A', 'k1', 'first <x a=\"1\"/>')",
+            ] {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+
+            let db = open(&path).await.unwrap();
+            let rows: Vec<(String, String)> =
+                sqlx::query_as("SELECT id, rendered FROM packages ORDER BY id")
+                    .fetch_all(&db)
+                    .await
+                    .unwrap();
+            let p1 = crate::catalog::decode_rendered(&rows[0].1).unwrap();
+            assert_eq!(p1.pool_paths, ["pool/a.deb", "pool/z.deb"]);
+            let entry = |i: &str, k: &str, b: &str| (i.to_owned(), k.to_owned(), b.to_owned());
+            assert_eq!(
+                p1.entries,
+                [
+                    entry("i/A", "k1", "first <x a=\"1\"/>"),
+                    entry("i/B", "k2", "second \"quoted\"\n\ttab"),
+                ]
+            );
+            let p2 = crate::catalog::decode_rendered(&rows[1].1).unwrap();
+            assert!(p2.pool_paths.is_empty() && p2.entries.is_empty());
+            let gone: Option<(String,)> = sqlx::query_as(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'index_entries'",
+            )
+            .fetch_optional(&db)
+            .await
+            .unwrap();
+            assert!(gone.is_none());
+        });
+    }
+}

@@ -17,6 +17,8 @@
 //!   default worker count, then `gpg --detach-sign --armor` of repomd.xml
 //!   (RSA-4096), so both sides end with a signed repository; +1: one file
 //!   added, `createrepo_c --update --no-database DIR` + signature.
+//!
+//! `REPOD_BENCH_KEEP=DIR` keeps the data dirs and RPMs for profiling.
 
 use std::path::Path;
 use std::process::Command;
@@ -108,7 +110,14 @@ fn main() {
         std::fs::copy(&extra, pool.join(extra.file_name().unwrap())).unwrap();
         let plus_one = timed(|| createrepo(&pool, true, &gnupg, &fpr));
         println!("| {n} | createrepo_c | {full:.2} s | {plus_one:.3} s |");
-        std::fs::remove_dir_all(&dir).unwrap();
+        match bench::keep_dir() {
+            Some(keep) => {
+                run(Command::new("mv")
+                    .arg(&dir)
+                    .arg(keep.join(format!("rpms-{n}"))));
+            }
+            None => std::fs::remove_dir_all(&dir).unwrap(),
+        }
     }
     let _ = Command::new("gpgconf")
         .env("GNUPGHOME", &gnupg)

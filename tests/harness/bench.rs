@@ -61,6 +61,14 @@ pub fn gpg_key(home: &Path) -> String {
 ///   caches (process start, plugin and key load, database read included);
 /// - +1: on the restarted daemon, `extra` is uploaded and a forced publish
 ///   timed (the wall clock of `POST .../publish`).
+/// `REPOD_BENCH_KEEP=DIR` keeps each run's uploaded data dir (and the
+/// benchmark's input files) under DIR for profiling.
+pub fn keep_dir() -> Option<std::path::PathBuf> {
+    let dir = std::path::PathBuf::from(std::env::var_os("REPOD_BENCH_KEEP")?);
+    std::fs::create_dir_all(&dir).expect("creating REPOD_BENCH_KEEP");
+    Some(dir)
+}
+
 pub fn repod_figures(n: usize, dist: &str, pool: &Path, extra: &Path) -> (f64, f64) {
     let mut daemon = Daemon::start();
     let token = daemon.admin.clone();
@@ -71,6 +79,13 @@ pub fn repod_figures(n: usize, dist: &str, pool: &Path, extra: &Path) -> (f64, f
         .arg(pool));
     eprintln!("n={n}: uploaded in {:.1} s", upload.elapsed().as_secs_f64());
     daemon.kill();
+    if let Some(keep) = keep_dir() {
+        // A copy of the uploaded data dir, to profile cold publishes later.
+        run(Command::new("cp")
+            .arg("-a")
+            .arg(daemon.data.path())
+            .arg(keep.join(format!("data-{dist}-{n}"))));
+    }
     let mut report = String::new();
     let full = timed(|| {
         report = run(Command::new(repod_bin())

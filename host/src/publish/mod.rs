@@ -376,28 +376,33 @@ async fn snapshot(
     known: &mut Known,
 ) -> Result<Snapshot, PublishError> {
     let started = std::time::Instant::now();
-    let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM packages WHERE distribution = $1")
-        .bind(dist)
-        .fetch_all(db)
-        .await?;
-    let ids: std::collections::HashSet<String> = ids.into_iter().map(|(id,)| id).collect();
-    known.retain(|id, _| ids.contains(id));
-    let new: Vec<&String> = ids.iter().filter(|id| !known.contains_key(*id)).collect();
-
     let mut fresh: HashMap<String, StoredPackage> = HashMap::new();
-    // The first read of a distribution (at start, or `repod publish`) takes
-    // everything in one go, as does a large batch of new packages.
-    if (known.is_empty() && !new.is_empty()) || new.len() > BULK_READ {
-        read_rows(db, &mut fresh, "p.distribution = $1", &[dist]).await?;
-        fresh.retain(|id, _| !known.contains_key(id));
+    let ids: std::collections::HashSet<String> = if known.is_empty() {
+        // The first read of a distribution (at start, or `repod publish`)
+        // takes every row in one query, which also gives the ids.
+        read_rows(db, &mut fresh, "distribution = $1", &[dist]).await?;
+        fresh.keys().cloned().collect()
     } else {
-        for batch in new.chunks(ID_BATCH) {
-            let marks: Vec<String> = (1..=batch.len()).map(|i| format!("${i}")).collect();
-            let filter = format!("p.id IN ({})", marks.join(", "));
-            let batch: Vec<&str> = batch.iter().map(|s| s.as_str()).collect();
-            read_rows(db, &mut fresh, &filter, &batch).await?;
+        let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM packages WHERE distribution = $1")
+            .bind(dist)
+            .fetch_all(db)
+            .await?;
+        let ids: std::collections::HashSet<String> = ids.into_iter().map(|(id,)| id).collect();
+        known.retain(|id, _| ids.contains(id));
+        let new: Vec<&String> = ids.iter().filter(|id| !known.contains_key(*id)).collect();
+        if new.len() > BULK_READ {
+            read_rows(db, &mut fresh, "distribution = $1", &[dist]).await?;
+            fresh.retain(|id, _| ids.contains(id) && !known.contains_key(id));
+        } else {
+            for batch in new.chunks(ID_BATCH) {
+                let marks: Vec<String> = (1..=batch.len()).map(|i| format!("${i}")).collect();
+                let filter = format!("id IN ({})", marks.join(", "));
+                let batch: Vec<&str> = batch.iter().map(|s| s.as_str()).collect();
+                read_rows(db, &mut fresh, &filter, &batch).await?;
+            }
         }
-    }
+        ids
+    };
     for (id, package) in fresh {
         known.insert(id, Arc::new(package));
     }
@@ -431,55 +436,33 @@ async fn snapshot(
 }
 
 /// Reads the blob, pool paths and index entries of the packages matching
-/// `filter` (a condition on `p`, with `$1`.. bound to `binds`) into `out`.
+/// `filter` (a condition on `packages`, with `$1`.. bound to `binds`) into
+/// `out`: one row per package (migration 0004 says why).
 async fn read_rows(
     db: &Db,
     out: &mut HashMap<String, StoredPackage>,
     filter: &str,
     binds: &[&str],
 ) -> Result<(), PublishError> {
-    let packages = format!("SELECT p.id, p.sha256 FROM packages p WHERE {filter}");
-    let paths = format!(
-        "SELECT p.id, pp.path FROM package_paths pp JOIN packages p ON p.id = pp.package_id WHERE {filter}"
-    );
-    let entries = format!(
-        "SELECT p.id, e.index_path, e.sort_key, e.body FROM index_entries e \
-         JOIN packages p ON p.id = e.package_id WHERE {filter} ORDER BY e.package_id, e.seq"
-    );
-    // Three reads at once: SQLite in WAL mode serves concurrent readers.
-    // (Splitting the entries read further, by id range, measured slower.)
-    let mut rows = sqlx::query_as::<_, (String, String)>(&packages);
-    let mut path_rows = sqlx::query_as::<_, (String, String)>(&paths);
-    let mut entry_rows = sqlx::query_as::<_, (String, String, String, String)>(&entries);
+    let sql = format!("SELECT id, sha256, rendered FROM packages WHERE {filter}");
+    let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
     for b in binds {
-        rows = rows.bind(*b);
-        path_rows = path_rows.bind(*b);
-        entry_rows = entry_rows.bind(*b);
+        query = query.bind(*b);
     }
-    let (rows, path_rows, entry_rows) = tokio::try_join!(
-        rows.fetch_all(db),
-        path_rows.fetch_all(db),
-        entry_rows.fetch_all(db)
-    )?;
-    for (id, sha256) in rows {
+    for (id, sha256, rendered) in query.fetch_all(db).await? {
+        let rendered = crate::catalog::decode_rendered(&rendered).map_err(|e| {
+            PublishError::Failed(format!(
+                "package {id} has an unreadable `rendered` column ({e}); re-upload it"
+            ))
+        })?;
         out.insert(
             id,
             StoredPackage {
                 sha256,
-                pool_paths: Vec::new(),
-                entries: Vec::new(),
+                pool_paths: rendered.pool_paths,
+                entries: rendered.entries,
             },
         );
-    }
-    for (id, path) in path_rows {
-        if let Some(p) = out.get_mut(&id) {
-            p.pool_paths.push(path);
-        }
-    }
-    for (id, index, key, body) in entry_rows {
-        if let Some(p) = out.get_mut(&id) {
-            p.entries.push((index, key, body));
-        }
     }
     Ok(())
 }
