@@ -55,12 +55,6 @@ pub fn gpg_key(home: &Path) -> String {
         .to_owned()
 }
 
-/// repod's figures for the `n` files in `pool` and `dist`, in seconds:
-/// - full: the files are uploaded to a daemon (not timed), the daemon is
-///   stopped, and `repod publish` rebuilds the signed tree with cold
-///   caches (process start, plugin and key load, database read included);
-/// - +1: on the restarted daemon, `extra` is uploaded and a forced publish
-///   timed (the wall clock of `POST .../publish`).
 /// `REPOD_BENCH_KEEP=DIR` keeps each run's uploaded data dir (and the
 /// benchmark's input files) under DIR for profiling.
 pub fn keep_dir() -> Option<std::path::PathBuf> {
@@ -69,6 +63,12 @@ pub fn keep_dir() -> Option<std::path::PathBuf> {
     Some(dir)
 }
 
+/// repod's figures for the `n` files in `pool` and `dist`, in seconds:
+/// - full: the files are uploaded to a daemon (not timed), the daemon is
+///   stopped, and `repod publish` rebuilds the signed tree with cold
+///   caches (process start, plugin and key load, database read included);
+/// - +1: on the restarted daemon, `extra` is uploaded and a forced publish
+///   timed (the wall clock of `POST .../publish`).
 pub fn repod_figures(n: usize, dist: &str, pool: &Path, extra: &Path) -> (f64, f64) {
     let mut daemon = Daemon::start();
     let token = daemon.admin.clone();
