@@ -5,6 +5,7 @@
 //!     cargo bench -p repod-tests --bench apt_publish            # 1000 10000 50000
 //!     REPOD_BENCH_SIZES=1000,10000 cargo bench -p repod-tests --bench apt_publish
 //!
+//! Every figure is the median of REPOD_BENCH_RUNS (default 3) runs.
 //! For each size N: N small synthetic .debs (one file each, Packages
 //! stanzas of realistic length, one package in ten `Architecture: all`).
 //! - repod full: the packages are uploaded to a daemon (not timed), the
@@ -18,7 +19,9 @@
 //!   Contents for both architectures, fresh cache db) + `release` + gpg
 //!   clearsign and detached signature with an RSA-4096 key; +1: the same
 //!   with its cache db (`BinCacheDB`) after adding one package.
-//! - reprepro full: `includedeb` of all files into a fresh repository
+//!   (The cache db is removed before each full run.)
+//! - reprepro full: `includedeb` of all files into a fresh repository (made
+//!   anew for each run)
 //!   (export + signing included); +1: `includedeb` of one more. Skipped
 //!   above REPOD_BENCH_REPREPRO_MAX (default 10000) packages: it takes
 //!   minutes there.
@@ -93,8 +96,9 @@ fn main() {
         let dir = work.path().join(format!("n{n}"));
         let pool = dir.join("ftp/pool/main");
         std::fs::create_dir_all(&pool).unwrap();
-        let mut files = Vec::with_capacity(n + 1);
-        for i in 0..=n {
+        let runs = bench::runs();
+        let mut files = Vec::with_capacity(n + runs);
+        for i in 0..n + runs {
             let (name, bytes) = deb(i);
             let path = if i < n {
                 pool.join(&name)
@@ -104,10 +108,10 @@ fn main() {
             std::fs::write(&path, bytes).unwrap();
             files.push(path);
         }
-        let extra = files.pop().unwrap();
+        let extras = files.split_off(n);
 
         // repod: upload (not timed), then a cold full publish offline.
-        let (full, plus_one) = bench::repod_figures(n, "jammy", &pool, &extra);
+        let (full, plus_one) = bench::repod_figures(n, "jammy", &pool, &extras);
         println!("| {n} | repod | {full:.2} s | {plus_one:.3} s |");
 
         // apt-ftparchive on the same files.
@@ -115,37 +119,43 @@ fn main() {
         std::fs::write(ftp.join("ftparchive.conf"), FTPARCHIVE_CONF).unwrap();
         std::fs::create_dir_all(ftp.join("dists/bench/main/binary-amd64")).unwrap();
         std::fs::create_dir_all(ftp.join("dists/bench/main/binary-arm64")).unwrap();
-        let full = timed(|| ftparchive(&ftp, &gnupg, &fpr));
-        std::fs::copy(&extra, pool.join(extra.file_name().unwrap())).unwrap();
-        let plus_one = timed(|| ftparchive(&ftp, &gnupg, &fpr));
+        let full = bench::median_of(|_| {
+            for arch in ["amd64", "arm64"] {
+                let _ = std::fs::remove_file(ftp.join(format!("cache-main-{arch}.db")));
+            }
+            timed(|| ftparchive(&ftp, &gnupg, &fpr))
+        });
+        let plus_one = bench::median_of(|k| {
+            std::fs::copy(&extras[k], pool.join(extras[k].file_name().unwrap())).unwrap();
+            timed(|| ftparchive(&ftp, &gnupg, &fpr))
+        });
         println!("| {n} | apt-ftparchive | {full:.2} s | {plus_one:.3} s |");
-        std::fs::remove_file(pool.join(extra.file_name().unwrap())).unwrap();
+        for extra in &extras {
+            std::fs::remove_file(pool.join(extra.file_name().unwrap())).unwrap();
+        }
 
-        // reprepro on the same files.
+        // reprepro on the same files, into a fresh repository each run.
         if n <= reprepro_max {
             let repo = dir.join("reprepro");
-            std::fs::create_dir_all(repo.join("conf")).unwrap();
-            std::fs::write(
-                repo.join("conf/distributions"),
-                format!("Codename: bench\nArchitectures: amd64 arm64\nComponents: main\nContents: percomponent nocompatsymlink\nSignWith: {fpr}\n"),
-            )
-            .unwrap();
-            let full = timed(|| {
+            let reprepro = |files: &[std::path::PathBuf]| {
                 run(Command::new("reprepro")
                     .env("GNUPGHOME", &gnupg)
                     .args(["-s", "-b"])
                     .arg(&repo)
                     .args(["includedeb", "bench"])
-                    .args(&files));
+                    .args(files));
+            };
+            let full = bench::median_of(|_| {
+                let _ = std::fs::remove_dir_all(&repo);
+                std::fs::create_dir_all(repo.join("conf")).unwrap();
+                std::fs::write(
+                    repo.join("conf/distributions"),
+                    format!("Codename: bench\nArchitectures: amd64 arm64\nComponents: main\nContents: percomponent nocompatsymlink\nSignWith: {fpr}\n"),
+                )
+                .unwrap();
+                timed(|| reprepro(&files))
             });
-            let plus_one = timed(|| {
-                run(Command::new("reprepro")
-                    .env("GNUPGHOME", &gnupg)
-                    .args(["-s", "-b"])
-                    .arg(&repo)
-                    .args(["includedeb", "bench"])
-                    .arg(&extra));
-            });
+            let plus_one = bench::median_of(|k| timed(|| reprepro(&extras[k..=k])));
             println!("| {n} | reprepro | {full:.2} s | {plus_one:.3} s |");
         } else {
             println!(

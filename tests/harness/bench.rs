@@ -63,13 +63,40 @@ pub fn keep_dir() -> Option<std::path::PathBuf> {
     Some(dir)
 }
 
-/// repod's figures for the `n` files in `pool` and `dist`, in seconds:
+/// How often each figure is measured: `REPOD_BENCH_RUNS`, default 3. On a
+/// shared 2-core machine one run can be 30% off; the tables give medians.
+pub fn runs() -> usize {
+    std::env::var("REPOD_BENCH_RUNS").map_or(3, |v| {
+        v.parse()
+            .ok()
+            .filter(|&r| r > 0)
+            .expect("REPOD_BENCH_RUNS: a positive number")
+    })
+}
+
+/// The median of `runs()` values of `f(k)`, k = 0, 1, ..: `f` times what
+/// it measures (with `timed`) and may do untimed setup around it.
+pub fn median_of(mut f: impl FnMut(usize) -> f64) -> f64 {
+    let mut xs: Vec<f64> = (0..runs()).map(&mut f).collect();
+    xs.sort_by(f64::total_cmp);
+    eprintln!("  runs: {xs:.3?}");
+    xs[xs.len() / 2]
+}
+
+/// repod's figures for the `n` files in `pool` and `dist`, in seconds, each
+/// the median of `runs()`:
 /// - full: the files are uploaded to a daemon (not timed), the daemon is
 ///   stopped, and `repod publish` rebuilds the signed tree with cold
 ///   caches (process start, plugin and key load, database read included);
-/// - +1: on the restarted daemon, `extra` is uploaded and a forced publish
-///   timed (the wall clock of `POST .../publish`).
-pub fn repod_figures(n: usize, dist: &str, pool: &Path, extra: &Path) -> (f64, f64) {
+/// - +1: on the restarted daemon, `extras[k]` is uploaded and a forced
+///   publish timed (the wall clock of `POST .../publish`). `extras` needs
+///   `runs()` files.
+pub fn repod_figures(
+    n: usize,
+    dist: &str,
+    pool: &Path,
+    extras: &[std::path::PathBuf],
+) -> (f64, f64) {
     let mut daemon = Daemon::start();
     let token = daemon.admin.clone();
     let upload = Instant::now();
@@ -86,19 +113,25 @@ pub fn repod_figures(n: usize, dist: &str, pool: &Path, extra: &Path) -> (f64, f
             .arg(daemon.data.path())
             .arg(keep.join(format!("data-{dist}-{n}"))));
     }
-    let mut report = String::new();
-    let full = timed(|| {
-        report = run(Command::new(repod_bin())
-            .args(["publish", "--distribution", dist, "--data"])
-            .arg(daemon.data.path()));
+    let full = median_of(|_| {
+        let mut report = String::new();
+        let t = timed(|| {
+            report = run(Command::new(repod_bin())
+                .args(["publish", "--distribution", dist, "--data"])
+                .arg(daemon.data.path()));
+        });
+        eprintln!("n={n}: repod publish report {}", report.trim());
+        t
     });
-    eprintln!("n={n}: repod publish report {}", report.trim());
     daemon.restart();
     daemon.publish(dist, &token);
-    daemon.upload_file(dist, &token, extra);
-    let mut report = serde_json::Value::Null;
-    let plus_one = timed(|| report = daemon.publish(dist, &token));
-    assert_eq!(report["packages"], (n + 1) as u64, "{report}");
-    eprintln!("n={n}: repod republish report {report}");
+    let plus_one = median_of(|k| {
+        daemon.upload_file(dist, &token, &extras[k]);
+        let mut report = serde_json::Value::Null;
+        let t = timed(|| report = daemon.publish(dist, &token));
+        assert_eq!(report["packages"], (n + k + 1) as u64, "{report}");
+        eprintln!("n={n}: repod republish report {report}");
+        t
+    });
     (full, plus_one)
 }

@@ -11,6 +11,8 @@
 //! primary key certifies and signs, with no subkeys, and never expires:
 //! a repository key that silently expired would break every client.
 
+mod rsa_crt;
+
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -37,7 +39,47 @@ pub enum SigningError {
 
 pub struct SigningKey {
     cert: openpgp::Cert,
-    keypair: KeyPair,
+    signer: KeySigner,
+}
+
+/// What makes the signatures: OpenSSL with CRT parameters for RSA keys
+/// (see `rsa_crt`), sequoia's own key pair for every other algorithm.
+#[derive(Clone)]
+enum KeySigner {
+    Rsa(rsa_crt::RsaCrtSigner),
+    Other(KeyPair),
+}
+
+impl openpgp::crypto::Signer for KeySigner {
+    fn public(
+        &self,
+    ) -> &openpgp::packet::Key<
+        openpgp::packet::key::PublicParts,
+        openpgp::packet::key::UnspecifiedRole,
+    > {
+        match self {
+            KeySigner::Rsa(s) => s.public(),
+            KeySigner::Other(s) => s.public(),
+        }
+    }
+
+    fn acceptable_hashes(&self) -> &[openpgp::types::HashAlgorithm] {
+        match self {
+            KeySigner::Rsa(s) => s.acceptable_hashes(),
+            KeySigner::Other(s) => s.acceptable_hashes(),
+        }
+    }
+
+    fn sign(
+        &mut self,
+        hash_algo: openpgp::types::HashAlgorithm,
+        digest: &[u8],
+    ) -> openpgp::Result<openpgp::crypto::mpi::Signature> {
+        match self {
+            KeySigner::Rsa(s) => s.sign(hash_algo, digest),
+            KeySigner::Other(s) => s.sign(hash_algo, digest),
+        }
+    }
 }
 
 const KEY_FILE: &str = "signing.key";
@@ -102,8 +144,11 @@ impl SigningKey {
                 "the secret key of {fingerprint} is passphrase-protected; export it without a passphrase (e.g. gpg --export-secret-keys after gpg --passwd with an empty one)"
             )));
         }
-        let keypair = secret.into_keypair()?;
-        Ok(SigningKey { cert, keypair })
+        let signer = match rsa_crt::RsaCrtSigner::new(&secret) {
+            Some(rsa) => KeySigner::Rsa(rsa?),
+            None => KeySigner::Other(secret.into_keypair()?),
+        };
+        Ok(SigningKey { cert, signer })
     }
 
     /// Writes the private key, readable by the daemon's user only.
@@ -162,7 +207,7 @@ impl SigningKey {
     pub fn sign_cleartext(&self, text: &[u8]) -> Result<Vec<u8>, SigningError> {
         let mut out = Vec::new();
         let message = Message::new(&mut out);
-        let mut signer = Signer::new(message, self.keypair.clone())?
+        let mut signer = Signer::new(message, self.signer.clone())?
             .cleartext()
             .build()?;
         signer.write_all(text)?;
@@ -176,7 +221,7 @@ impl SigningKey {
         let message = Armorer::new(Message::new(&mut out))
             .kind(armor::Kind::Signature)
             .build()?;
-        let mut signer = Signer::new(message, self.keypair.clone())?
+        let mut signer = Signer::new(message, self.signer.clone())?
             .detached()
             .build()?;
         signer.write_all(data)?;
@@ -187,7 +232,7 @@ impl SigningKey {
     /// A binary detached signature.
     pub fn sign_detached_binary(&self, data: &[u8]) -> Result<Vec<u8>, SigningError> {
         let mut out = Vec::new();
-        let mut signer = Signer::new(Message::new(&mut out), self.keypair.clone())?
+        let mut signer = Signer::new(Message::new(&mut out), self.signer.clone())?
             .detached()
             .build()?;
         signer.write_all(data)?;
