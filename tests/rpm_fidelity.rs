@@ -1,10 +1,12 @@
-//! repod's primary.xml against createrepo_c's, field by field, for the same
-//! RPM files (the real ones `scripts/fetch-test-packages` builds: epochs,
-//! `~` and `^` versions, rich dependencies, x86_64 and noarch).
+//! repod's primary.xml, filelists.xml and other.xml against createrepo_c's,
+//! field by field, for the same RPM files (the real ones
+//! `scripts/fetch-test-packages` builds: epochs, `~` and `^` versions, rich
+//! dependencies, changelogs, x86_64 and noarch).
 //!
-//! Every `<package>` is flattened into `path = value` lines (elements,
-//! attributes in order, text) and the two lists are compared. The only
-//! differences allowed are listed in `JUSTIFIED`, with the reason.
+//! Every `<package>` is flattened into `path = value` lines (its own
+//! attributes, then elements, attributes in order, text) and the two lists
+//! are compared. The only differences allowed are listed in `JUSTIFIED`,
+//! with the reason.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -13,11 +15,15 @@ use std::process::Command;
 
 use repod_tests::{Daemon, fixtures};
 
-/// Lines that may differ, by flattened path, and why.
-const JUSTIFIED: [(&str, &str); 1] = [(
+/// Lines that may differ, by metadata file and flattened path, and why.
+const JUSTIFIED: [(&str, &str, &str); 1] = [(
+    "primary",
     "time@file",
     "createrepo_c records the file's mtime on disk; repod the time it received the upload",
 )];
+
+/// The metadata files compared, by their `<data type>` in repomd.xml.
+const KINDS: [&str; 3] = ["primary", "filelists", "other"];
 
 fn decompress(name: &str, bytes: &[u8]) -> String {
     let mut out = String::new();
@@ -40,15 +46,15 @@ fn decompress(name: &str, bytes: &[u8]) -> String {
     out
 }
 
-/// The primary.xml a repomd.xml at `repodata` points to.
-fn primary(repomd: &str, fetch: impl Fn(&str) -> Vec<u8>) -> String {
+/// The `kind` metadata file (primary, filelists, other) a repomd.xml lists.
+fn metadata(kind: &str, repomd: &str, fetch: impl Fn(&str) -> Vec<u8>) -> String {
     let doc = roxmltree::Document::parse(repomd).unwrap();
     let href = doc
         .descendants()
-        .find(|n| n.has_tag_name("data") && n.attribute("type") == Some("primary"))
+        .find(|n| n.has_tag_name("data") && n.attribute("type") == Some(kind))
         .and_then(|d| d.children().find(|c| c.has_tag_name("location")))
         .and_then(|l| l.attribute("href"))
-        .expect("repomd.xml lists primary");
+        .unwrap_or_else(|| panic!("repomd.xml lists no {kind}"));
     decompress(href, &fetch(href))
 }
 
@@ -82,30 +88,32 @@ fn flatten(node: roxmltree::Node, path: &str, out: &mut Vec<String>) {
     }
 }
 
-/// (name.arch) -> flattened lines of each `<package>`.
-fn packages(primary_xml: &str) -> BTreeMap<String, Vec<String>> {
-    let doc = roxmltree::Document::parse(primary_xml).unwrap();
+/// (name.arch) -> flattened lines of each `<package>`. primary.xml names
+/// a package in child elements, filelists.xml and other.xml in attributes.
+fn packages(xml: &str) -> BTreeMap<String, Vec<String>> {
+    let doc = roxmltree::Document::parse(xml).unwrap();
     let mut out = BTreeMap::new();
     for pkg in doc
         .root_element()
         .children()
         .filter(|c| c.has_tag_name("package"))
     {
-        let name = pkg
-            .children()
-            .find(|c| c.has_tag_name("name"))
-            .unwrap()
-            .text()
-            .unwrap();
-        let arch = pkg
-            .children()
-            .find(|c| c.has_tag_name("arch"))
-            .unwrap()
-            .text()
-            .unwrap();
-        let mut lines = Vec::new();
+        let field = |name: &str| {
+            pkg.attribute(name)
+                .or_else(|| {
+                    pkg.children()
+                        .find(|c| c.has_tag_name(name))
+                        .and_then(|c| c.text())
+                })
+                .unwrap_or_else(|| panic!("a package without {name}"))
+        };
+        let key = format!("{}.{}", field("name"), field("arch"));
+        let mut lines: Vec<String> = pkg
+            .attributes()
+            .map(|a| format!("@{} = {}", a.name(), a.value()))
+            .collect();
         flatten(pkg, "", &mut lines);
-        out.insert(format!("{name}.{arch}"), lines);
+        out.insert(key, lines);
     }
     out
 }
@@ -126,7 +134,7 @@ fn rpms() -> Vec<PathBuf> {
 }
 
 #[test]
-fn primary_xml_matches_createrepo_c_field_by_field() {
+fn repodata_matches_createrepo_c_field_by_field() {
     let rpms = rpms();
     assert!(rpms.len() >= 6, "{rpms:?}");
 
@@ -147,10 +155,7 @@ fn primary_xml_matches_createrepo_c_field_by_field() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let theirs = primary(
-        &std::fs::read_to_string(repo.join("repodata/repomd.xml")).unwrap(),
-        |href| std::fs::read(repo.join(href)).unwrap(),
-    );
+    let their_repomd = std::fs::read_to_string(repo.join("repodata/repomd.xml")).unwrap();
 
     // repod, the same files into almalinux9's x86_64 repository.
     let daemon = Daemon::start();
@@ -170,43 +175,48 @@ fn primary_xml_matches_createrepo_c_field_by_field() {
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
     let base = daemon.data.path().join("repos/almalinux9/x86_64");
-    let ours = primary(
-        &std::fs::read_to_string(base.join("repodata/repomd.xml")).unwrap(),
-        |href| std::fs::read(base.join(href)).unwrap(),
-    );
+    let our_repomd = std::fs::read_to_string(base.join("repodata/repomd.xml")).unwrap();
 
-    let (theirs, ours) = (packages(&theirs), packages(&ours));
-    assert_eq!(
-        theirs.keys().collect::<Vec<_>>(),
-        ours.keys().collect::<Vec<_>>(),
-        "the same packages"
-    );
     let mut unexplained = Vec::new();
-    let mut compared = 0;
-    for (key, their_lines) in &theirs {
-        let our_lines = &ours[key];
-        let max = their_lines.len().max(our_lines.len());
-        for i in 0..max {
-            let (t, o) = (their_lines.get(i), our_lines.get(i));
-            compared += 1;
-            if t == o {
-                continue;
-            }
-            let path = |l: Option<&String>| l.map(|l| l.split(" = ").next().unwrap().to_owned());
-            let justified = path(t) == path(o)
-                && JUSTIFIED
-                    .iter()
-                    .any(|(p, _)| path(t).as_deref() == Some(*p));
-            if !justified {
-                unexplained.push(format!(
-                    "{key}: createrepo_c {t:?}\n{:width$}  repod        {o:?}",
-                    "",
-                    width = key.len()
-                ));
+    for kind in KINDS {
+        let theirs = metadata(kind, &their_repomd, |href| {
+            std::fs::read(repo.join(href)).unwrap()
+        });
+        let ours = metadata(kind, &our_repomd, |href| {
+            std::fs::read(base.join(href)).unwrap()
+        });
+        let (theirs, ours) = (packages(&theirs), packages(&ours));
+        assert_eq!(
+            theirs.keys().collect::<Vec<_>>(),
+            ours.keys().collect::<Vec<_>>(),
+            "{kind}: the same packages"
+        );
+        let mut compared = 0;
+        for (key, their_lines) in &theirs {
+            let our_lines = &ours[key];
+            for i in 0..their_lines.len().max(our_lines.len()) {
+                let (t, o) = (their_lines.get(i), our_lines.get(i));
+                compared += 1;
+                if t == o {
+                    continue;
+                }
+                let path =
+                    |l: Option<&String>| l.map(|l| l.split(" = ").next().unwrap().to_owned());
+                let justified = path(t) == path(o)
+                    && JUSTIFIED
+                        .iter()
+                        .any(|(k, p, _)| *k == kind && path(t).as_deref() == Some(*p));
+                if !justified {
+                    unexplained.push(format!(
+                        "{kind} {key}: createrepo_c {t:?}\n{:width$}  repod        {o:?}",
+                        "",
+                        width = kind.len() + key.len() + 1
+                    ));
+                }
             }
         }
+        assert!(compared > 30, "{kind}: only {compared} lines compared");
     }
-    assert!(compared > 100, "only {compared} lines compared");
     assert!(
         unexplained.is_empty(),
         "{} differences from createrepo_c:\n{}",
