@@ -3,7 +3,7 @@
 //! sequoia's OpenSSL backend (2.4) hands OpenSSL only n, e and d, so each
 //! RSA-4096 signature is one full-size exponentiation: ~18 ms on our CI
 //! machine, against ~5 ms for OpenSSL with p, q and the CRT exponents
-//! (`openssl speed rsa4096`). A publish signs one to four files per unit, so
+//! (`openssl speed rsa4096`). A publish makes two or more signatures, so
 //! this was a third of a small distribution's publish. This module is only
 //! that: it builds the OpenSSL key once and implements sequoia's `Signer`;
 //! hashing, packets and armor stay sequoia's.
@@ -35,7 +35,7 @@ const HASHES: &[HashAlgorithm] = &[
 
 impl RsaCrtSigner {
     /// `None` for a key that is not an unencrypted RSA key; an error if its
-    /// secret parts do not produce signatures its public key verifies.
+    /// secret factors do not match its public key.
     pub(super) fn new(
         key: &Key<SecretParts, UnspecifiedRole>,
     ) -> Option<Result<RsaCrtSigner, anyhow::Error>> {
