@@ -190,6 +190,9 @@ impl Runtime {
             .total_core_instances(n * 20)
             .total_memories(n * 4)
             .total_tables(n * 8)
+            // Fiber stacks serve async calls only, which plugins never make;
+            // the default of 1000 cost ~1000 mprotect calls at every start.
+            .total_stacks(n)
             .max_memory_size(limits.memory_bytes);
 
         let mut config = Config::new();
