@@ -267,9 +267,46 @@ fn a_change_is_live_within_two_seconds_without_any_call() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Its pool file goes with the last reference.
-    let (status, _) = get(&daemon, "/repos/pool/main/a/auto/auto_1_amd64.deb");
-    assert_eq!(status, 404);
+    // Its pool file stays (10 minutes by default) for clients that read the
+    // previous Packages.
+    let (status, body) = get(&daemon, "/repos/pool/main/a/auto/auto_1_amd64.deb");
+    assert_eq!(status, 200);
+    assert_eq!(body, deb("auto", "1", "amd64", ""));
+}
+
+#[test]
+fn a_removed_packages_file_goes_after_the_retention_time() {
+    let daemon = Daemon::builder()
+        .config("[publish]\nkeep-superseded-seconds = 1\n")
+        .start();
+    let token = daemon.token("uploader", "ci");
+    let maintainer = daemon.token("maintainer", "m");
+    let file = "/repos/pool/main/k/kept/kept_1_amd64.deb";
+    let reply = daemon.upload(
+        "/api/v1/packages?distribution=bookworm",
+        Some(&token),
+        &deb("kept", "1", "amd64", ""),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = reply.body["id"].as_str().unwrap().to_owned();
+    daemon.publish("bookworm", &token);
+    assert_eq!(get(&daemon, file).0, 200);
+
+    let path = format!("/api/v1/packages/{id}");
+    assert_eq!(daemon.delete(&path, Some(&maintainer)).status, 204);
+    let report = daemon.publish("bookworm", &token);
+    assert_eq!(report["pool_removed"], 0, "{report}");
+    assert_eq!(report["pool_retired"], 1, "{report}");
+    assert_eq!(get(&daemon, file).0, 200, "gone before the retention time");
+
+    // Retention is counted in whole seconds: 2 s is surely past 1 s.
+    std::thread::sleep(Duration::from_secs(2));
+    let report = daemon.publish("bookworm", &token);
+    assert_eq!(report["pool_removed"], 1, "{report}");
+    assert_eq!(report["pool_retired"], 0, "{report}");
+    assert_eq!(get(&daemon, file).0, 404);
+    let dir = daemon.data.path().join("repos/pool/main/k");
+    assert!(!dir.exists(), "empty pool directories are removed too");
 }
 
 #[test]

@@ -13,6 +13,9 @@
 //! plugin-instances = 64
 //! max-upload-mib = 2048
 //!
+//! [publish]
+//! keep-superseded-seconds = 600 # superseded index files, removed packages
+//!
 //! [plugin.example]           # handed to the plugin named "example" as JSON
 //! disable = ["old-release"]
 //! ```
@@ -51,7 +54,15 @@ struct FileConfig {
     #[serde(default)]
     limits: FileLimits,
     #[serde(default)]
+    publish: FilePublish,
+    #[serde(default)]
     plugin: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FilePublish {
+    keep_superseded_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +85,10 @@ pub struct Settings {
     pub max_upload: u64,
     /// Whether the published trees under /repos/ need a reader token.
     pub repos_require_token: bool,
+    /// How long a publish keeps the files the previous one listed and it
+    /// does not (superseded by-hash/checksum-named indexes, removed
+    /// packages), for clients that read the previous indexes.
+    pub keep_superseded: Duration,
     /// Each plugin's config section, serialised as JSON for the plugin.
     pub plugin_sections: PluginSections,
 }
@@ -133,6 +148,15 @@ impl Settings {
             anyhow::bail!("limits.max-upload-mib must be at least 1");
         }
 
+        let keep_superseded = Duration::from_secs(
+            file.publish
+                .keep_superseded_seconds
+                .unwrap_or(crate::publish::RETAIN_SECS as u64),
+        );
+        if keep_superseded > Duration::from_secs(7 * 24 * 3600) {
+            anyhow::bail!("publish.keep-superseded-seconds must be at most 604800 (7 days)");
+        }
+
         let plugin_sections = file
             .plugin
             .into_iter()
@@ -150,6 +174,7 @@ impl Settings {
             limits,
             max_upload,
             repos_require_token: file.repos_require_token,
+            keep_superseded,
             plugin_sections,
         })
     }
@@ -232,6 +257,30 @@ mod tests {
         .unwrap_err();
         assert!(
             format!("{err:#}").contains("unknown field `lisen`"),
+            "{err:#}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn publish_retention_defaults_and_bounds() {
+        let s = Settings::resolve(Overrides::default()).unwrap();
+        assert_eq!(s.keep_superseded, Duration::from_secs(600));
+        let dir = std::env::temp_dir().join(format!("repod-config-keep-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let resolve = |text: &str| {
+            Settings::resolve(Overrides {
+                config: Some(write(&dir, text)),
+                ..Default::default()
+            })
+        };
+        let s = resolve("[publish]\nkeep-superseded-seconds = 0\n").unwrap();
+        assert_eq!(s.keep_superseded, Duration::ZERO);
+        let err = resolve("[publish]\nkeep-superseded-seconds = 604801\n").unwrap_err();
+        assert!(format!("{err:#}").contains("at most 604800"), "{err:#}");
+        let err = resolve("[publish]\nkeep = 1\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `keep`"),
             "{err:#}"
         );
         std::fs::remove_dir_all(dir).unwrap();

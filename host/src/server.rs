@@ -30,6 +30,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         key,
         blobs.clone(),
         &settings.data,
+        settings.keep_superseded,
     )?;
     let packages = Arc::new(Packages::new(
         db.clone(),
@@ -164,7 +165,16 @@ pub async fn publish_once(
         }
         dists
     };
-    Ok(crate::publish::publish_offline(db, plugins, key, blobs, &settings.data, &dists).await?)
+    Ok(crate::publish::publish_offline(
+        db,
+        plugins,
+        key,
+        blobs,
+        &settings.data,
+        settings.keep_superseded,
+        &dists,
+    )
+    .await?)
 }
 
 async fn shutdown() {

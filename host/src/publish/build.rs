@@ -33,6 +33,17 @@ pub struct StoredPackage {
     pub entries: Vec<(String, String, String)>,
 }
 
+/// How one publish runs.
+pub struct Options {
+    /// Unix seconds, the publish's timestamp.
+    pub now: i64,
+    /// Retention of superseded and retired files, seconds.
+    pub keep_secs: i64,
+    /// Check every pool link, not only new or changed ones (first publish
+    /// after start).
+    pub verify_pool: bool,
+}
+
 /// What a publish reads from the database, taken before any file is built.
 pub struct Snapshot {
     pub dist: String,
@@ -83,6 +94,8 @@ pub struct Report {
     /// Pool links added or replaced, and removed.
     pub pool_linked: usize,
     pub pool_removed: usize,
+    /// Pool files no package names any more, kept for the retention time.
+    pub pool_retired: usize,
     /// Wall time of the whole publish, database read included.
     pub duration_ms: f64,
     /// Where that time went, in milliseconds: `read` (database), `render`
@@ -224,9 +237,13 @@ pub fn build(
     paths: &Paths,
     cache: &mut PieceCache,
     state: &mut State,
-    verify_pool: bool,
-    now: i64,
+    options: Options,
 ) -> Result<Report, PublishError> {
+    let Options {
+        now,
+        keep_secs,
+        verify_pool,
+    } = options;
     let started = std::time::Instant::now();
     let mut phases = Phases::new(snapshot.read_ms);
     let (family, dist) = registry
@@ -416,7 +433,7 @@ pub fn build(
     phases.lap("pool");
 
     // Keep recently superseded content-addressed files for readers in flight.
-    let keep = state.advance(addressed.clone(), now);
+    let keep = state.advance(addressed.clone(), now, keep_secs);
     for rel in &keep {
         if tree::unit_of(&units, rel).is_none() {
             continue;
@@ -434,10 +451,11 @@ pub fn build(
         tree::switch(&staging, &paths.repos, unit)?;
     }
 
-    let mut pool_removed = 0;
-    for path in &snapshot.orphaned_pool {
+    // Removed packages' files stay for readers of the previous indexes too.
+    let orphaned: BTreeSet<String> = snapshot.orphaned_pool.iter().cloned().collect();
+    let due = state.retire_pool(&orphaned, now, keep_secs);
+    for path in &due {
         tree::unlink_pool_file(&paths.repos, path)?;
-        pool_removed += 1;
     }
     state.pool = pool;
     state.units = units;
@@ -453,7 +471,8 @@ pub fn build(
         pieces_reused: reuse.reused,
         pieces_compressed: reuse.compressed,
         pool_linked,
-        pool_removed,
+        pool_removed: due.len(),
+        pool_retired: state.retired_pool.len(),
         duration_ms: snapshot.read_ms + started.elapsed().as_secs_f64() * 1000.0,
         phases_ms: phases.done,
     })

@@ -27,6 +27,7 @@ use tokio::sync::{Notify, watch};
 pub use build::Report;
 use build::{Paths, Snapshot, StoredPackage};
 use compress::PieceCache;
+pub use tree::RETAIN_SECS;
 use tree::State;
 
 use crate::blobs::BlobStore;
@@ -86,6 +87,8 @@ struct Worker {
     plugins: Arc<PluginHost>,
     key: Arc<SigningKey>,
     blobs: BlobStore,
+    /// How long superseded and retired files stay (`[publish]` config).
+    keep_secs: i64,
     paths: Paths,
     caches: HashMap<String, PieceCache>,
     states: HashMap<String, State>,
@@ -110,6 +113,7 @@ impl Publisher {
         key: Arc<SigningKey>,
         blobs: BlobStore,
         data: &Path,
+        keep_superseded: std::time::Duration,
     ) -> Result<Arc<Publisher>, PublishError> {
         let lock = lock(data)?;
         let publisher = Arc::new(Publisher {
@@ -118,7 +122,7 @@ impl Publisher {
             wake: Notify::new(),
             done: watch::Sender::new(0),
         });
-        let worker = Worker::new(db, plugins, key, blobs, data);
+        let worker = Worker::new(db, plugins, key, blobs, data, keep_superseded);
         publisher.changed_all(&worker.plugins);
         tokio::spawn(run(publisher.clone(), worker));
         Ok(publisher)
@@ -267,10 +271,11 @@ pub async fn publish_offline(
     key: Arc<SigningKey>,
     blobs: BlobStore,
     data: &Path,
+    keep_superseded: std::time::Duration,
     dists: &[String],
 ) -> Result<Vec<Report>, PublishError> {
     let _lock = lock(data)?;
-    let mut worker = Worker::new(db, plugins, key, blobs, data);
+    let mut worker = Worker::new(db, plugins, key, blobs, data, keep_superseded);
     let mut reports = Vec::new();
     for dist in dists {
         reports.push(worker.publish(dist).await?);
@@ -285,12 +290,14 @@ impl Worker {
         key: Arc<SigningKey>,
         blobs: BlobStore,
         data: &Path,
+        keep_superseded: std::time::Duration,
     ) -> Worker {
         Worker {
             db,
             plugins,
             key,
             blobs,
+            keep_secs: i64::try_from(keep_superseded.as_secs()).unwrap_or(i64::MAX),
             paths: Paths::under(data),
             caches: HashMap::new(),
             states: HashMap::new(),
@@ -327,7 +334,7 @@ impl Worker {
             staging: self.paths.staging.clone(),
             state: self.paths.state.clone(),
         };
-        let now = crate::db::now();
+        let (now, keep_secs) = (crate::db::now(), self.keep_secs);
         let outcome = self
             .plugins
             .blocking(move |registry| {
@@ -335,8 +342,18 @@ impl Worker {
                 // publish) down: the panic becomes this publish's error.
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
                     let result = build::build(
-                        snapshot, &registry, &key, &blobs, &paths, &mut cache, &mut state, first,
-                        now,
+                        snapshot,
+                        &registry,
+                        &key,
+                        &blobs,
+                        &paths,
+                        &mut cache,
+                        &mut state,
+                        build::Options {
+                            now,
+                            keep_secs,
+                            verify_pool: first,
+                        },
                     );
                     (result, cache, state)
                 }))
@@ -417,7 +434,8 @@ async fn snapshot(
         .flat_map(|(_, p)| p.pool_paths.iter().map(String::as_str))
         .collect();
     let mut orphaned_pool = Vec::new();
-    for path in state.pool.keys().filter(|p| !current.contains(p.as_str())) {
+    let published = state.pool.keys().chain(state.retired_pool.keys());
+    for path in published.filter(|p| !current.contains(p.as_str())) {
         let used: Option<(i64,)> =
             sqlx::query_as("SELECT 1 FROM package_paths WHERE path = $1 LIMIT 1")
                 .bind(path)

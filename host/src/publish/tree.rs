@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 /// The top-level directory of the served tree the host keeps for itself.
 pub const RESERVED_TOP: &str = "keys";
 
-/// Superseded content-addressed files (by-hash copies, checksum-named
-/// repodata) stay this long, so a client that fetched the previous Release
-/// or repomd.xml can still fetch what it lists.
+/// How long superseded content-addressed files (by-hash copies,
+/// checksum-named repodata) and removed packages' pool files stay, by
+/// default, so a client that fetched the previous Release or repomd.xml can
+/// still fetch what it lists. Config: `[publish] keep-superseded-seconds`.
 pub const RETAIN_SECS: i64 = 600;
 /// ...but never more than this many superseded generations.
 pub const RETAIN_MAX: usize = 8;
@@ -155,6 +156,10 @@ pub struct State {
     pub pool: BTreeMap<String, String>,
     /// The directories of the live generation's top-level files.
     pub units: BTreeSet<String>,
+    /// Pool paths no package names any more -> when that was first seen
+    /// (unix seconds). Their files stay for the retention time.
+    #[serde(default)]
+    pub retired_pool: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -184,7 +189,12 @@ impl State {
     /// Moves the live generation to the superseded list, drops what has
     /// aged out, and returns every file still to keep that the new
     /// generation does not publish itself.
-    pub fn advance(&mut self, new_live: BTreeSet<String>, now: i64) -> BTreeSet<String> {
+    pub fn advance(
+        &mut self,
+        new_live: BTreeSet<String>,
+        now: i64,
+        keep_secs: i64,
+    ) -> BTreeSet<String> {
         let old = std::mem::replace(&mut self.live, new_live);
         if !old.is_empty() {
             self.superseded.push(Generation {
@@ -193,7 +203,7 @@ impl State {
             });
         }
         self.superseded
-            .retain(|g| now.saturating_sub(g.superseded_at) < RETAIN_SECS);
+            .retain(|g| now.saturating_sub(g.superseded_at) < keep_secs);
         let excess = self.superseded.len().saturating_sub(RETAIN_MAX);
         self.superseded.drain(..excess);
         self.superseded
@@ -202,6 +212,31 @@ impl State {
             .filter(|f| !self.live.contains(*f))
             .cloned()
             .collect()
+    }
+
+    /// Records the pool paths no package names any more (`orphaned`) and
+    /// returns those that have been so for `keep_secs`: their files go now.
+    /// A retired path that a package names again is no longer retired.
+    pub fn retire_pool(
+        &mut self,
+        orphaned: &BTreeSet<String>,
+        now: i64,
+        keep_secs: i64,
+    ) -> Vec<String> {
+        self.retired_pool.retain(|path, _| orphaned.contains(path));
+        for path in orphaned {
+            self.retired_pool.entry(path.clone()).or_insert(now);
+        }
+        let due: Vec<String> = self
+            .retired_pool
+            .iter()
+            .filter(|(_, since)| now.saturating_sub(**since) >= keep_secs)
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in &due {
+            self.retired_pool.remove(path);
+        }
+        due
     }
 }
 
@@ -255,18 +290,40 @@ mod tests {
     fn retention_keeps_recent_generations_only() {
         let set = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         let mut state = State::default();
-        assert!(state.advance(set(&["a"]), 1000).is_empty());
-        assert_eq!(state.advance(set(&["b"]), 1001), set(&["a"]));
-        assert_eq!(state.advance(set(&["a", "c"]), 1002), set(&["b"]));
+        let keep = RETAIN_SECS;
+        assert!(state.advance(set(&["a"]), 1000, keep).is_empty());
+        assert_eq!(state.advance(set(&["b"]), 1001, keep), set(&["a"]));
+        assert_eq!(state.advance(set(&["a", "c"]), 1002, keep), set(&["b"]));
         // Much later, only the generation superseded just now is kept.
         assert_eq!(
-            state.advance(set(&["d"]), 1002 + RETAIN_SECS),
+            state.advance(set(&["d"]), 1002 + keep, keep),
             set(&["a", "c"])
         );
         for i in 0..RETAIN_MAX + 5 {
-            state.advance(set(&[&format!("g{i}")]), 5000);
+            state.advance(set(&[&format!("g{i}")]), 5000, keep);
         }
         assert_eq!(state.superseded.len(), RETAIN_MAX);
+        // With no retention, nothing superseded is kept.
+        assert!(state.advance(set(&["z"]), 5001, 0).is_empty());
+    }
+
+    #[test]
+    fn retired_pool_files_go_after_the_retention_time() {
+        let set = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let mut state = State::default();
+        assert!(state.retire_pool(&set(&["p/a", "p/b"]), 100, 60).is_empty());
+        // Still orphaned 59 s later: kept. "p/b" is named again: not retired.
+        assert!(state.retire_pool(&set(&["p/a", "p/c"]), 159, 60).is_empty());
+        assert_eq!(
+            state.retired_pool.keys().collect::<Vec<_>>(),
+            ["p/a", "p/c"]
+        );
+        // "p/a" is due at 160; "p/c", retired at 159, at 219.
+        assert_eq!(state.retire_pool(&set(&["p/a", "p/c"]), 160, 60), ["p/a"]);
+        assert_eq!(state.retire_pool(&set(&["p/c"]), 219, 60), ["p/c"]);
+        assert!(state.retired_pool.is_empty());
+        // With no retention a path goes at once.
+        assert_eq!(state.retire_pool(&set(&["p/d"]), 300, 0), ["p/d"]);
     }
 
     #[test]
