@@ -309,6 +309,77 @@ fn a_removed_packages_file_goes_after_the_retention_time() {
     assert!(!dir.exists(), "empty pool directories are removed too");
 }
 
+/// `repod publish` of one distribution on a stopped daemon's data dir, with
+/// the daemon's config.
+fn publish_offline(daemon: &Daemon, dist: &str) -> serde_json::Value {
+    let mut cmd = Command::new(repod_tests::repod_bin());
+    cmd.args(["publish", "--distribution", dist, "--data"])
+        .arg(daemon.data.path());
+    if let Some(config) = &daemon.config {
+        cmd.arg("--config").arg(config);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The pool is shared: jammy's retention of a file must not end noble's,
+/// whose tree still lists it (its package was removed, but noble has not
+/// published since) or keeps it for its own retention time.
+#[test]
+fn a_pool_file_another_distribution_still_holds_outlives_its_retention() {
+    let mut daemon = Daemon::builder()
+        .config("[publish]\nkeep-superseded-seconds = 1\n")
+        .start();
+    let token = daemon.token("uploader", "ci");
+    let maintainer = daemon.token("maintainer", "m");
+    let bytes = deb("shared", "1", "amd64", "");
+    let file = daemon
+        .data
+        .path()
+        .join("repos/pool/main/s/shared/shared_1_amd64.deb");
+    let remove = |id: &serde_json::Value| {
+        let path = format!("/api/v1/packages/{}", id.as_str().unwrap());
+        assert_eq!(daemon.delete(&path, Some(&maintainer)).status, 204);
+    };
+
+    // jammy lists it, then retires it.
+    let reply = daemon.upload("/api/v1/packages?distribution=jammy", Some(&token), &bytes);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    daemon.publish("jammy", &token);
+    remove(&reply.body["id"]);
+    assert_eq!(daemon.publish("jammy", &token)["pool_retired"], 1);
+    // noble takes the same file, lists it, and has it removed; the daemon
+    // stops at once, most likely before noble's next publish.
+    let reply = daemon.upload("/api/v1/packages?distribution=noble", Some(&token), &bytes);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    daemon.publish("noble", &token);
+    remove(&reply.body["id"]);
+    daemon.kill();
+
+    // jammy's retention is over, but noble still holds the file.
+    std::thread::sleep(Duration::from_secs(2));
+    let report = publish_offline(&daemon, "jammy");
+    assert_eq!(report["pool_removed"], 0, "{report}");
+    assert_eq!(report["pool_retired"], 0, "{report}");
+    assert!(file.exists(), "jammy removed a file noble still holds");
+
+    // noble removes it after its own retention time.
+    let mut removed = publish_offline(&daemon, "noble")["pool_removed"]
+        .as_u64()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    removed += publish_offline(&daemon, "noble")["pool_removed"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(removed, 1);
+    assert!(!file.exists());
+}
+
 #[test]
 fn readers_during_publishes_always_see_indexes_matching_their_release() {
     let daemon = Daemon::start();

@@ -87,7 +87,8 @@ pub fn median_of(mut f: impl FnMut(usize) -> f64) -> f64 {
 /// the median of `runs()`:
 /// - full: the files are uploaded to a daemon (not timed), the daemon is
 ///   stopped, and `repod publish` rebuilds the signed tree with cold
-///   caches (process start, plugin and key load, database read included);
+///   caches (process start, plugin and key load, database read included),
+///   each run on a fresh copy of the data dir the daemon left;
 /// - +1: on the restarted daemon, `extras[k]` is uploaded and a forced
 ///   publish timed (the wall clock of `POST .../publish`). `extras` needs
 ///   `runs()` files.
@@ -106,14 +107,25 @@ pub fn repod_figures(
         .arg(pool));
     eprintln!("n={n}: uploaded in {:.1} s", upload.elapsed().as_secs_f64());
     daemon.kill();
+    // Every full run starts from the data dir as the daemon left it.
+    let pristine = daemon.data.path().with_extension("pristine");
+    run(Command::new("cp")
+        .arg("-a")
+        .arg(daemon.data.path())
+        .arg(&pristine));
     if let Some(keep) = keep_dir() {
         // A copy of the uploaded data dir, to profile cold publishes later.
         run(Command::new("cp")
             .arg("-a")
-            .arg(daemon.data.path())
+            .arg(&pristine)
             .arg(keep.join(format!("data-{dist}-{n}"))));
     }
     let full = median_of(|_| {
+        std::fs::remove_dir_all(daemon.data.path()).unwrap();
+        run(Command::new("cp")
+            .arg("-a")
+            .arg(&pristine)
+            .arg(daemon.data.path()));
         let mut report = String::new();
         let t = timed(|| {
             report = run(Command::new(repod_bin())
@@ -123,6 +135,7 @@ pub fn repod_figures(
         eprintln!("n={n}: repod publish report {}", report.trim());
         t
     });
+    std::fs::remove_dir_all(&pristine).unwrap();
     daemon.restart();
     daemon.publish(dist, &token);
     let plus_one = median_of(|k| {

@@ -96,7 +96,8 @@ pub struct Daemon {
     pub data: tempfile::TempDir,
     pub admin: String,
     port: u16,
-    config: Option<PathBuf>,
+    /// The config file the daemon was started with, if any.
+    pub config: Option<PathBuf>,
 }
 
 pub struct DaemonBuilder {

@@ -4,6 +4,7 @@
 -- written by catalog::encode_rendered: {"pool_paths": [..], "entries":
 -- [[index path, sort key, text], ..]}. package_paths stays: it is the
 -- by-path lookup of the same paths, written in the same transaction.
+-- Aggregate ORDER BY needs SQLite 3.44 or later (sqlx bundles 3.46).
 ALTER TABLE packages ADD COLUMN rendered TEXT NOT NULL DEFAULT '';
 
 UPDATE packages SET rendered = json_object(

@@ -50,8 +50,13 @@ pub struct Snapshot {
     /// Every package of the distribution, by id.
     pub packages: Vec<(String, std::sync::Arc<StoredPackage>)>,
     /// Pool paths this distribution published before, no longer its own,
-    /// that no other package refers to: deleted after the switch.
+    /// that no package refers to: retired, then deleted after the retention
+    /// time.
     pub orphaned_pool: Vec<String>,
+    /// Of those due for deletion, the ones another distribution's tree
+    /// still holds (it listed the file before its package went, and has not
+    /// published since): that distribution deletes them in its own time.
+    pub held_elsewhere: std::collections::HashSet<String>,
     /// How long reading all this took.
     pub read_ms: f64,
 }
@@ -453,9 +458,13 @@ pub fn build(
 
     // Removed packages' files stay for readers of the previous indexes too.
     let orphaned: BTreeSet<String> = snapshot.orphaned_pool.iter().cloned().collect();
-    let due = state.retire_pool(&orphaned, now, keep_secs);
-    for path in &due {
-        tree::unlink_pool_file(&paths.repos, path)?;
+    let mut pool_removed = 0;
+    for path in state.retire_pool(&orphaned, now, keep_secs) {
+        if !snapshot.held_elsewhere.contains(&path) {
+            tree::unlink_pool_file(&paths.repos, &path)?;
+            pool_removed += 1;
+        }
+        state.retired_pool.remove(&path);
     }
     state.pool = pool;
     state.units = units;
@@ -471,7 +480,7 @@ pub fn build(
         pieces_reused: reuse.reused,
         pieces_compressed: reuse.compressed,
         pool_linked,
-        pool_removed: due.len(),
+        pool_removed,
         pool_retired: state.retired_pool.len(),
         duration_ms: snapshot.read_ms + started.elapsed().as_secs_f64() * 1000.0,
         phases_ms: phases.done,

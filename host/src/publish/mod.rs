@@ -284,6 +284,63 @@ pub async fn publish_offline(
 }
 
 impl Worker {
+    /// The pool paths `dist` would delete now that another distribution's
+    /// tree still holds: the pool is shared, and a distribution that listed
+    /// a file keeps it until its own retention time is over.
+    async fn held_elsewhere(
+        &self,
+        dist: &str,
+        state: &State,
+        snapshot: &Snapshot,
+        now: i64,
+    ) -> std::collections::HashSet<String> {
+        let due: Vec<&String> = snapshot
+            .orphaned_pool
+            .iter()
+            .filter(|p| {
+                let since = state.retired_pool.get(*p).copied().unwrap_or(now);
+                now.saturating_sub(since) >= self.keep_secs
+            })
+            .collect();
+        let mut held = std::collections::HashSet::new();
+        if due.is_empty() {
+            return held;
+        }
+        // Every distribution that ever published has a state file; those
+        // published by this process are also in memory, and current.
+        let others: Vec<String> = std::fs::read_dir(&self.paths.state)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".json").map(str::to_owned)
+            })
+            .filter(|other| other != dist)
+            .collect();
+        for other in others {
+            let loaded;
+            let state = match self.states.get(&other) {
+                Some(state) => state,
+                None => {
+                    let path = self.paths.state_file(&other);
+                    loaded = tokio::task::spawn_blocking(move || State::load(&path))
+                        .await
+                        .expect("state load panicked");
+                    &loaded
+                }
+            };
+            held.extend(
+                due.iter()
+                    .filter(|p| {
+                        state.pool.contains_key(**p) || state.retired_pool.contains_key(**p)
+                    })
+                    .map(|p| (*p).clone()),
+            );
+        }
+        held
+    }
+
     fn new(
         db: Db,
         plugins: Arc<PluginHost>,
@@ -320,13 +377,15 @@ impl Worker {
             }
         };
         let known = self.known.entry(dist.to_owned()).or_default();
-        let snapshot = match snapshot(&self.db, dist, &state, known).await {
+        let mut snapshot = match snapshot(&self.db, dist, &state, known).await {
             Ok(s) => s,
             Err(e) => {
                 self.states.insert(dist.to_owned(), state);
                 return Err(e);
             }
         };
+        let now = crate::db::now();
+        snapshot.held_elsewhere = self.held_elsewhere(dist, &state, &snapshot, now).await;
         let mut cache = self.caches.remove(dist).unwrap_or_default();
         let (key, blobs) = (self.key.clone(), self.blobs.clone());
         let paths = Paths {
@@ -334,7 +393,7 @@ impl Worker {
             staging: self.paths.staging.clone(),
             state: self.paths.state.clone(),
         };
-        let (now, keep_secs) = (crate::db::now(), self.keep_secs);
+        let keep_secs = self.keep_secs;
         let outcome = self
             .plugins
             .blocking(move |registry| {
@@ -433,22 +492,33 @@ async fn snapshot(
         .iter()
         .flat_map(|(_, p)| p.pool_paths.iter().map(String::as_str))
         .collect();
-    let mut orphaned_pool = Vec::new();
-    let published = state.pool.keys().chain(state.retired_pool.keys());
-    for path in published.filter(|p| !current.contains(p.as_str())) {
-        let used: Option<(i64,)> =
-            sqlx::query_as("SELECT 1 FROM package_paths WHERE path = $1 LIMIT 1")
-                .bind(path)
-                .fetch_optional(db)
-                .await?;
-        if used.is_none() {
-            orphaned_pool.push(path.clone());
+    let gone: Vec<&str> = state
+        .pool_paths()
+        .map(String::as_str)
+        .filter(|p| !current.contains(p))
+        .collect();
+    let mut used = std::collections::HashSet::new();
+    for batch in gone.chunks(ID_BATCH) {
+        let marks: Vec<String> = (1..=batch.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT DISTINCT path FROM package_paths WHERE path IN ({})",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String,)>(&sql);
+        for path in batch {
+            query = query.bind(*path);
         }
+        used.extend(query.fetch_all(db).await?.into_iter().map(|(p,)| p));
     }
     Ok(Snapshot {
         dist: dist.to_owned(),
         packages,
-        orphaned_pool,
+        orphaned_pool: gone
+            .into_iter()
+            .filter(|p| !used.contains(*p))
+            .map(str::to_owned)
+            .collect(),
+        held_elsewhere: Default::default(),
         read_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
 }

@@ -215,7 +215,8 @@ impl State {
     }
 
     /// Records the pool paths no package names any more (`orphaned`) and
-    /// returns those that have been so for `keep_secs`: their files go now.
+    /// returns those that have been so for `keep_secs`: their files may go
+    /// now. The caller takes each out of `retired_pool` once that is done.
     /// A retired path that a package names again is no longer retired.
     pub fn retire_pool(
         &mut self,
@@ -227,16 +228,16 @@ impl State {
         for path in orphaned {
             self.retired_pool.entry(path.clone()).or_insert(now);
         }
-        let due: Vec<String> = self
-            .retired_pool
+        self.retired_pool
             .iter()
             .filter(|(_, since)| now.saturating_sub(**since) >= keep_secs)
             .map(|(path, _)| path.clone())
-            .collect();
-        for path in &due {
-            self.retired_pool.remove(path);
-        }
-        due
+            .collect()
+    }
+
+    /// Every pool path this distribution's tree still holds a file for.
+    pub fn pool_paths(&self) -> impl Iterator<Item = &String> {
+        self.pool.keys().chain(self.retired_pool.keys())
     }
 }
 
@@ -320,8 +321,11 @@ mod tests {
         );
         // "p/a" is due at 160; "p/c", retired at 159, at 219.
         assert_eq!(state.retire_pool(&set(&["p/a", "p/c"]), 160, 60), ["p/a"]);
+        // Until the caller has removed its file, a due path stays due.
+        assert_eq!(state.retire_pool(&set(&["p/a", "p/c"]), 161, 60), ["p/a"]);
+        state.retired_pool.remove("p/a");
         assert_eq!(state.retire_pool(&set(&["p/c"]), 219, 60), ["p/c"]);
-        assert!(state.retired_pool.is_empty());
+        state.retired_pool.remove("p/c");
         // With no retention a path goes at once.
         assert_eq!(state.retire_pool(&set(&["p/d"]), 300, 0), ["p/d"]);
     }

@@ -73,12 +73,18 @@ impl RsaCrtSigner {
 /// exactly what makes CRT signatures equal plain ones.
 fn crt_key(n: &[u8], e: &[u8], d: &[u8], p: &[u8], q: &[u8]) -> anyhow::Result<Rsa<Private>> {
     let mut ctx = BigNumContext::new_secure()?;
-    let num = |bytes: &[u8]| BigNum::from_slice(bytes);
-    let (n_, e_, d_, p_, q_) = (num(n)?, num(e)?, num(d)?, num(p)?, num(q)?);
+    // Secret values live in OpenSSL's secure heap (cleared when freed).
+    let secret = |bytes: &[u8]| -> Result<BigNum, openssl::error::ErrorStack> {
+        let mut n = BigNum::new_secure()?;
+        n.copy_from_slice(bytes)?;
+        Ok(n)
+    };
+    let (n_, e_) = (BigNum::from_slice(n)?, BigNum::from_slice(e)?);
+    let (d_, p_, q_) = (secret(d)?, secret(p)?, secret(q)?);
     let one = BigNum::from_u32(1)?;
-    let mut p1 = BigNum::new()?;
+    let mut p1 = BigNum::new_secure()?;
     p1.checked_sub(&p_, &one)?;
-    let mut q1 = BigNum::new()?;
+    let mut q1 = BigNum::new_secure()?;
     q1.checked_sub(&q_, &one)?;
     let mut pq = BigNum::new()?;
     pq.checked_mul(&p_, &q_, &mut ctx)?;
