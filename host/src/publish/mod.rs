@@ -471,8 +471,7 @@ async fn snapshot(
             fresh.retain(|id, _| ids.contains(id) && !known.contains_key(id));
         } else {
             for batch in new.chunks(ID_BATCH) {
-                let marks: Vec<String> = (1..=batch.len()).map(|i| format!("${i}")).collect();
-                let filter = format!("id IN ({})", marks.join(", "));
+                let filter = format!("id IN ({})", placeholders(batch.len()));
                 let batch: Vec<&str> = batch.iter().map(|s| s.as_str()).collect();
                 read_rows(db, &mut fresh, &filter, &batch).await?;
             }
@@ -499,10 +498,9 @@ async fn snapshot(
         .collect();
     let mut used = std::collections::HashSet::new();
     for batch in gone.chunks(ID_BATCH) {
-        let marks: Vec<String> = (1..=batch.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT DISTINCT path FROM package_paths WHERE path IN ({})",
-            marks.join(", ")
+            placeholders(batch.len())
         );
         let mut query = sqlx::query_as::<_, (String,)>(&sql);
         for path in batch {
@@ -521,6 +519,12 @@ async fn snapshot(
         held_elsewhere: Default::default(),
         read_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
+}
+
+/// `$1, $2, .. $n`: the bind marks of an `IN (..)` list of `n` values.
+fn placeholders(n: usize) -> String {
+    let marks: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    marks.join(", ")
 }
 
 /// Reads the blob, pool paths and index entries of the packages matching

@@ -206,12 +206,7 @@ impl SigningKey {
     /// An OpenPGP cleartext-signed copy of `text` (APT's InRelease).
     pub fn sign_cleartext(&self, text: &[u8]) -> Result<Vec<u8>, SigningError> {
         let mut out = Vec::new();
-        let message = Message::new(&mut out);
-        let mut signer = Signer::new(message, self.signer.clone())?
-            .cleartext()
-            .build()?;
-        signer.write_all(text)?;
-        signer.finalize()?;
+        self.sign(Message::new(&mut out), true, text)?;
         Ok(out)
     }
 
@@ -221,22 +216,29 @@ impl SigningKey {
         let message = Armorer::new(Message::new(&mut out))
             .kind(armor::Kind::Signature)
             .build()?;
-        let mut signer = Signer::new(message, self.signer.clone())?
-            .detached()
-            .build()?;
-        signer.write_all(data)?;
-        signer.finalize()?;
+        self.sign(message, false, data)?;
         Ok(out)
     }
 
     /// A binary detached signature.
     pub fn sign_detached_binary(&self, data: &[u8]) -> Result<Vec<u8>, SigningError> {
         let mut out = Vec::new();
-        let mut signer = Signer::new(Message::new(&mut out), self.signer.clone())?
-            .detached()
-            .build()?;
+        self.sign(Message::new(&mut out), false, data)?;
+        Ok(out)
+    }
+
+    /// Signs `data` into `message`: a cleartext-signed copy, or a detached
+    /// signature.
+    fn sign(&self, message: Message<'_>, cleartext: bool, data: &[u8]) -> Result<(), SigningError> {
+        let signer = Signer::new(message, self.signer.clone())?;
+        let signer = if cleartext {
+            signer.cleartext()
+        } else {
+            signer.detached()
+        };
+        let mut signer = signer.build()?;
         signer.write_all(data)?;
         signer.finalize()?;
-        Ok(out)
+        Ok(())
     }
 }
