@@ -18,32 +18,12 @@ fn sha256(path: &Path) -> String {
 }
 
 fn served_key(daemon: &Daemon) -> Vec<u8> {
-    let response = ureq::get(&format!("{}/repos/keys/repod.asc", daemon.url))
-        .call()
-        .unwrap();
-    let mut key = Vec::new();
-    std::io::Read::read_to_end(&mut response.into_reader(), &mut key).unwrap();
-    key
+    daemon.served_key()
 }
 
 /// An apt root with `dist` configured exactly as the daemon says.
 fn apt_for(daemon: &Daemon, dist: &str, arch: &str, extra: &[&str], key: &[u8]) -> AptRoot {
-    static ROOTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = ROOTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let reader = daemon.token("reader", &format!("apt-{dist}-{arch}-{n}"));
-    let config = daemon.get(
-        &format!("/api/v1/distributions/{dist}/client-config"),
-        Some(&reader),
-    );
-    assert_eq!(config.status, 200, "{}", config.body);
-    let apt = AptRoot::new(arch, extra);
-    apt.add_signed_source(
-        &format!("repod-{dist}"),
-        config.body.as_str().unwrap(),
-        "repod.asc",
-        key,
-    );
-    apt
+    repod_tests::apt::root_for(daemon, dist, "", arch, extra, key)
 }
 
 fn names(files: &[PathBuf]) -> Vec<String> {

@@ -4,7 +4,7 @@
 use repod_tests::Daemon;
 
 /// Every `/api/v1` operation, as the other tests exercise them.
-const ROUTES: [(&str, &str); 18] = [
+const ROUTES: [(&str, &str); 24] = [
     ("get", "/plugins"),
     ("post", "/plugins"),
     ("post", "/plugins/reload"),
@@ -15,6 +15,12 @@ const ROUTES: [(&str, &str); 18] = [
     ("post", "/distributions/{id}/publish"),
     ("get", "/distributions/{id}/client-config"),
     ("get", "/distributions/{id}/packages"),
+    ("post", "/distributions/promote"),
+    ("post", "/distributions/migrate"),
+    ("post", "/distributions/init"),
+    ("get", "/distributions/{id}/versions"),
+    ("get", "/distributions/{id}/versions/{number}"),
+    ("post", "/distributions/{id}/rollback"),
     ("post", "/packages"),
     ("get", "/packages"),
     ("get", "/packages/{id}"),
@@ -59,7 +65,9 @@ fn every_route_is_in_the_openapi_document_and_back() {
     for (method, path) in &documented {
         let concrete = format!(
             "/api/v1{}",
-            path.replace("{id}", "x").replace("{name}", "x")
+            path.replace("{id}", "x")
+                .replace("{name}", "x")
+                .replace("{number}", "1")
         );
         let reply = match method.as_str() {
             "get" => daemon.get(&concrete, None),

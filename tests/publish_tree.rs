@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use repod_tests::Daemon;
-use repod_tests::fixtures::raw_deb;
+use repod_tests::fixtures::small_deb;
 use sha2::{Digest, Sha256};
 
 fn sha256(bytes: &[u8]) -> String {
@@ -21,24 +21,11 @@ fn sha256(bytes: &[u8]) -> String {
 
 /// A small deterministic .deb (same bytes every run).
 fn deb(name: &str, version: &str, arch: &str, extra: &str) -> Vec<u8> {
-    let control = format!(
-        "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: Test <t@test.invalid>\n\
-         Section: misc\nPriority: optional\n{extra}Description: test package {name}\n longer text\n"
-    );
-    let path = format!("./usr/share/{name}/file");
-    raw_deb(control.as_bytes(), &[(path.as_bytes(), name.as_bytes())])
+    small_deb(name, version, arch, extra, name)
 }
 
 fn get(daemon: &Daemon, path: &str) -> (u16, Vec<u8>) {
-    match ureq::get(&format!("{}{path}", daemon.url)).call() {
-        Ok(r) => {
-            let mut body = Vec::new();
-            std::io::Read::read_to_end(&mut r.into_reader(), &mut body).unwrap();
-            (200, body)
-        }
-        Err(ureq::Error::Status(code, _)) => (code, Vec::new()),
-        Err(e) => panic!("GET {path}: {e}"),
-    }
+    daemon.get_bytes(path)
 }
 
 fn fetch(daemon: &Daemon, path: &str) -> Vec<u8> {
@@ -274,10 +261,14 @@ fn a_change_is_live_within_two_seconds_without_any_call() {
     assert_eq!(body, deb("auto", "1", "amd64", ""));
 }
 
+/// A removed package's file stays while a kept version lists it (a pinned
+/// client may still fetch it), and goes with the last such version.
 #[test]
-fn a_removed_packages_file_goes_after_the_retention_time() {
+fn a_removed_packages_file_goes_with_the_last_version_that_lists_it() {
     let daemon = Daemon::builder()
-        .config("[publish]\nkeep-superseded-seconds = 1\n")
+        .config(
+            "[publish]\nkeep-superseded-seconds = 1\n[versions]\nkeep-last = 2\nkeep-days = 0\n",
+        )
         .start();
     let token = daemon.token("uploader", "ci");
     let maintainer = daemon.token("maintainer", "m");
@@ -288,52 +279,75 @@ fn a_removed_packages_file_goes_after_the_retention_time() {
         &deb("kept", "1", "amd64", ""),
     );
     assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.body["distribution_version"], 1, "{}", reply.body);
     let id = reply.body["id"].as_str().unwrap().to_owned();
+    let sha = reply.body["sha256"].as_str().unwrap().to_owned();
     daemon.publish("bookworm", &token);
     assert_eq!(get(&daemon, file).0, 200);
 
     let path = format!("/api/v1/packages/{id}");
     assert_eq!(daemon.delete(&path, Some(&maintainer)).status, 204);
     let report = daemon.publish("bookworm", &token);
-    assert_eq!(report["pool_removed"], 0, "{report}");
-    assert_eq!(report["pool_retired"], 1, "{report}");
-    assert_eq!(get(&daemon, file).0, 200, "gone before the retention time");
+    assert_eq!(report["version"], 2, "{report}");
+    assert_eq!(report["collected"]["versions"], 0, "{report}");
+    assert_eq!(get(&daemon, file).0, 200, "version 1 still lists it");
+    assert_eq!(
+        get(
+            &daemon,
+            &format!("/repos/versions/bookworm/1{}", &file["/repos".len()..])
+        )
+        .0,
+        200,
+        "served under version 1's tree"
+    );
 
-    // Retention is counted in whole seconds: 2 s is surely past 1 s.
+    // Version 3, more than the publish retention (1 s) after version 2:
+    // only versions 2 and 3 are kept, and nothing kept lists the file.
     std::thread::sleep(Duration::from_secs(2));
+    let other = daemon.upload(
+        "/api/v1/packages?distribution=bookworm",
+        Some(&token),
+        &deb("other", "1", "amd64", ""),
+    );
+    assert_eq!(other.status, 201, "{}", other.body);
     let report = daemon.publish("bookworm", &token);
-    assert_eq!(report["pool_removed"], 1, "{report}");
-    assert_eq!(report["pool_retired"], 0, "{report}");
+    assert_eq!(report["version"], 3, "{report}");
+    assert_eq!(
+        report["collected"],
+        serde_json::json!({"versions": 1, "packages": 1, "pool_files": 1, "blobs": 1}),
+        "{report}"
+    );
     assert_eq!(get(&daemon, file).0, 404);
     let dir = daemon.data.path().join("repos/pool/main/k");
     assert!(!dir.exists(), "empty pool directories are removed too");
-}
-
-/// `repod publish` of one distribution on a stopped daemon's data dir, with
-/// the daemon's config.
-fn publish_offline(daemon: &Daemon, dist: &str) -> serde_json::Value {
-    let mut cmd = Command::new(repod_tests::repod_bin());
-    cmd.args(["publish", "--distribution", dist, "--data"])
-        .arg(daemon.data.path());
-    if let Some(config) = &daemon.config {
-        cmd.arg("--config").arg(config);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let blob = daemon
+        .data
+        .path()
+        .join(format!("blobs/sha256/{}/{sha}", &sha[..2]));
+    assert!(!blob.exists(), "the blob went with its last row");
+    let listed = daemon.get("/api/v1/distributions/bookworm/versions", Some(&token));
+    let numbers: Vec<i64> = listed.body["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [3, 2]);
+    assert_eq!(
+        daemon.get(&path, Some(&token)).status,
+        404,
+        "its row is gone"
     );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// The pool is shared: jammy's retention of a file must not end noble's,
-/// whose tree still lists it (its package was removed, but noble has not
-/// published since) or keeps it for its own retention time.
+/// The pool is shared: when jammy's retention drops its row of a file,
+/// the file stays while noble's row still names it.
 #[test]
-fn a_pool_file_another_distribution_still_holds_outlives_its_retention() {
-    let mut daemon = Daemon::builder()
-        .config("[publish]\nkeep-superseded-seconds = 1\n")
+fn a_pool_file_another_distribution_still_lists_outlives_its_retention() {
+    let daemon = Daemon::builder()
+        .config(
+            "[publish]\nkeep-superseded-seconds = 0\n[versions]\nkeep-last = 1\nkeep-days = 0\n",
+        )
         .start();
     let token = daemon.token("uploader", "ci");
     let maintainer = daemon.token("maintainer", "m");
@@ -346,37 +360,38 @@ fn a_pool_file_another_distribution_still_holds_outlives_its_retention() {
         let path = format!("/api/v1/packages/{}", id.as_str().unwrap());
         assert_eq!(daemon.delete(&path, Some(&maintainer)).status, 204);
     };
+    let mut ids = Vec::new();
+    for dist in ["jammy", "noble"] {
+        let reply = daemon.upload(
+            &format!("/api/v1/packages?distribution={dist}"),
+            Some(&token),
+            &bytes,
+        );
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        ids.push(reply.body["id"].clone());
+        daemon.publish(dist, &token);
+    }
+    assert!(file.exists());
 
-    // jammy lists it, then retires it.
-    let reply = daemon.upload("/api/v1/packages?distribution=jammy", Some(&token), &bytes);
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    daemon.publish("jammy", &token);
-    remove(&reply.body["id"]);
-    assert_eq!(daemon.publish("jammy", &token)["pool_retired"], 1);
-    // noble takes the same file, lists it, and has it removed; the daemon
-    // stops at once, most likely before noble's next publish.
-    let reply = daemon.upload("/api/v1/packages?distribution=noble", Some(&token), &bytes);
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    daemon.publish("noble", &token);
-    remove(&reply.body["id"]);
-    daemon.kill();
+    remove(&ids[0]);
+    let report = daemon.publish("jammy", &token);
+    assert_eq!(
+        report["collected"],
+        serde_json::json!({"versions": 1, "packages": 1, "pool_files": 0, "blobs": 0}),
+        "{report}"
+    );
+    assert!(
+        file.exists(),
+        "jammy's retention removed a file noble lists"
+    );
 
-    // jammy's retention is over, but noble still holds the file.
-    std::thread::sleep(Duration::from_secs(2));
-    let report = publish_offline(&daemon, "jammy");
-    assert_eq!(report["pool_removed"], 0, "{report}");
-    assert_eq!(report["pool_retired"], 0, "{report}");
-    assert!(file.exists(), "jammy removed a file noble still holds");
-
-    // noble removes it after its own retention time.
-    let mut removed = publish_offline(&daemon, "noble")["pool_removed"]
-        .as_u64()
-        .unwrap();
-    std::thread::sleep(Duration::from_secs(2));
-    removed += publish_offline(&daemon, "noble")["pool_removed"]
-        .as_u64()
-        .unwrap();
-    assert_eq!(removed, 1);
+    remove(&ids[1]);
+    let report = daemon.publish("noble", &token);
+    assert_eq!(
+        report["collected"],
+        serde_json::json!({"versions": 1, "packages": 1, "pool_files": 1, "blobs": 1}),
+        "{report}"
+    );
     assert!(!file.exists());
 }
 

@@ -19,7 +19,7 @@ fn every_route_with_every_role() {
     let trixie = std::fs::read(wasm("trixie_plugin")).unwrap();
 
     // (method, path, weakest role index)
-    let routes: [(&str, &str, usize); 18] = [
+    let routes: [(&str, &str, usize); 24] = [
         ("GET", "/api/v1/plugins", 0),
         ("POST", "/api/v1/plugins", 3),
         ("POST", "/api/v1/plugins/reload", 3),
@@ -30,6 +30,12 @@ fn every_route_with_every_role() {
         ("POST", "/api/v1/distributions/jammy/publish", 1),
         ("GET", "/api/v1/distributions/jammy/client-config", 0),
         ("GET", "/api/v1/distributions/jammy/packages", 0),
+        ("POST", "/api/v1/distributions/promote", 2),
+        ("POST", "/api/v1/distributions/migrate", 2),
+        ("POST", "/api/v1/distributions/init", 3),
+        ("GET", "/api/v1/distributions/jammy/versions", 0),
+        ("GET", "/api/v1/distributions/jammy/versions/1", 0),
+        ("POST", "/api/v1/distributions/jammy/rollback", 2),
         ("POST", "/api/v1/packages?distribution=bookworm", 1),
         ("GET", "/api/v1/packages", 0),
         ("GET", "/api/v1/packages/no-such-id", 0),

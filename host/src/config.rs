@@ -14,7 +14,13 @@
 //! max-upload-mib = 2048
 //!
 //! [publish]
-//! keep-superseded-seconds = 600 # superseded index files, removed packages
+//! keep-superseded-seconds = 600 # superseded index files and versions, at least
+//!
+//! [versions]                 # retention of repository versions
+//! keep-last = 10             # the last 10 versions of each distribution...
+//! keep-days = 7              # ...and every version younger than 7 days
+//! [versions.distribution.noble]
+//! keep-last = 50             # per distribution
 //!
 //! [plugin.example]           # handed to the plugin named "example" as JSON
 //! disable = ["old-release"]
@@ -28,7 +34,45 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::catalog::versions::Retention;
 use crate::plugins::{Limits, PluginSections};
+use crate::publish::RetentionConfig;
+
+/// `[versions]`: the defaults, then each distribution's overrides on top.
+fn retention(file: &FileVersions) -> anyhow::Result<RetentionConfig> {
+    let check = |r: Retention, what: &str| {
+        if r.keep_last == 0 {
+            anyhow::bail!("{what}keep-last must be at least 1 (the latest version is always kept)");
+        }
+        if r.keep_days > 3650 {
+            anyhow::bail!("{what}keep-days must be at most 3650");
+        }
+        Ok(r)
+    };
+    let builtin = Retention::default();
+    let default = check(
+        Retention {
+            keep_last: file.keep_last.unwrap_or(builtin.keep_last),
+            keep_days: file.keep_days.unwrap_or(builtin.keep_days),
+        },
+        "versions.",
+    )?;
+    let mut distributions = BTreeMap::new();
+    for (dist, r) in &file.distribution {
+        let r = Retention {
+            keep_last: r.keep_last.unwrap_or(default.keep_last),
+            keep_days: r.keep_days.unwrap_or(default.keep_days),
+        };
+        distributions.insert(
+            dist.clone(),
+            check(r, &format!("versions.distribution.{dist}."))?,
+        );
+    }
+    Ok(RetentionConfig {
+        default,
+        distributions,
+    })
+}
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
 pub const DEFAULT_DATA: &str = "./data";
@@ -56,7 +100,25 @@ struct FileConfig {
     #[serde(default)]
     publish: FilePublish,
     #[serde(default)]
+    versions: FileVersions,
+    #[serde(default)]
     plugin: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileVersions {
+    keep_last: Option<u32>,
+    keep_days: Option<u32>,
+    #[serde(default)]
+    distribution: BTreeMap<String, FileRetention>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileRetention {
+    keep_last: Option<u32>,
+    keep_days: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -89,6 +151,8 @@ pub struct Settings {
     /// does not (superseded by-hash/checksum-named indexes, removed
     /// packages), for clients that read the previous indexes.
     pub keep_superseded: Duration,
+    /// Which repository versions are kept (`[versions]`).
+    pub retention: RetentionConfig,
     /// Each plugin's config section, serialised as JSON for the plugin.
     pub plugin_sections: PluginSections,
 }
@@ -157,6 +221,8 @@ impl Settings {
             anyhow::bail!("publish.keep-superseded-seconds must be at most 604800 (7 days)");
         }
 
+        let retention = retention(&file.versions)?;
+
         let plugin_sections = file
             .plugin
             .into_iter()
@@ -175,6 +241,7 @@ impl Settings {
             max_upload,
             repos_require_token: file.repos_require_token,
             keep_superseded,
+            retention,
             plugin_sections,
         })
     }
@@ -257,6 +324,46 @@ mod tests {
         .unwrap_err();
         assert!(
             format!("{err:#}").contains("unknown field `lisen`"),
+            "{err:#}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn version_retention_defaults_overrides_and_bounds() {
+        let s = Settings::resolve(Overrides::default()).unwrap();
+        assert_eq!(s.retention.of("jammy"), Retention::default());
+        let dir =
+            std::env::temp_dir().join(format!("repod-config-versions-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let resolve = |text: &str| {
+            Settings::resolve(Overrides {
+                config: Some(write(&dir, text)),
+                ..Default::default()
+            })
+        };
+        let s =
+            resolve("[versions]\nkeep-last = 3\n[versions.distribution.noble]\nkeep-days = 90\n")
+                .unwrap();
+        assert_eq!(
+            s.retention.of("jammy"),
+            Retention {
+                keep_last: 3,
+                keep_days: 7
+            }
+        );
+        assert_eq!(
+            s.retention.of("noble"),
+            Retention {
+                keep_last: 3,
+                keep_days: 90
+            }
+        );
+        let err = resolve("[versions]\nkeep-last = 0\n").unwrap_err();
+        assert!(format!("{err:#}").contains("at least 1"), "{err:#}");
+        let err = resolve("[versions.distribution.noble]\nkeep = 1\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `keep`"),
             "{err:#}"
         );
         std::fs::remove_dir_all(dir).unwrap();

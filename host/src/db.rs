@@ -127,4 +127,80 @@ mod tests {
             assert!(gone.is_none());
         });
     }
+    /// Migration 0005 makes the content so far version 1 of each
+    /// distribution: every package a member since 1, nothing removed.
+    #[test]
+    fn versions_start_from_the_content_before_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old-migrations");
+        std::fs::create_dir(&old).unwrap();
+        let all = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for entry in std::fs::read_dir(&all).unwrap() {
+            let name = entry.unwrap().file_name();
+            if name.to_string_lossy().as_ref() < "0005" {
+                std::fs::copy(all.join(&name), old.join(&name)).unwrap();
+            }
+        }
+        let path = dir.path().join("repod.db");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+                .unwrap()
+                .create_if_missing(true);
+            let pool = SqlitePool::connect_with(options).await.unwrap();
+            sqlx::migrate::Migrator::new(old.as_path())
+                .await
+                .unwrap()
+                .run(&pool)
+                .await
+                .unwrap();
+            for sql in [
+                "INSERT INTO blobs VALUES ('b', 1, 'deb', 0)",
+                "INSERT INTO packages VALUES ('p1', 'jammy', 'n', '1', 'all', 'b', 'f', 'u', 7, '')",
+                "INSERT INTO packages VALUES ('p2', 'jammy', 'm', '1', 'all', 'b', 'f', 'u', 9, '')",
+                "INSERT INTO packages VALUES ('p3', 'noble', 'n', '1', 'all', 'b', 'f', 'u', 8, '')",
+            ] {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+
+            let db = open(&path).await.unwrap();
+            let versions: Vec<(String, i64, i64, String, i64, i64)> = sqlx::query_as(
+                "SELECT distribution, number, created_ms, action, added, packages FROM versions ORDER BY distribution",
+            )
+            .fetch_all(&db)
+            .await
+            .unwrap();
+            assert_eq!(
+                versions,
+                [
+                    ("jammy".into(), 1, 9000, "import".into(), 2, 2),
+                    ("noble".into(), 1, 8000, "import".into(), 1, 1)
+                ]
+            );
+            let latest: Vec<(String, i64)> =
+                sqlx::query_as("SELECT id, latest FROM distributions ORDER BY id")
+                    .fetch_all(&db)
+                    .await
+                    .unwrap();
+            assert_eq!(latest, [("jammy".into(), 1), ("noble".into(), 1)]);
+            let mut jammy = crate::catalog::versions::content_ids(&db, "jammy", 1)
+                .await
+                .unwrap();
+            jammy.sort();
+            assert_eq!(jammy, ["p1", "p2"]);
+            let current = crate::catalog::list(&db, &crate::catalog::Filter::default())
+                .await
+                .unwrap();
+            assert_eq!(current.len(), 3);
+            let parsed: Option<String> = sqlx::query_scalar("SELECT parsed FROM blobs")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+            assert_eq!(parsed, None, "filled from the file when first needed");
+        });
+    }
 }

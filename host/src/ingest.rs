@@ -6,11 +6,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio::sync::Mutex;
-
 use crate::audit;
 use crate::blobs::{BlobStore, Received};
-use crate::catalog::{self, Added, NewPackage, PackageRecord};
+use crate::catalog::{self, Added, Change, NewPackage, PackageRecord, VersionRecord, WriteLock};
 use crate::db::Db;
 use crate::plugins::contract::{
     DebPackage, PackageMetadata, ParsedPackage, Prepared, RpmChangelog, RpmDependency, RpmFile,
@@ -39,6 +37,18 @@ pub enum IngestError {
         arch: String,
         sha256: String,
     },
+    #[error(
+        "{dist} had {name} {version} {arch} from a different file (sha256 {sha256}) and a kept \
+         version still lists it, so clients pinned to that version may fetch it at the same path; \
+         upload a new version number (GET /api/v1/distributions/{dist}/versions shows what is kept)"
+    )]
+    Retained {
+        dist: String,
+        name: String,
+        version: String,
+        arch: String,
+        sha256: String,
+    },
     /// Another file already sits at one of its pool paths; the message
     /// names it.
     #[error("{0}")]
@@ -51,14 +61,62 @@ pub enum IngestError {
     Db(#[from] sqlx::Error),
 }
 
+impl IngestError {
+    /// The refusal `catalog::add` reported, in words; `None` for a success.
+    pub(crate) fn from_added(dist: &str, added: &Added) -> Option<IngestError> {
+        let who = |r: &PackageRecord| {
+            (
+                dist.to_owned(),
+                r.name.clone(),
+                r.version.clone(),
+                r.architecture.clone(),
+                r.sha256.clone(),
+            )
+        };
+        Some(match added {
+            Added::Created(_) | Added::Restored(_) | Added::Existing(_) => return None,
+            Added::Conflict(r) => {
+                let (dist, name, version, arch, sha256) = who(r);
+                IngestError::Conflict {
+                    dist,
+                    name,
+                    version,
+                    arch,
+                    sha256,
+                }
+            }
+            Added::Retained(r) => {
+                let (dist, name, version, arch, sha256) = who(r);
+                IngestError::Retained {
+                    dist,
+                    name,
+                    version,
+                    arch,
+                    sha256,
+                }
+            }
+            Added::PathTaken { path, owner } => IngestError::PathTaken(format!(
+                "{path} is already published from a different file ({} {} {} in {}, sha256 {}); \
+                 distributions and their kept versions share the pool, so one path holds one \
+                 file: use a different version",
+                owner.name, owner.version, owner.architecture, owner.distribution, owner.sha256
+            )),
+        })
+    }
+}
+
 /// Whether an upload added something new.
 pub enum Outcome {
-    Created(PackageRecord),
+    /// Added; the version it made.
+    Created(PackageRecord, Option<VersionRecord>),
     Existing(PackageRecord),
 }
 
-/// Ingestion and removal, serialised against each other so garbage
-/// collection never deletes a blob an upload is about to reference.
+/// Ingestion, removal and the lifecycle operations (promotion, migration,
+/// rollback; `lifecycle.rs`), serialised with each other and with
+/// retention through the catalog write lock, so garbage collection never
+/// deletes a blob an upload is about to reference and version numbers are
+/// handed out one at a time.
 pub struct Packages {
     pub db: Db,
     pub blobs: BlobStore,
@@ -66,7 +124,7 @@ pub struct Packages {
     /// Told about every committed change, so it reaches the published tree.
     pub publisher: Arc<Publisher>,
     pub limits: repod_reader::Limits,
-    writes: Mutex<()>,
+    pub(crate) writes: WriteLock,
 }
 
 impl Packages {
@@ -76,6 +134,7 @@ impl Packages {
         plugins: Arc<PluginHost>,
         publisher: Arc<Publisher>,
         limits: repod_reader::Limits,
+        writes: WriteLock,
     ) -> Packages {
         Packages {
             db,
@@ -83,7 +142,7 @@ impl Packages {
             plugins,
             publisher,
             limits,
-            writes: Mutex::new(()),
+            writes,
         }
     }
 
@@ -94,6 +153,7 @@ impl Packages {
         dist: &str,
         filename: &str,
         caller: &Caller,
+        reason: &str,
     ) -> Result<Outcome, IngestError> {
         if self.plugins.registry().distribution(dist).is_none() {
             return Err(IngestError::UnknownDistribution(dist.into()));
@@ -103,7 +163,8 @@ impl Packages {
         let parsed = tokio::task::spawn_blocking(move || repod_reader::read(&path, &limits))
             .await
             .expect("reader panicked")?;
-        let (format, package) = to_contract(parsed, &received)?;
+        let stored = serde_json::to_string(&parsed).map_err(std::io::Error::other)?;
+        let (format, package) = to_contract(parsed, &received.sha256, received.size)?;
 
         let dist_id = dist.to_owned();
         let prepared = self
@@ -118,83 +179,69 @@ impl Packages {
                     .map_err(IngestError::Rejected)
             })
             .await?;
-        self.store(received, dist, format, filename, caller, &prepared)
-            .await
-    }
-
-    async fn store(
-        &self,
-        received: Received,
-        dist: &str,
-        format: &str,
-        filename: &str,
-        caller: &Caller,
-        prepared: &Prepared,
-    ) -> Result<Outcome, IngestError> {
-        let id = &prepared.identity;
         let new = NewPackage {
-            distribution: dist,
-            name: &id.name,
-            version: &id.version,
-            architecture: &id.architecture,
+            name: &prepared.identity.name,
+            version: &prepared.identity.version,
+            architecture: &prepared.identity.architecture,
             sha256: &received.sha256,
             size: received.size,
             format,
             filename,
             uploaded_by: &caller.name,
+            parsed: Some(&stored),
             pool_paths: &prepared.pool_paths,
-            entries: prepared
-                .entries
-                .iter()
-                .map(|e| (e.index.as_str(), e.sort_key.as_str(), e.text.as_str()))
-                .collect(),
+            entries: entries(&prepared),
         };
         let _writes = self.writes.lock().await;
         let mut tx = self.db.begin().await?;
-        match catalog::add(&mut tx, &new).await? {
-            Added::Existing(record) => Ok(Outcome::Existing(record)),
-            Added::Conflict(existing) => Err(IngestError::Conflict {
-                dist: dist.into(),
-                name: existing.name,
-                version: existing.version,
-                arch: existing.architecture,
-                sha256: existing.sha256,
-            }),
-            Added::PathTaken { path, owner } => Err(IngestError::PathTaken(format!(
-                "{path} is already published from a different file ({} {} {} in {}, sha256 {}); \
-                 distributions share the pool, so one path holds one file: use a different version",
-                owner.name, owner.version, owner.architecture, owner.distribution, owner.sha256
-            ))),
+        let mut change = Change::begin(&mut tx, dist).await?;
+        let added = catalog::add(&mut tx, &mut change, new).await?;
+        if let Some(refused) = IngestError::from_added(dist, &added) {
+            return Err(refused);
+        }
+        let record = match added {
+            Added::Existing(record) => return Ok(Outcome::Existing(record)),
             Added::Created(record) => {
                 // The blob is durable before the rows that refer to it.
                 let blobs = self.blobs.clone();
-                let received =
-                    tokio::task::spawn_blocking(move || blobs.commit(&received).map(|()| received))
-                        .await
-                        .expect("blob commit panicked")?;
-                drop(received);
-                let detail = format!(
-                    "{} {} {} sha256 {}",
-                    record.name, record.version, record.architecture, record.sha256
-                );
-                audit::record(&mut tx, &caller.name, "package.add", &record.id, &detail).await?;
-                tx.commit().await?;
-                self.publisher.changed(dist);
-                Ok(Outcome::Created(record))
+                tokio::task::spawn_blocking(move || blobs.commit(&received).map(|()| received))
+                    .await
+                    .expect("blob commit panicked")?;
+                record
             }
-        }
+            // The row, and so its blob, was kept for an older version.
+            Added::Restored(record) => record,
+            _ => unreachable!("refusals returned above"),
+        };
+        let detail = format!(
+            "{} {} {} sha256 {} into {dist}",
+            record.name, record.version, record.architecture, record.sha256
+        );
+        audit::record(&mut tx, &caller.name, "package.add", &record.id, &detail).await?;
+        let version = change
+            .finish(&mut tx, &caller.name, "upload", reason)
+            .await?;
+        tx.commit().await?;
+        self.publisher.changed(dist);
+        Ok(Outcome::Created(record, version))
     }
 
-    /// Removes a package from its distribution; deletes its blob when no
-    /// distribution carries it any more.
+    /// Removes a package from its distribution's next version. Its row,
+    /// blob and pool file stay while a kept version lists it (retention
+    /// collects them). `None` if no current package has this id.
     pub async fn remove(
         &self,
         id: &str,
         caller: &Caller,
-    ) -> Result<Option<PackageRecord>, IngestError> {
+        reason: &str,
+    ) -> Result<Option<(PackageRecord, Option<VersionRecord>)>, IngestError> {
+        let Some(row) = catalog::get(&self.db, id).await? else {
+            return Ok(None);
+        };
         let _writes = self.writes.lock().await;
         let mut tx = self.db.begin().await?;
-        let Some((record, orphaned)) = catalog::remove(&mut tx, id).await? else {
+        let mut change = Change::begin(&mut tx, &row.distribution).await?;
+        let Some(record) = catalog::remove(&mut tx, &mut change, id).await? else {
             return Ok(None);
         };
         let detail = format!(
@@ -202,12 +249,12 @@ impl Packages {
             record.name, record.version, record.architecture, record.distribution
         );
         audit::record(&mut tx, &caller.name, "package.remove", &record.id, &detail).await?;
+        let version = change
+            .finish(&mut tx, &caller.name, "remove", reason)
+            .await?;
         tx.commit().await?;
         self.publisher.changed(&record.distribution);
-        if orphaned {
-            self.blobs.remove(&record.sha256)?;
-        }
-        Ok(Some(record))
+        Ok(Some((record, version)))
     }
 
     /// Deletes blobs on disk that no row refers to: what a crash between
@@ -227,14 +274,24 @@ impl Packages {
     }
 }
 
+/// A prepared package's entries as `catalog` takes them.
+pub(crate) fn entries(prepared: &Prepared) -> Vec<(&str, &str, &str)> {
+    prepared
+        .entries
+        .iter()
+        .map(|e| (e.index.as_str(), e.sort_key.as_str(), e.text.as_str()))
+        .collect()
+}
+
 fn now() -> u64 {
     crate::db::now() as u64
 }
 
 /// The reader's view of a package, in the plugin contract's terms.
-fn to_contract(
+pub(crate) fn to_contract(
     package: repod_reader::Package,
-    received: &Received,
+    sha256: &str,
+    size: u64,
 ) -> Result<(&'static str, ParsedPackage), IngestError> {
     let (format, metadata) = match package {
         repod_reader::Package::Deb(deb) => (
@@ -258,8 +315,8 @@ fn to_contract(
         format,
         ParsedPackage {
             metadata,
-            checksums: vec![("sha256".into(), received.sha256.clone())],
-            size: received.size,
+            checksums: vec![("sha256".into(), sha256.to_owned())],
+            size,
             received: now(),
             extensions: vec![],
         },

@@ -4,12 +4,14 @@
 //! See ARCHITECTURE.md at the repository root for the map of this crate.
 
 pub mod api;
+pub mod api_client;
 pub mod audit;
 pub mod blobs;
 pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod ingest;
+pub mod lifecycle;
 pub mod plugins;
 pub mod publish;
 pub mod server;

@@ -34,6 +34,135 @@ enum Command {
     /// Publish distributions once, with the daemon stopped (a running
     /// daemon publishes by itself); prints one JSON report per distribution.
     Publish(PublishArgs),
+    /// Promote a package to another distribution of its family (by
+    /// reference: same file, no re-upload); waits until the target's tree
+    /// shows it.
+    Promote(PromoteArgs),
+    /// Copy every package of a distribution into another of its family.
+    Migrate(MigrateArgs),
+    /// Rebuild every published tree from the database and the blob store
+    /// (e.g. after restoring a backup without the tree).
+    Init(InitArgs),
+    /// Give a distribution the content of one of its earlier versions (as a
+    /// new version) and publish it.
+    Rollback(RollbackArgs),
+    /// List a distribution's kept versions, or show one.
+    Versions(VersionsArgs),
+}
+
+/// A running daemon and a token for it.
+#[derive(Args)]
+struct Remote {
+    /// Daemon base URL
+    #[arg(long, env = "REPOD_URL", default_value = "http://127.0.0.1:8000")]
+    url: String,
+    /// Bearer token (maintainer for promote/migrate/rollback, admin for init)
+    #[arg(long, env = "REPOD_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Print the server's JSON answer instead of a summary
+    #[arg(long)]
+    json: bool,
+}
+
+impl Remote {
+    fn client(&self) -> repod::api_client::Client {
+        repod::api_client::Client {
+            url: self.url.clone(),
+            token: self.token.clone(),
+        }
+    }
+
+    /// Prints the answer (JSON or `summary`) or the refusal; the exit code
+    /// says which.
+    fn report(
+        &self,
+        answer: Result<(u16, serde_json::Value), repod::api_client::ClientError>,
+        summary: fn(&serde_json::Value) -> String,
+    ) -> anyhow::Result<serde_json::Value> {
+        match answer {
+            Ok((_, value)) => {
+                if self.json {
+                    println!("{}", serde_json::to_string_pretty(&value)?);
+                } else {
+                    print!("{}", summary(&value));
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                eprintln!("repod: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+#[derive(Args)]
+struct PromoteArgs {
+    /// Package name
+    #[arg(long)]
+    package: String,
+    /// Source distribution
+    #[arg(long = "from", alias = "from-dist")]
+    from_dist: String,
+    /// Target distribution
+    #[arg(long = "to", alias = "to-dist")]
+    to_dist: String,
+    /// Version to promote [default: the newest in the source]
+    #[arg(long)]
+    version: Option<String>,
+    /// Architecture to promote [default: all of that version's]
+    #[arg(long)]
+    architecture: Option<String>,
+    /// Why, for the audit log and the version record
+    #[arg(long)]
+    reason: Option<String>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Args)]
+struct MigrateArgs {
+    #[arg(long = "from", alias = "from-dist")]
+    from_dist: String,
+    #[arg(long = "to", alias = "to-dist")]
+    to_dist: String,
+    #[arg(long)]
+    reason: Option<String>,
+    /// Exit with status 2 when some packages were skipped
+    #[arg(long)]
+    fail_on_skip: bool,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Args)]
+struct InitArgs {
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Args)]
+struct RollbackArgs {
+    #[arg(long)]
+    distribution: String,
+    /// The version whose content to restore
+    #[arg(long)]
+    version: i64,
+    #[arg(long)]
+    reason: Option<String>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Args)]
+struct VersionsArgs {
+    #[arg(long)]
+    distribution: String,
+    /// Show this version with its content
+    #[arg(long)]
+    version: Option<i64>,
+    #[command(flatten)]
+    remote: Remote,
 }
 
 #[derive(Args)]
@@ -197,6 +326,61 @@ fn main() -> anyhow::Result<()> {
                 }
                 anyhow::Ok(())
             })
+        }
+        Command::Promote(args) => {
+            let request = repod::api_client::promote_request(
+                &args.package,
+                &args.from_dist,
+                &args.to_dist,
+                args.version.as_deref(),
+                args.architecture.as_deref(),
+                args.reason.as_deref(),
+            );
+            let client = args.remote.client();
+            args.remote
+                .report(client.promote(&request), repod::api_client::promote_summary)?;
+            Ok(())
+        }
+        Command::Migrate(args) => {
+            let mut request =
+                serde_json::json!({"from_dist": args.from_dist, "to_dist": args.to_dist});
+            if let Some(reason) = &args.reason {
+                request["reason"] = serde_json::json!(reason);
+            }
+            let client = args.remote.client();
+            let answer = args
+                .remote
+                .report(client.migrate(&request), repod::api_client::migrate_summary)?;
+            if args.fail_on_skip && answer["skipped"].as_u64().unwrap_or(0) > 0 {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Init(args) => {
+            let client = args.remote.client();
+            args.remote
+                .report(client.init(), repod::api_client::init_summary)?;
+            Ok(())
+        }
+        Command::Rollback(args) => {
+            let mut request = serde_json::json!({"version": args.version});
+            if let Some(reason) = &args.reason {
+                request["reason"] = serde_json::json!(reason);
+            }
+            let client = args.remote.client();
+            args.remote.report(
+                client.rollback(&args.distribution, &request),
+                repod::api_client::rollback_summary,
+            )?;
+            Ok(())
+        }
+        Command::Versions(args) => {
+            let client = args.remote.client();
+            args.remote.report(
+                client.versions(&args.distribution, args.version),
+                repod::api_client::versions_summary,
+            )?;
+            Ok(())
         }
         Command::Token {
             command: TokenCommand::Create { role, name, common },

@@ -6,11 +6,12 @@ use anyhow::Context;
 
 use crate::api::{self, AppState};
 use crate::blobs::BlobStore;
+use crate::catalog::WriteLock;
 use crate::config::Settings;
 use crate::db;
 use crate::ingest::Packages;
 use crate::plugins::{PluginHost, PluginKind};
-use crate::publish::Publisher;
+use crate::publish::{Publisher, Setup};
 use crate::signing::SigningKey;
 
 /// The user id of a key repod creates itself.
@@ -24,13 +25,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         key,
         blobs,
     } = open_parts(&settings).await?;
+    let writes = WriteLock::default();
     let publisher = Publisher::start(
-        db.clone(),
-        plugins.clone(),
-        key,
-        blobs.clone(),
+        Setup {
+            db: db.clone(),
+            plugins: plugins.clone(),
+            key,
+            blobs: blobs.clone(),
+            writes: writes.clone(),
+            keep_superseded: settings.keep_superseded,
+            retention: settings.retention.clone(),
+        },
         &settings.data,
-        settings.keep_superseded,
     )?;
     let packages = Arc::new(Packages::new(
         db.clone(),
@@ -38,13 +44,19 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         plugins.clone(),
         publisher.clone(),
         repod_reader::Limits::default(),
+        writes,
     ));
     let collected = packages.collect_garbage().await?;
     if collected > 0 {
         tracing::info!(
-            "removed {collected} unreferenced blobs (left by an interrupted upload or removal)"
+            "removed {collected} unreferenced blobs (left by an interrupted upload or retention)"
         );
     }
+    // Plugins may have changed while the daemon was down.
+    packages
+        .sync_distributions()
+        .await
+        .context("cannot match the database to the loaded plugins")?;
     let state = AppState {
         db,
         plugins,
@@ -166,12 +178,16 @@ pub async fn publish_once(
         dists
     };
     Ok(crate::publish::publish_offline(
-        db,
-        plugins,
-        key,
-        blobs,
+        Setup {
+            db,
+            plugins,
+            key,
+            blobs,
+            writes: WriteLock::default(),
+            keep_superseded: settings.keep_superseded,
+            retention: settings.retention.clone(),
+        },
         &settings.data,
-        settings.keep_superseded,
         &dists,
     )
     .await?)

@@ -67,6 +67,23 @@ const SCRUBBED_ENV: [&str; 10] = [
     "LANGUAGE",
 ];
 
+/// An apt root for native `arch` (and foreign `extra`) with `dist`
+/// configured exactly as the daemon's client-config renders it (`query`
+/// appended, e.g. `?version=3` for a pinned source), trusting `key` only.
+pub fn root_for(
+    daemon: &crate::Daemon,
+    dist: &str,
+    query: &str,
+    arch: &str,
+    extra: &[&str],
+    key: &[u8],
+) -> AptRoot {
+    let config = daemon.client_config(dist, query);
+    let apt = AptRoot::new(arch, extra);
+    apt.add_signed_source(&format!("repod-{dist}"), &config, "repod.asc", key);
+    apt
+}
+
 /// A private apt root in a temporary directory, removed on drop.
 pub struct AptRoot {
     dir: tempfile::TempDir,

@@ -158,6 +158,18 @@ pub fn ar(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
 }
 
 /// A .deb assembled by hand from a control text and data files.
+/// A small deterministic .deb built in memory: the same arguments give the
+/// same bytes. `extra` is more control text (`"Depends: x\n"`); `payload`,
+/// the one file's content, changes the bytes without changing the identity.
+pub fn small_deb(name: &str, version: &str, arch: &str, extra: &str, payload: &str) -> Vec<u8> {
+    let control = format!(
+        "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: Test <t@test.invalid>\n\
+         Section: misc\nPriority: optional\n{extra}Description: test package {name}\n longer text\n"
+    );
+    let path = format!("./usr/share/{name}/file");
+    raw_deb(control.as_bytes(), &[(path.as_bytes(), payload.as_bytes())])
+}
+
 pub fn raw_deb(control: &[u8], data: &[(&[u8], &[u8])]) -> Vec<u8> {
     let control_tar = compress(&tar(&[(b"./control", control)]), &Compression::Gzip);
     let data_tar = compress(&tar(data), &Compression::Gzip);

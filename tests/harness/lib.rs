@@ -8,6 +8,7 @@
 pub mod apt;
 pub mod bench;
 pub mod fixtures;
+pub mod rpm;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -335,6 +336,14 @@ impl Daemon {
         reply.body
     }
 
+    /// Publishes every distribution and waits: afterwards the publisher is
+    /// idle (the start-up publishes are done) and every tree is current.
+    pub fn publish_all(&self) {
+        for dist in self.distribution_ids() {
+            self.publish(&dist, &self.admin);
+        }
+    }
+
     /// Uploads the file at `path` into `dist`; asserts it was accepted (201,
     /// or 200 when the same file is already there).
     pub fn upload_file(&self, dist: &str, token: &str, path: &Path) -> Reply {
@@ -354,6 +363,20 @@ impl Daemon {
 
     pub fn get(&self, path: &str, token: Option<&str>) -> Reply {
         self.send(ureq::get(&format!("{}{path}", self.url)), token, None)
+    }
+
+    /// `GET path` without a token: the status and the raw body (empty for
+    /// an error status).
+    pub fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
+        match ureq::get(&format!("{}{path}", self.url)).call() {
+            Ok(r) => {
+                let mut body = Vec::new();
+                std::io::Read::read_to_end(&mut r.into_reader(), &mut body).unwrap();
+                (200, body)
+            }
+            Err(ureq::Error::Status(code, _)) => (code, Vec::new()),
+            Err(e) => panic!("GET {path}: {e}"),
+        }
     }
 
     pub fn post_json(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
@@ -462,6 +485,30 @@ impl Daemon {
 
     pub fn delete(&self, path: &str, token: Option<&str>) -> Reply {
         self.send(ureq::delete(&format!("{}{path}", self.url)), token, None)
+    }
+
+    /// The served public key, `/repos/keys/repod.asc`.
+    pub fn served_key(&self) -> Vec<u8> {
+        let (status, key) = self.get_bytes("/repos/keys/repod.asc");
+        assert_eq!(status, 200, "the daemon serves no key");
+        key
+    }
+
+    /// The client setup the daemon renders for `dist` (`query` is appended
+    /// to the URL, e.g. `?version=3`), fetched with a fresh reader token.
+    pub fn client_config(&self, dist: &str, query: &str) -> String {
+        static TOKENS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = TOKENS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let reader = self.token(
+            "reader",
+            &format!("client-{dist}-{n}-{}", std::process::id()),
+        );
+        let reply = self.get(
+            &format!("/api/v1/distributions/{dist}/client-config{query}"),
+            Some(&reader),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body.as_str().expect("a text file").to_owned()
     }
 
     /// Distribution ids the daemon lists, sorted.

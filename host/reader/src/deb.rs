@@ -35,7 +35,7 @@ use crate::limit::{Bounded, Source, Tripwire};
 use crate::{AR_MAGIC, Limits, ReadError, control, describe_magic, human_bytes};
 
 /// What a `.deb` declares and contains.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DebPackage {
     /// The control stanza in file order. Multi-line values keep the leading
     /// blank of each continuation line and are joined with `\n`

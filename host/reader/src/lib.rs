@@ -117,7 +117,8 @@ pub fn sniff(first_bytes: &[u8]) -> Option<Format> {
 // One value per upload, moved once: boxing the larger variant would only
 // make matching clumsier.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "format", rename_all = "lowercase")]
 pub enum Package {
     Deb(DebPackage),
     Rpm(RpmPackage),

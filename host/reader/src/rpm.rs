@@ -35,7 +35,7 @@ use crate::{Limits, RPM_LEAD_MAGIC, ReadError, describe_magic, human_bytes};
 
 /// What an `.rpm`'s headers declare: the fields of the plugin contract's
 /// `rpm-package` record plus what the host decides on itself.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct RpmPackage {
     pub name: String,
     /// `None` when the header has no Epoch tag.
@@ -83,7 +83,7 @@ pub struct RpmPackage {
 }
 
 /// One entry of a dependency list, split the way primary.xml shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct RpmDependency {
     pub name: String,
     /// `""`, `"LT"`, `"GT"`, `"EQ"`, `"LE"` or `"GE"`.
@@ -98,21 +98,21 @@ pub struct RpmDependency {
     pub pre: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum RpmFileKind {
     File,
     Dir,
     Ghost,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RpmFile {
     /// Absolute path as installed.
     pub path: String,
     pub kind: RpmFileKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RpmChangelog {
     pub author: String,
     /// Unix seconds.

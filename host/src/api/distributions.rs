@@ -51,6 +51,27 @@ impl DistributionView {
 #[derive(Serialize)]
 pub struct DistributionList {
     distributions: Vec<DistributionView>,
+    /// Distributions that held content but that no loaded plugin declares
+    /// any more: not served, their packages and versions kept.
+    retired: Vec<Retired>,
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+pub struct Retired {
+    id: String,
+    /// Unix seconds.
+    retired_at: i64,
+    latest_version: i64,
+}
+
+async fn retired(state: &AppState) -> Result<Vec<Retired>, Problem> {
+    sqlx::query_as(
+        "SELECT id, retired_at, latest AS latest_version FROM distributions \
+         WHERE retired_at IS NOT NULL ORDER BY id",
+    )
+    .fetch_all(&state.db)
+    .await
+    .map_err(Problem::internal)
 }
 
 #[utoipa::path(
@@ -71,10 +92,13 @@ pub async fn list(
         .distributions()
         .map(|(f, d)| DistributionView::of(f, d))
         .collect();
-    Ok(Json(DistributionList { distributions }))
+    Ok(Json(DistributionList {
+        distributions,
+        retired: retired(&state).await?,
+    }))
 }
 
-fn unknown(id: &str) -> Problem {
+pub(crate) fn unknown(id: &str) -> Problem {
     Problem::not_found(format!(
         "no distribution {id}; GET /api/v1/distributions lists the ones loaded plugins provide"
     ))
@@ -87,7 +111,7 @@ fn unknown(id: &str) -> Problem {
     summary = "One distribution (reader)",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "distribution id")),
-    responses((status = 200, description = "the distribution"), (status = 404, description = "unknown distribution"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+    responses((status = 200, description = "the distribution"), (status = 404, description = "unknown distribution"), (status = 410, description = "retired: no loaded plugin declares it any more"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
 )]
 pub async fn show(
     State(state): State<AppState>,
@@ -96,8 +120,24 @@ pub async fn show(
 ) -> Result<Json<DistributionView>, Problem> {
     caller.require(Role::Reader)?;
     let registry = state.plugins.registry();
-    let (family, dist) = registry.distribution(&id).ok_or_else(|| unknown(&id))?;
-    Ok(Json(DistributionView::of(family, dist)))
+    match registry.distribution(&id) {
+        Some((family, dist)) => Ok(Json(DistributionView::of(family, dist))),
+        None => Err(
+            match retired(&state).await?.into_iter().find(|r| r.id == id) {
+                Some(r) => Problem::new(
+                    axum::http::StatusCode::GONE,
+                    "retired",
+                    format!(
+                        "{id} was retired at {} (unix time): no loaded plugin declares it any more, \
+                     so its tree is no longer served; its packages and {} versions are kept. \
+                     Reinstall the plugin or re-enable the distribution in its config to serve it again",
+                        r.retired_at, r.latest_version
+                    ),
+                ),
+                None => unknown(&id),
+            },
+        ),
+    }
 }
 
 #[derive(Deserialize)]
@@ -113,6 +153,10 @@ pub struct CompareResults {
 }
 
 const MAX_PAIRS: usize = 10_000;
+
+/// The `distribution.extensions` key `render-client-config` finds the
+/// pinned version number under (contract 0.1: extensions carry additions).
+pub const PINNED_VERSION_EXTENSION: &str = "repod.version";
 
 #[utoipa::path(
     post,
@@ -194,6 +238,10 @@ pub struct ClientConfigQuery {
     #[serde(rename = "base-url")]
     #[param(rename = "base-url")]
     base_url: Option<String>,
+    /// Pin the client to this version (`/repos/versions/<id>/<n>/`), which
+    /// stays as it is while the distribution moves on (until retention
+    /// collects it). Default: the live tree, which follows every change.
+    version: Option<String>,
 }
 
 #[utoipa::path(
@@ -219,6 +267,27 @@ pub async fn client_config(
     if state.plugins.registry().distribution(&id).is_none() {
         return Err(unknown(&id));
     }
+    let pinned = match query.version.as_deref() {
+        None => None,
+        Some(text) => {
+            let number = super::lifecycle::version_number(text)?;
+            if crate::catalog::versions::get(&state.db, &id, number)
+                .await
+                .map_err(Problem::internal)?
+                .is_none()
+            {
+                return Err(super::lifecycle::not_kept(&state, &id, number).await);
+            }
+            // Built now, so the client's first update does not wait for it.
+            let (publisher, dist) = (state.publisher.clone(), id.clone());
+            tokio::spawn(async move {
+                if let Err(e) = publisher.pinned(&dist, number).await {
+                    tracing::warn!(distribution = dist, version = number, "pinned tree: {e}");
+                }
+            });
+            Some(number)
+        }
+    };
     let base = match query.base_url {
         Some(url) => url,
         None => {
@@ -241,12 +310,22 @@ pub async fn client_config(
         )));
     }
     let key_url = format!("{base}/keys/repod.asc");
+    let base = match pinned {
+        Some(n) => format!("{base}/{}/{id}/{n}", crate::publish::PINNED_TOP),
+        None => base,
+    };
     let config = state
         .plugins
         .blocking(move |registry| {
             let (family, dist) = registry.distribution(&id).ok_or_else(|| unknown(&id))?;
+            // The plugin may name a pinned source apart from the live one.
+            let mut dist = dist.clone();
+            if let Some(n) = pinned {
+                dist.extensions
+                    .push((PINNED_VERSION_EXTENSION.to_owned(), n.to_string()));
+            }
             family
-                .render_client_config(dist, &base, &key_url)
+                .render_client_config(&dist, &base, &key_url)
                 .map_err(Problem::from)
         })
         .await?;

@@ -3,6 +3,7 @@
 mod audit;
 mod auth;
 mod distributions;
+mod lifecycle;
 mod packages;
 mod plugins;
 mod problem;
@@ -75,6 +76,12 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(distributions::compare_versions))
         .routes(routes!(distributions::publish))
         .routes(routes!(distributions::client_config))
+        .routes(routes!(lifecycle::promote))
+        .routes(routes!(lifecycle::migrate))
+        .routes(routes!(lifecycle::init))
+        .routes(routes!(lifecycle::versions))
+        .routes(routes!(lifecycle::version))
+        .routes(routes!(lifecycle::rollback))
         .routes(routes!(packages::in_distribution))
         .routes(routes!(packages::list))
         .routes(routes!(packages::show, packages::remove))
@@ -95,7 +102,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// asked for a reader token. `repos::service` serves them (validators, ranges,
 /// content types) and never leaves the tree.
 fn repos(state: &AppState, repos_dir: &std::path::Path, require_token: bool) -> Router<AppState> {
-    let files = Router::new().nest_service("/repos", repos::service(repos_dir));
+    let files =
+        Router::new().nest_service("/repos", repos::service(repos_dir, state.publisher.clone()));
     if require_token {
         files.layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -21,6 +21,18 @@ use crate::tokens::{Caller, Role};
 pub struct UploadQuery {
     distribution: Option<String>,
     filename: Option<String>,
+    /// Recorded with the version the upload makes.
+    reason: Option<String>,
+}
+
+/// A package record and the distribution version its arrival (or
+/// departure) made.
+#[derive(serde::Serialize)]
+pub struct Changed {
+    #[serde(flatten)]
+    package: PackageRecord,
+    /// The version number; absent when nothing changed.
+    distribution_version: Option<i64>,
 }
 
 impl From<IngestError> for Problem {
@@ -36,7 +48,9 @@ impl From<IngestError> for Problem {
             IngestError::Rejected(_) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", e.to_string())
             }
-            IngestError::Conflict { .. } | IngestError::PathTaken(_) => {
+            IngestError::Conflict { .. }
+            | IngestError::Retained { .. }
+            | IngestError::PathTaken(_) => {
                 Problem::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
             IngestError::Plugin(p) => p.into(),
@@ -73,15 +87,15 @@ async fn receive_stream(
     tag = "packages",
     summary = "Upload a .deb or .rpm: raw body with ?distribution=ID, or multipart with file and distribution fields (uploader)",
     security(("bearer" = [])),
-    params(("distribution" = Option<String>, Query, description = "target distribution"), ("filename" = Option<String>, Query, description = "original file name, informational")),
-    responses((status = 201, description = "added"), (status = 200, description = "the same file was already there"), (status = 400, description = "no distribution, malformed form"), (status = 404, description = "unknown distribution"), (status = 409, description = "a different file has this name, version and architecture"), (status = 413, description = "over the size cap"), (status = 422, description = "not a valid package, or refused by the distribution"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+    params(("distribution" = Option<String>, Query, description = "target distribution"), ("filename" = Option<String>, Query, description = "original file name, informational"), ("reason" = Option<String>, Query, description = "recorded with the version the upload makes")),
+    responses((status = 201, description = "added: a new version of the distribution"), (status = 200, description = "the same file was already there"), (status = 400, description = "no distribution, malformed form"), (status = 404, description = "unknown distribution"), (status = 409, description = "a different file has this name, version and architecture (now, or in a kept version)"), (status = 413, description = "over the size cap"), (status = 422, description = "not a valid package, or refused by the distribution"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
 )]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<UploadQuery>,
     request: Request,
-) -> Result<(StatusCode, Json<PackageRecord>), Problem> {
+) -> Result<(StatusCode, Json<Changed>), Problem> {
     caller.require(Role::Uploader)?;
     let limit = state.max_upload;
     let too_large = || Problem::from(BlobError::TooLarge(limit));
@@ -171,12 +185,13 @@ pub async fn upload(
         ));
     }
     let filename = clean_filename(filename.as_deref());
+    let reason = query.reason.unwrap_or_default();
     let outcome = state
         .packages
-        .ingest(received, &distribution, &filename, &caller)
+        .ingest(received, &distribution, &filename, &caller, &reason)
         .await?;
     Ok(match outcome {
-        Outcome::Created(record) => {
+        Outcome::Created(record, version) => {
             tracing::info!(
                 by = caller.name,
                 id = record.id,
@@ -185,9 +200,21 @@ pub async fn upload(
                 dist = record.distribution,
                 "package added"
             );
-            (StatusCode::CREATED, Json(record))
+            (
+                StatusCode::CREATED,
+                Json(Changed {
+                    package: record,
+                    distribution_version: version.map(|v| v.number),
+                }),
+            )
         }
-        Outcome::Existing(record) => (StatusCode::OK, Json(record)),
+        Outcome::Existing(record) => (
+            StatusCode::OK,
+            Json(Changed {
+                package: record,
+                distribution_version: None,
+            }),
+        ),
     })
 }
 
@@ -275,24 +302,31 @@ pub async fn show(
         .ok_or_else(|| Problem::not_found(format!("no package with id {id}")))
 }
 
-/// Removes the package from its distribution.
+#[derive(Deserialize)]
+pub struct RemoveQuery {
+    reason: Option<String>,
+}
+
+/// Removes the package from its distribution's next version.
 #[utoipa::path(
     delete,
     path = "/packages/{id}",
     tag = "packages",
-    summary = "Remove a package from its distribution (maintainer)",
+    summary = "Remove a package from its distribution: a new version without it; kept versions still list it (maintainer)",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "package id")),
-    responses((status = 204, description = "removed"), (status = 404, description = "no such package"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+    params(("id" = String, Path, description = "package id"), ("reason" = Option<String>, Query, description = "recorded with the version the removal makes")),
+    responses((status = 204, description = "removed"), (status = 404, description = "no such package in its distribution's current version"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
 )]
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    Query(query): Query<RemoveQuery>,
 ) -> Result<StatusCode, Problem> {
     caller.require(Role::Maintainer)?;
-    match state.packages.remove(&id, &caller).await? {
-        Some(record) => {
+    let reason = query.reason.unwrap_or_default();
+    match state.packages.remove(&id, &caller, &reason).await? {
+        Some((record, _)) => {
             tracing::info!(
                 by = caller.name,
                 id,
@@ -302,6 +336,8 @@ pub async fn remove(
             );
             Ok(StatusCode::NO_CONTENT)
         }
-        None => Err(Problem::not_found(format!("no package with id {id}"))),
+        None => Err(Problem::not_found(format!(
+            "no package with id {id} in its distribution's current version"
+        ))),
     }
 }

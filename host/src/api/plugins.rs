@@ -99,7 +99,7 @@ pub async fn reload(
 ) -> Result<Json<PluginList>, Problem> {
     caller.require(Role::Admin)?;
     let registry = state.plugins.reload().await;
-    state.publisher.changed_all(&state.plugins);
+    plugins_changed(&state).await;
     tracing::info!(by = caller.name, "plugins reloaded");
     audit_plugin(&state, &caller, "plugin.reload", "*", "").await?;
     Ok(Json(listing(&registry)))
@@ -126,7 +126,7 @@ pub async fn upload(
         ));
     }
     let (plugin, replaced) = state.plugins.install(body.to_vec()).await?;
-    state.publisher.changed_all(&state.plugins);
+    plugins_changed(&state).await;
     tracing::info!(
         by = caller.name,
         plugin = plugin.meta.name,
@@ -157,9 +157,21 @@ pub async fn remove(
 ) -> Result<StatusCode, Problem> {
     caller.require(Role::Admin)?;
     state.plugins.remove(&name).await?;
+    plugins_changed(&state).await;
     tracing::info!(by = caller.name, plugin = name, "plugin removed");
     audit_plugin(&state, &caller, "plugin.remove", &name, "").await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// After a plugin change: packages of changed distributions are prepared
+/// again, vanished distributions retired, and every tree republished (its
+/// top-level files may render differently). Returns once the database
+/// agrees with the new plugin set; publishing follows within a second.
+async fn plugins_changed(state: &AppState) {
+    if let Err(e) = state.packages.sync_distributions().await {
+        tracing::error!("after the plugin change: {e}");
+    }
+    state.publisher.changed_all(&state.plugins);
 }
 
 /// Plugin changes live in the plugin directory, not the database, so the

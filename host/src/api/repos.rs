@@ -39,6 +39,7 @@ use http_range_header::{EndPosition, RangeUnsatisfiableError, StartPosition};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::Problem;
+use crate::publish::{PINNED_TOP, PublishError, Publisher};
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const KEYS: &str = "application/pgp-keys";
@@ -46,13 +47,52 @@ const SIGNATURE: &str = "application/pgp-signature";
 const BINARY: &str = "application/octet-stream";
 
 /// The service to nest at `/repos`: it sees request paths relative to the
-/// tree, still percent-encoded.
-pub fn service(root: &Path) -> MethodRouter {
+/// tree, still percent-encoded. `publisher` builds pinned trees on demand.
+pub fn service(root: &Path, publisher: Arc<Publisher>) -> MethodRouter {
     let root: Arc<Path> = root.into();
-    any(move |request: Request| serve(root.clone(), request))
+    any(move |request: Request| serve(root.clone(), publisher.clone(), request))
 }
 
-async fn serve(root: Arc<Path>, request: Request) -> Response {
+/// Where a path under `versions/<dist>/<n>/` is served from. The version's
+/// generated files (Release, repomd.xml, indexes) are in its own directory,
+/// built the first time anyone asks; its package files are the shared
+/// pool's, which keeps every file a kept version lists, so a path the
+/// version lists is served from there. Anything else is not found.
+async fn pinned(root: &Path, publisher: &Publisher, path: String) -> Result<String, Response> {
+    let Some(rest) = path
+        .strip_prefix(PINNED_TOP)
+        .and_then(|r| r.strip_prefix('/'))
+    else {
+        return Ok(path);
+    };
+    let mut parts = rest.splitn(3, '/');
+    let (Some(dist), Some(number), Some(tail)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(not_found());
+    };
+    let Some(number) = number.parse::<i64>().ok().filter(|n| *n > 0) else {
+        return Err(not_found());
+    };
+    match publisher.pinned(dist, number).await {
+        Ok(_) => {}
+        Err(e @ (PublishError::NotKept(_) | PublishError::UnknownDistribution(_))) => {
+            return Err(Problem::not_found(e.to_string()).into_response());
+        }
+        Err(e) => return Err(Problem::internal(e).into_response()),
+    }
+    if tokio::fs::metadata(root.join(&path))
+        .await
+        .is_ok_and(|m| m.is_file())
+    {
+        return Ok(path);
+    }
+    match publisher.lists_pool_path(dist, number, tail).await {
+        Ok(true) => Ok(tail.to_owned()),
+        Ok(false) => Err(not_found()),
+        Err(e) => Err(Problem::internal(e).into_response()),
+    }
+}
+
+async fn serve(root: Arc<Path>, publisher: Arc<Publisher>, request: Request) -> Response {
     let method = request.method().clone();
     if method != Method::GET && method != Method::HEAD {
         let mut response = Problem::new(
@@ -68,6 +108,10 @@ async fn serve(root: Arc<Path>, request: Request) -> Response {
     }
     let Some(path) = tree_path(request.uri().path()) else {
         return not_found();
+    };
+    let path = match pinned(&root, &publisher, path).await {
+        Ok(path) => path,
+        Err(response) => return response,
     };
     let opened = {
         let path = path.clone();

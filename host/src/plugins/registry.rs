@@ -504,6 +504,48 @@ impl Registry {
         self.owners.keys().filter_map(|id| self.distribution(id))
     }
 
+    /// What `id`'s packages are prepared with: the owning plugin's bytes and
+    /// the distribution record it described (config included), hashed.
+    /// Stored renderings are stale once it changes.
+    pub fn fingerprint(&self, id: &str) -> Option<String> {
+        let owner = self.owners.get(id)?;
+        let plugin = self.plugins.get(owner)?;
+        let (family, dist) = self.distribution(id)?;
+        let indexes: Vec<serde_json::Value> = dist
+            .indexes
+            .iter()
+            .map(|i| {
+                serde_json::json!([
+                    i.path,
+                    i.compressions
+                        .iter()
+                        .map(|c| format!("{c:?}"))
+                        .collect::<Vec<_>>(),
+                    i.keep_uncompressed,
+                    i.checksum_named,
+                    i.by_hash,
+                    i.checksums,
+                    i.extensions,
+                ])
+            })
+            .collect();
+        let record = serde_json::json!({
+            "family": family.info.id,
+            "format": format!("{:?}", family.info.format),
+            "id": dist.id,
+            "display_name": dist.display_name,
+            "architectures": dist.architectures,
+            "components": dist.components,
+            "vulnerability": [dist.vulnerability.grype, dist.vulnerability.osv],
+            "indexes": indexes,
+            "settings": dist.settings,
+            "extensions": dist.extensions,
+        });
+        Some(sha256_hex(
+            format!("{}\n{record}", plugin.meta.sha256).as_bytes(),
+        ))
+    }
+
     pub fn policies(&self) -> impl Iterator<Item = &Policy> {
         self.plugins.values().filter_map(|p| match &p.kind {
             PluginKind::Policy(policy) => Some(policy),

@@ -23,9 +23,10 @@ use crate::plugins::contract::{
 };
 use crate::signing::SigningKey;
 
-/// A package as a publish needs it. Rows never change after ingest (a
-/// package is added or removed, never edited), so the worker keeps these
-/// between publishes and reads only what is new.
+/// A package as a publish needs it. Rows change only when their
+/// distribution's plugin or config changes (re-preparation, after which the
+/// worker forgets what it kept), so the worker keeps these between
+/// publishes and reads only what a new version adds.
 pub struct StoredPackage {
     pub sha256: String,
     pub pool_paths: Vec<String>,
@@ -33,39 +34,25 @@ pub struct StoredPackage {
     pub entries: Vec<(String, String, String)>,
 }
 
-/// How one publish runs.
-pub struct Options {
-    /// Unix seconds, the publish's timestamp.
-    pub now: i64,
-    /// Retention of superseded and retired files, seconds.
-    pub keep_secs: i64,
-    /// Check every pool link, not only new or changed ones (first publish
-    /// after start).
-    pub verify_pool: bool,
-}
-
 /// What a publish reads from the database, taken before any file is built.
 pub struct Snapshot {
     pub dist: String,
-    /// Every package of the distribution, by id.
+    /// The version published (0: the distribution never had content).
+    pub version: i64,
+    /// Every package of that version, by id.
     pub packages: Vec<(String, std::sync::Arc<StoredPackage>)>,
-    /// Pool paths this distribution published before, no longer its own,
-    /// that no package refers to: retired, then deleted after the retention
-    /// time.
-    pub orphaned_pool: Vec<String>,
-    /// Of those due for deletion, the ones another distribution's tree
-    /// still holds (it listed the file before its package went, and has not
-    /// published since): that distribution deletes them in its own time.
-    pub held_elsewhere: std::collections::HashSet<String>,
     /// How long reading all this took.
     pub read_ms: f64,
 }
 
 /// Where a publish writes.
+#[derive(Clone)]
 pub struct Paths {
     pub repos: PathBuf,
     pub staging: PathBuf,
     pub state: PathBuf,
+    /// Trees moved out of `repos` when their distribution was retired.
+    pub retired: PathBuf,
 }
 
 impl Paths {
@@ -74,12 +61,32 @@ impl Paths {
             repos: data.join("repos"),
             staging: data.join("publish").join("staging"),
             state: data.join("publish").join("state"),
+            retired: data.join("publish").join("retired"),
         }
     }
 
     pub fn state_file(&self, dist: &str) -> PathBuf {
         self.state.join(format!("{dist}.json"))
     }
+
+    /// Where the served tree of version `number` of `dist` lives (its
+    /// generated files only; package files come from the shared pool).
+    pub fn pinned(&self, dist: &str, number: i64) -> PathBuf {
+        self.repos
+            .join(tree::PINNED_TOP)
+            .join(dist)
+            .join(number.to_string())
+    }
+}
+
+/// What retention collected: versions no longer kept, and the package
+/// rows, pool files and blobs only they listed.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct Collected {
+    pub versions: usize,
+    pub packages: usize,
+    pub pool_files: usize,
+    pub blobs: usize,
 }
 
 /// What a publish did, as the API reports it.
@@ -96,11 +103,12 @@ pub struct Report {
     /// Compressed pieces taken from the previous publish / compressed anew.
     pub pieces_reused: usize,
     pub pieces_compressed: usize,
-    /// Pool links added or replaced, and removed.
+    /// The distribution version the tree shows.
+    pub version: i64,
+    /// Pool links added or replaced.
     pub pool_linked: usize,
-    pub pool_removed: usize,
-    /// Pool files no package names any more, kept for the retention time.
-    pub pool_retired: usize,
+    /// What the retention pass after this publish collected.
+    pub collected: Collected,
     /// Wall time of the whole publish, database read included.
     pub duration_ms: f64,
     /// Where that time went, in milliseconds: `read` (database), `render`
@@ -228,27 +236,46 @@ fn join(dir: &str, name: &str) -> String {
 }
 
 fn reserved(path: &str) -> bool {
-    path.split('/').next() == Some(RESERVED_TOP)
+    path.split('/')
+        .next()
+        .is_some_and(|top| top == RESERVED_TOP || top == tree::PINNED_TOP)
 }
 
-/// The blocking part of a publish. `verify_pool` re-checks every pool link
-/// instead of trusting the previous publish (first publish after start).
-#[allow(clippy::too_many_arguments)]
-pub fn build(
-    snapshot: Snapshot,
+/// A publish rendered into a staging directory, not yet live.
+pub struct Built {
+    staging: Staging,
+    /// The directories of the top-level files.
+    units: BTreeSet<String>,
+    /// Content-addressed files (checksum-named, by-hash).
+    addressed: BTreeSet<String>,
+    /// Every file written, with its SHA-256: what a later check of the
+    /// live tree compares against.
+    files: BTreeMap<String, String>,
+    /// Pool path -> blob SHA-256 of every package.
+    pool: BTreeMap<String, String>,
+    packages: u64,
+    bytes: u64,
+    reuse: super::compress::Reuse,
+    phases: Phases,
+    started: std::time::Instant,
+    read_ms: f64,
+    dist: String,
+    version: i64,
+    now: i64,
+}
+
+/// The blocking part of a publish up to the signatures: entries become
+/// index files, the plugin renders the top-level files, the host signs
+/// them, all in a new staging directory. `cache` holds the compressed
+/// pieces of the previous publish and is left holding this one's.
+pub fn render(
+    snapshot: &Snapshot,
     registry: &Registry,
     key: &SigningKey,
-    blobs: &BlobStore,
     paths: &Paths,
     cache: &mut PieceCache,
-    state: &mut State,
-    options: Options,
-) -> Result<Report, PublishError> {
-    let Options {
-        now,
-        keep_secs,
-        verify_pool,
-    } = options;
+    now: i64,
+) -> Result<Built, PublishError> {
     let started = std::time::Instant::now();
     let mut phases = Phases::new(snapshot.read_ms);
     let (family, dist) = registry
@@ -318,7 +345,7 @@ pub fn build(
 
     let staging = Staging::create(&paths.staging, &dist.id)?;
     let mut published: Vec<PublishedFile> = Vec::new();
-    let mut written: BTreeSet<String> = BTreeSet::new();
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
     let mut addressed: BTreeSet<String> = BTreeSet::new();
     let mut bytes = 0u64;
     // Every variant of every index, then all their checksums at once, spread
@@ -370,10 +397,9 @@ pub fn build(
             content,
             sums,
             (&open_sums[*i], bodies[*i].bytes.len() as u64),
-            &mut addressed,
+            (&mut addressed, &mut files),
         )?;
         bytes += file.size;
-        written.insert(file.path.clone());
         published.push(file);
     }
 
@@ -385,7 +411,7 @@ pub fn build(
         units.insert(split_dir(&file.path).0.to_owned());
         staging.write(&file.path, file.content.as_bytes())?;
         bytes += file.content.len() as u64;
-        written.insert(file.path.clone());
+        files.insert(file.path.clone(), sha256_hex(file.content.as_bytes()));
     }
     // An RSA-4096 signature is ~5 ms of one core, and a distribution asks
     // for two or more (one per unit, or InRelease and Release.gpg).
@@ -416,75 +442,138 @@ pub fn build(
     for ((_, request), signature) in requests.iter().zip(signatures) {
         staging.write(&request.path, &signature)?;
         bytes += signature.len() as u64;
-        written.insert(request.path.clone());
+        files.insert(request.path.clone(), sha256_hex(&signature));
     }
     for path in &publication.public_key_paths {
-        staging.write(path, &key.public_armored())?;
-        written.insert(path.clone());
+        let public = key.public_armored();
+        staging.write(path, &public)?;
+        files.insert(path.clone(), sha256_hex(&public));
     }
-    check_layout(&units, &written, &addressed, &pool)?;
+    check_layout(&units, &files, &addressed, &pool)?;
     phases.lap("sign");
-
-    // Pool links first: the new indexes must never name a missing file.
-    let mut pool_linked = 0;
-    for (path, sha) in &pool {
-        if (verify_pool || state.pool.get(path) != Some(sha))
-            && tree::link_pool_file(&paths.repos, path, &blobs.path(sha))?
-        {
-            pool_linked += 1;
-        }
-    }
-
-    phases.lap("pool");
-
-    // Keep recently superseded content-addressed files for readers in flight.
-    let keep = state.advance(addressed.clone(), now, keep_secs);
-    for rel in &keep {
-        if tree::unit_of(&units, rel).is_none() {
-            continue;
-        }
-        let live = paths.repos.join(rel);
-        let staged = staging.path(rel);
-        if live.exists() && !staged.exists() {
-            if let Some(parent) = staged.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::hard_link(&live, &staged)?;
-        }
-    }
-    for unit in &units {
-        tree::switch(&staging, &paths.repos, unit)?;
-    }
-
-    // Removed packages' files stay for readers of the previous indexes too.
-    let orphaned: BTreeSet<String> = snapshot.orphaned_pool.iter().cloned().collect();
-    let mut pool_removed = 0;
-    for path in state.retire_pool(&orphaned, now, keep_secs) {
-        if !snapshot.held_elsewhere.contains(&path) {
-            tree::unlink_pool_file(&paths.repos, &path)?;
-            pool_removed += 1;
-        }
-        state.retired_pool.remove(&path);
-    }
-    state.pool = pool;
-    state.units = units;
-    state.save(&paths.state_file(&dist.id))?;
-    phases.lap("switch");
-
-    Ok(Report {
-        distribution: dist.id.clone(),
-        published_at: now,
+    Ok(Built {
+        staging,
+        units,
+        addressed,
+        files,
+        pool,
         packages: snapshot.packages.len() as u64,
-        files: written.len(),
         bytes,
-        pieces_reused: reuse.reused,
-        pieces_compressed: reuse.compressed,
-        pool_linked,
-        pool_removed,
-        pool_retired: state.retired_pool.len(),
-        duration_ms: snapshot.read_ms + started.elapsed().as_secs_f64() * 1000.0,
-        phases_ms: phases.done,
+        reuse,
+        phases,
+        started,
+        read_ms: snapshot.read_ms,
+        dist: dist.id.clone(),
+        version: snapshot.version,
+        now,
     })
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Built {
+    fn report(mut self, pool_linked: usize) -> Report {
+        self.phases.lap("switch");
+        Report {
+            distribution: self.dist,
+            published_at: self.now,
+            version: self.version,
+            packages: self.packages,
+            files: self.files.len(),
+            bytes: self.bytes,
+            pieces_reused: self.reuse.reused,
+            pieces_compressed: self.reuse.compressed,
+            pool_linked,
+            collected: Collected::default(),
+            duration_ms: self.read_ms + self.started.elapsed().as_secs_f64() * 1000.0,
+            phases_ms: self.phases.done,
+        }
+    }
+
+    /// Links the package files into the shared pool: all of them when
+    /// `verify_all`, else those `state` does not already have.
+    fn link_pool(
+        &self,
+        repos: &Path,
+        blobs: &BlobStore,
+        known: Option<&BTreeMap<String, String>>,
+    ) -> Result<usize, PublishError> {
+        let mut linked = 0;
+        for (path, sha) in &self.pool {
+            if known.is_none_or(|k| k.get(path) != Some(sha))
+                && tree::link_pool_file(repos, path, &blobs.path(sha))?
+            {
+                linked += 1;
+            }
+        }
+        Ok(linked)
+    }
+
+    /// Makes the build the distribution's live tree: pool links first (the
+    /// new indexes must never name a missing file), superseded
+    /// content-addressed files carried over for readers in flight, then
+    /// each unit exchanged with the live one. Package files are never
+    /// removed here: retention does that once no kept version lists them.
+    pub fn go_live(
+        mut self,
+        paths: &Paths,
+        blobs: &BlobStore,
+        state: &mut State,
+        keep_secs: i64,
+        verify_pool: bool,
+    ) -> Result<Report, PublishError> {
+        let pool_linked =
+            self.link_pool(&paths.repos, blobs, (!verify_pool).then_some(&state.pool))?;
+        self.phases.lap("pool");
+
+        let keep = state.advance(self.addressed.clone(), self.now, keep_secs);
+        for rel in &keep {
+            if tree::unit_of(&self.units, rel).is_none() {
+                continue;
+            }
+            let live = paths.repos.join(rel);
+            let staged = self.staging.path(rel);
+            if live.exists() && !staged.exists() {
+                if let Some(parent) = staged.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::hard_link(&live, &staged)?;
+            }
+        }
+        for unit in &self.units {
+            tree::switch(&self.staging, &paths.repos, unit)?;
+        }
+        state.pool = std::mem::take(&mut self.pool);
+        state.units = self.units.clone();
+        state.files = std::mem::take(&mut self.files);
+        state.version = self.version;
+        state.save(&paths.state_file(&self.dist))?;
+        let files = state.files.len();
+        let mut report = self.report(pool_linked);
+        report.files = files;
+        Ok(report)
+    }
+
+    /// Makes the build the tree of version `self.version`, at
+    /// [`Paths::pinned`]: created once, never replaced. Its package files
+    /// are the shared pool's (linked here if a version that was never live
+    /// lists files no live tree did).
+    pub fn pin(mut self, paths: &Paths, blobs: &BlobStore) -> Result<Report, PublishError> {
+        let pool_linked = self.link_pool(&paths.repos, blobs, None)?;
+        self.phases.lap("pool");
+        let target = paths.pinned(&self.dist, self.version);
+        let parent = target.parent().expect("pinned trees have a parent");
+        std::fs::create_dir_all(parent)?;
+        match std::fs::rename(&self.staging.root, &target) {
+            Ok(()) => {}
+            // Built meanwhile by someone else: theirs stays.
+            Err(_) if target.is_dir() => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(self.report(pool_linked))
+    }
 }
 
 /// Milliseconds per phase; a phase that occurs twice adds up.
@@ -516,7 +605,7 @@ fn write_variant(
     content: &[u8],
     sums: Vec<(String, String)>,
     (open_checksums, open_size): (&[(String, String)], u64),
-    addressed: &mut BTreeSet<String>,
+    (addressed, files): (&mut BTreeSet<String>, &mut BTreeMap<String, String>),
 ) -> Result<PublishedFile, PublishError> {
     let sha256 = &sums[0].1;
     let (dir, name) = split_dir(&spec.path);
@@ -532,6 +621,7 @@ fn write_variant(
         join(dir, &name)
     };
     staging.write(&path, content)?;
+    files.insert(path.clone(), sha256.clone());
     for algo in &spec.by_hash {
         let hex = &sums
             .iter()
@@ -545,6 +635,7 @@ fn write_variant(
             .1;
         let link = join(dir, &format!("by-hash/{}/{hex}", by_hash_dir(algo)?));
         staging.link(&path, &link)?;
+        files.insert(link.clone(), sha256.clone());
         addressed.insert(link);
     }
     Ok(PublishedFile {
@@ -563,7 +654,7 @@ fn write_variant(
 /// otherwise the atomic switch would drop or hide something.
 fn check_layout(
     units: &BTreeSet<String>,
-    written: &BTreeSet<String>,
+    written: &BTreeMap<String, String>,
     addressed: &BTreeSet<String>,
     pool: &BTreeMap<String, String>,
 ) -> Result<(), PublishError> {
@@ -581,10 +672,11 @@ fn check_layout(
             ));
         }
     }
-    for path in written.iter().chain(addressed) {
+    for path in written.keys().chain(addressed) {
         if reserved(path) {
             return bad(format!(
-                "{path} is under /{RESERVED_TOP}/, which repod keeps for its keys"
+                "{path} is under /{}/, which repod keeps for itself",
+                path.split('/').next().unwrap_or_default()
             ));
         }
         if tree::unit_of(units, path).is_none() {
@@ -596,7 +688,10 @@ fn check_layout(
     }
     for path in pool.keys() {
         if reserved(path) {
-            return bad(format!("package path {path} is under /{RESERVED_TOP}/"));
+            return bad(format!(
+                "package path {path} is under /{}/, which repod keeps for itself",
+                path.split('/').next().unwrap_or_default()
+            ));
         }
         if let Some(unit) = tree::unit_of(units, path) {
             return bad(format!(

@@ -16,13 +16,17 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// The top-level directory of the served tree the host keeps for itself.
+/// The top-level directory of the served tree the host keeps for its keys.
 pub const RESERVED_TOP: &str = "keys";
+/// ...and the one under which every kept version's tree is served,
+/// `versions/<dist>/<number>/`.
+pub const PINNED_TOP: &str = "versions";
 
 /// How long superseded content-addressed files (by-hash copies,
-/// checksum-named repodata) and removed packages' pool files stay, by
-/// default, so a client that fetched the previous Release or repomd.xml can
-/// still fetch what it lists. Config: `[publish] keep-superseded-seconds`.
+/// checksum-named repodata) stay in a live tree, by default, so a client
+/// that fetched the previous Release or repomd.xml can still fetch what it
+/// lists; a superseded version (and so its package files) is kept at least
+/// as long. Config: `[publish] keep-superseded-seconds`.
 pub const RETAIN_SECS: i64 = 600;
 /// ...but never more than this many superseded generations.
 pub const RETAIN_MAX: usize = 8;
@@ -148,6 +152,9 @@ pub fn unlink_pool_file(repos: &Path, rel: &str) -> io::Result<()> {
 /// What a distribution has published, kept outside the served tree.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
+    /// The distribution version the live tree shows.
+    #[serde(default)]
+    pub version: i64,
     /// Content-addressed files of earlier generations still kept.
     pub superseded: Vec<Generation>,
     /// Content-addressed files of the live generation.
@@ -156,9 +163,13 @@ pub struct State {
     pub pool: BTreeMap<String, String>,
     /// The directories of the live generation's top-level files.
     pub units: BTreeSet<String>,
-    /// Pool paths no package names any more -> when that was first seen
-    /// (unix seconds). Their files stay for the retention time.
+    /// Every file of the live generation -> its SHA-256, to check the tree
+    /// against at start.
     #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    /// Written before repository versions: pool paths then kept for a
+    /// while after their package was removed. Read once, to clean up.
+    #[serde(default, skip_serializing)]
     pub retired_pool: BTreeMap<String, i64>,
 }
 
@@ -213,31 +224,56 @@ impl State {
             .cloned()
             .collect()
     }
+}
 
-    /// Records the pool paths no package names any more (`orphaned`) and
-    /// returns those that have been so for `keep_secs`: their files may go
-    /// now. The caller takes each out of `retired_pool` once that is done.
-    /// A retired path that a package names again is no longer retired.
-    pub fn retire_pool(
-        &mut self,
-        orphaned: &BTreeSet<String>,
-        now: i64,
-        keep_secs: i64,
-    ) -> Vec<String> {
-        self.retired_pool.retain(|path, _| orphaned.contains(path));
-        for path in orphaned {
-            self.retired_pool.entry(path.clone()).or_insert(now);
+/// What is wrong with the live tree `state` describes, if anything: a
+/// generated file missing or not what was published, or a package file
+/// that is not its blob.
+pub fn check(repos: &Path, state: &State, blob: impl Fn(&str) -> PathBuf) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    for (rel, sha) in &state.files {
+        let mut hasher = Sha256::new();
+        let hashed = std::fs::File::open(repos.join(rel))
+            .and_then(|mut f| io::copy(&mut f, &mut hasher).map(|_| ()));
+        match hashed {
+            Err(e) => return Some(format!("{rel}: {e}")),
+            Ok(()) if hex::encode(hasher.finalize()) != *sha => {
+                return Some(format!("{rel}: not the file that was published"));
+            }
+            Ok(()) => {}
         }
-        self.retired_pool
-            .iter()
-            .filter(|(_, since)| now.saturating_sub(**since) >= keep_secs)
-            .map(|(path, _)| path.clone())
-            .collect()
     }
+    for (rel, sha) in &state.pool {
+        let same = match (
+            std::fs::symlink_metadata(repos.join(rel)),
+            std::fs::metadata(blob(sha)),
+        ) {
+            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+            _ => false,
+        };
+        if !same {
+            return Some(format!("{rel}: not the stored package file"));
+        }
+    }
+    None
+}
 
-    /// Every pool path this distribution's tree still holds a file for.
-    pub fn pool_paths(&self) -> impl Iterator<Item = &String> {
-        self.pool.keys().chain(self.retired_pool.keys())
+/// Moves `from` (if it exists) to `to`, creating `to`'s parents.
+pub fn move_aside(from: &Path, to: &Path) -> io::Result<()> {
+    if std::fs::symlink_metadata(from).is_err() {
+        return Ok(());
+    }
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::rename(from, to)
+}
+
+/// Deletes a directory tree if it exists.
+pub fn remove_tree(dir: &Path) -> io::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -306,28 +342,6 @@ mod tests {
         assert_eq!(state.superseded.len(), RETAIN_MAX);
         // With no retention, nothing superseded is kept.
         assert!(state.advance(set(&["z"]), 5001, 0).is_empty());
-    }
-
-    #[test]
-    fn retired_pool_files_go_after_the_retention_time() {
-        let set = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-        let mut state = State::default();
-        assert!(state.retire_pool(&set(&["p/a", "p/b"]), 100, 60).is_empty());
-        // Still orphaned 59 s later: kept. "p/b" is named again: not retired.
-        assert!(state.retire_pool(&set(&["p/a", "p/c"]), 159, 60).is_empty());
-        assert_eq!(
-            state.retired_pool.keys().collect::<Vec<_>>(),
-            ["p/a", "p/c"]
-        );
-        // "p/a" is due at 160; "p/c", retired at 159, at 219.
-        assert_eq!(state.retire_pool(&set(&["p/a", "p/c"]), 160, 60), ["p/a"]);
-        // Until the caller has removed its file, a due path stays due.
-        assert_eq!(state.retire_pool(&set(&["p/a", "p/c"]), 161, 60), ["p/a"]);
-        state.retired_pool.remove("p/a");
-        assert_eq!(state.retire_pool(&set(&["p/c"]), 219, 60), ["p/c"]);
-        state.retired_pool.remove("p/c");
-        // With no retention a path goes at once.
-        assert_eq!(state.retire_pool(&set(&["p/d"]), 300, 0), ["p/d"]);
     }
 
     #[test]

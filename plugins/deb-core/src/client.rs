@@ -25,12 +25,23 @@ pub fn render_client_config(
             ));
         }
     }
+    // A pinned source reads one version's tree, which stays as it is.
+    let (name, pinned) = match repod_family_sdk::pinned_version(dist) {
+        Some(n) => (
+            format!("repod-{}-v{n}", dist.id),
+            format!(
+                ", version {n} (pinned: later changes to {} do not show here)",
+                dist.id
+            ),
+        ),
+        None => (format!("repod-{}", dist.id), String::new()),
+    };
     let content = format!(
-        "# {display} ({id}) from repod.\n\
+        "# {display} ({id}){pinned} from repod.\n\
          # Fetch the repository's signing key first:\n\
          #   sudo install -d -m 0755 /etc/apt/keyrings\n\
          #   curl -fsSL {key_url} | sudo tee {KEYRING_PATH} >/dev/null\n\
-         # then save this file as /etc/apt/sources.list.d/repod-{id}.sources and run `sudo apt update`.\n\
+         # then save this file as /etc/apt/sources.list.d/{name}.sources and run `sudo apt update`.\n\
          Types: deb\n\
          URIs: {base_url}\n\
          Suites: {suite}\n\
@@ -43,7 +54,7 @@ pub fn render_client_config(
         components = dist.components.join(" "),
     );
     Ok(ClientConfig {
-        filename: format!("repod-{}.sources", dist.id),
+        filename: format!("{name}.sources"),
         media_type: "text/plain".into(),
         content,
     })

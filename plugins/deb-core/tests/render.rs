@@ -270,6 +270,34 @@ fn client_config_snapshot() {
 }
 
 #[test]
+fn a_pinned_client_config_has_its_own_name() {
+    let mut dist = jammy("{}");
+    dist.extensions
+        .push((repod_family_sdk::PINNED_VERSION.into(), "7".into()));
+    let config = repod_deb_core::render_client_config(
+        &dist,
+        "https://repo.example.org/repos/versions/jammy/7",
+        "https://repo.example.org/repos/keys/repod.asc",
+    )
+    .unwrap();
+    assert_eq!(config.filename, "repod-jammy-v7.sources");
+    assert!(
+        config
+            .content
+            .starts_with("# Ubuntu 22.04 LTS (jammy), version 7 (pinned:"),
+        "{}",
+        config.content
+    );
+    assert!(
+        config
+            .content
+            .contains("URIs: https://repo.example.org/repos/versions/jammy/7\nSuites: jammy\n"),
+        "{}",
+        config.content
+    );
+}
+
+#[test]
 fn compare_versions_maps_orderings() {
     use repod_deb_core::sdk::Ordering;
     let pairs = [("1.0~rc1", "1.0"), ("1:1", "2"), ("1.0", "1.0-0")]

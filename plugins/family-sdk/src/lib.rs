@@ -21,3 +21,16 @@ pub use exports::repod::plugin::family::Guest as FamilyGuest;
 pub use exports::repod::plugin::family::*;
 pub use exports::repod::plugin::plugin::{Guest as PluginGuest, PluginInfo};
 pub use repod::plugin::types::{ContainerFormat, Field};
+
+/// The `distribution.extensions` key under which the host passes a pinned
+/// version number to `render-client-config` (the source then points at
+/// that version's tree, which does not follow later changes).
+pub const PINNED_VERSION: &str = "repod.version";
+
+/// The pinned version number `render-client-config` was asked for, if any.
+pub fn pinned_version(dist: &Distribution) -> Option<u64> {
+    dist.extensions
+        .iter()
+        .find(|(k, _)| k == PINNED_VERSION)
+        .and_then(|(_, v)| v.parse().ok())
+}

@@ -38,11 +38,20 @@ pub(crate) fn render(
     check_url("base URL", base_url)?;
     check_url("key URL", key_url)?;
     let id = &dist.id;
-    let repo_id = format!("repod-{id}");
     let url = format!("{}/{id}/$basearch", base_url.trim_end_matches('/'));
     // The display name comes from config, which refuses control characters;
-    // a name line cannot be split.
-    let name = format!("{} (repod)", dist.display_name);
+    // a name line cannot be split. A pinned source reads one version's
+    // tree, which stays as it is; its own id lets it sit beside the live one.
+    let (repo_id, name) = match repod_family_sdk::pinned_version(dist) {
+        Some(n) => (
+            format!("repod-{id}-v{n}"),
+            format!("{} (repod, version {n})", dist.display_name),
+        ),
+        None => (
+            format!("repod-{id}"),
+            format!("{} (repod)", dist.display_name),
+        ),
+    };
     Ok(match style {
         ClientStyle::Dnf => ClientConfig {
             filename: format!("{repo_id}.repo"),
@@ -96,6 +105,29 @@ mod tests {
             config
                 .content
                 .contains("baseurl=https://repo.example.test/repos/almalinux9/$basearch\n")
+        );
+    }
+
+    #[test]
+    fn a_pinned_repo_has_its_own_id() {
+        let mut dist = alma9();
+        dist.extensions
+            .push((repod_family_sdk::PINNED_VERSION.into(), "3".into()));
+        let config = render(
+            ClientStyle::Dnf,
+            &dist,
+            "https://repo.example.test/repos/versions/almalinux9/3",
+            "https://repo.example.test/key.asc",
+        )
+        .unwrap();
+        assert_eq!(config.filename, "repod-almalinux9-v3.repo");
+        assert!(
+            config.content.starts_with("[repod-almalinux9-v3]\nname=AlmaLinux 9 (repod, version 3)\n")
+                && config.content.contains(
+                    "baseurl=https://repo.example.test/repos/versions/almalinux9/3/almalinux9/$basearch\n"
+                ),
+            "{}",
+            config.content
         );
     }
 

@@ -1,0 +1,283 @@
+//! `repod promote`, `migrate`, `init`, `rollback` and `versions`: thin
+//! clients of the API a running daemon serves, printing a summary a person
+//! reads (or the JSON answer with `--json`). Every command fails (non-zero
+//! exit) with the server's problem detail when the server refuses.
+
+use serde_json::{Value, json};
+
+/// Where the daemon is and who is asking.
+pub struct Client {
+    pub url: String,
+    pub token: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a problem: its status and detail.
+    #[error("{status}: {detail}")]
+    Refused { status: u16, detail: String },
+    #[error("cannot reach {url}: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
+}
+
+impl Client {
+    fn agent() -> ureq::Agent {
+        // Promotions and migrations wait for a publish; init rebuilds every
+        // tree. Generous, but not forever.
+        ureq::AgentBuilder::new()
+            .timeout_connect(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(3600))
+            .build()
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), ClientError> {
+        let url = format!("{}/api/v1{path}", self.url.trim_end_matches('/'));
+        let request = Self::agent()
+            .request(method, &url)
+            .set("Authorization", &format!("Bearer {}", self.token));
+        let result = match body {
+            Some(body) => request
+                .set("Content-Type", "application/json")
+                .send_string(&body.to_string()),
+            None => request.call(),
+        };
+        let (status, text) = match result {
+            Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+            Err(ureq::Error::Status(status, r)) => {
+                let text = r.into_string().unwrap_or_default();
+                let detail = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v["detail"].as_str().map(str::to_owned))
+                    .unwrap_or(text);
+                return Err(ClientError::Refused { status, detail });
+            }
+            Err(e) => {
+                return Err(ClientError::Unreachable {
+                    url: self.url.clone(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        let value = serde_json::from_str(&text)
+            .map_err(|e| ClientError::Unexpected(format!("{e}: {text}")))?;
+        Ok((status, value))
+    }
+
+    pub fn promote(&self, request: &Value) -> Result<(u16, Value), ClientError> {
+        self.call("POST", "/distributions/promote", Some(request))
+    }
+
+    pub fn migrate(&self, request: &Value) -> Result<(u16, Value), ClientError> {
+        self.call("POST", "/distributions/migrate", Some(request))
+    }
+
+    pub fn init(&self) -> Result<(u16, Value), ClientError> {
+        self.call("POST", "/distributions/init", None)
+    }
+
+    pub fn rollback(&self, dist: &str, request: &Value) -> Result<(u16, Value), ClientError> {
+        self.call(
+            "POST",
+            &format!("/distributions/{dist}/rollback"),
+            Some(request),
+        )
+    }
+
+    pub fn versions(&self, dist: &str, number: Option<i64>) -> Result<(u16, Value), ClientError> {
+        match number {
+            Some(n) => self.call("GET", &format!("/distributions/{dist}/versions/{n}"), None),
+            None => self.call("GET", &format!("/distributions/{dist}/versions"), None),
+        }
+    }
+}
+
+/// `{"package": .., "from_dist": .., ...}` without the unset options.
+pub fn promote_request(
+    package: &str,
+    from: &str,
+    to: &str,
+    version: Option<&str>,
+    architecture: Option<&str>,
+    reason: Option<&str>,
+) -> Value {
+    let mut body = json!({"package": package, "from_dist": from, "to_dist": to});
+    for (key, value) in [
+        ("version", version),
+        ("architecture", architecture),
+        ("reason", reason),
+    ] {
+        if let Some(v) = value {
+            body[key] = json!(v);
+        }
+    }
+    body
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
+fn published(answer: &Value) -> String {
+    match answer["publish"].as_object() {
+        Some(p) => format!(
+            "; published version {} in {:.0} ms",
+            p["version"],
+            p["duration_ms"].as_f64().unwrap_or(0.0)
+        ),
+        None => String::new(),
+    }
+}
+
+fn made_version(answer: &Value) -> String {
+    match answer["distribution_version"]["number"].as_i64() {
+        Some(n) => format!("version {n}"),
+        None => "no new version".to_owned(),
+    }
+}
+
+/// The summary of a promotion, one line per package.
+pub fn promote_summary(answer: &Value) -> String {
+    let mut out = String::new();
+    for r in answer["promoted"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "promoted {} {} {} ({} -> {})\n",
+            s(&r["name"]),
+            s(&r["version"]),
+            s(&r["architecture"]),
+            s(&answer["from_dist"]),
+            s(&answer["to_dist"])
+        ));
+    }
+    for r in answer["already_present"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "already in {}: {} {} {}\n",
+            s(&answer["to_dist"]),
+            s(&r["name"]),
+            s(&r["version"]),
+            s(&r["architecture"])
+        ));
+    }
+    out.push_str(&format!(
+        "{}: {}{}\n",
+        s(&answer["to_dist"]),
+        made_version(answer),
+        published(answer)
+    ));
+    out
+}
+
+/// The summary of a migration: counts, then every skipped package and why.
+pub fn migrate_summary(answer: &Value) -> String {
+    let mut out = format!(
+        "{} -> {}: {} copied, {} already present, {} skipped; {}{}\n",
+        s(&answer["from_dist"]),
+        s(&answer["to_dist"]),
+        answer["copied"],
+        answer["already_present"],
+        answer["skipped"],
+        made_version(answer),
+        published(answer)
+    );
+    for skip in answer["skips"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  skipped {} {} {}: {}\n",
+            s(&skip["name"]),
+            s(&skip["version"]),
+            s(&skip["architecture"]),
+            s(&skip["reason"])
+        ));
+    }
+    out
+}
+
+pub fn init_summary(answer: &Value) -> String {
+    let mut out = String::new();
+    for p in answer["published"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "rebuilt {}: version {}, {} packages, {} files, {:.0} ms\n",
+            s(&p["distribution"]),
+            p["version"],
+            p["packages"],
+            p["files"],
+            p["duration_ms"].as_f64().unwrap_or(0.0)
+        ));
+    }
+    out
+}
+
+pub fn rollback_summary(answer: &Value) -> String {
+    format!(
+        "{}: content of version {} restored (+{} -{}); {}{}\n",
+        s(&answer["distribution"]),
+        answer["to"],
+        answer["added"],
+        answer["removed"],
+        made_version(answer),
+        published(answer)
+    )
+}
+
+fn ms_to_date(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    httpdate::fmt_http_date(t)
+}
+
+pub fn versions_summary(answer: &Value) -> String {
+    if let Some(versions) = answer["versions"].as_array() {
+        let mut out = format!(
+            "{}: latest {}, live tree shows {}\n",
+            s(&answer["distribution"]),
+            answer["latest"],
+            answer["published"]
+        );
+        for v in versions {
+            out.push_str(&format!(
+                "{:>6}  {}  {:<9} +{:<5} -{:<5} {:>6} pkgs  {}  {}\n",
+                v["number"],
+                ms_to_date(v["created_ms"].as_i64().unwrap_or(0)),
+                s(&v["action"]),
+                v["added"],
+                v["removed"],
+                v["packages"],
+                s(&v["actor"]),
+                s(&v["reason"])
+            ));
+        }
+        return out;
+    }
+    let mut out = format!(
+        "{} version {}: {} by {} at {}{}\n",
+        s(&answer["distribution"]),
+        answer["number"],
+        s(&answer["action"]),
+        s(&answer["actor"]),
+        ms_to_date(answer["created_ms"].as_i64().unwrap_or(0)),
+        match s(&answer["reason"]) {
+            "" => String::new(),
+            r => format!(": {r}"),
+        }
+    );
+    out.push_str(&format!("tree: {}\n", s(&answer["tree"])));
+    for (label, key) in [
+        ("+", "added_packages"),
+        ("-", "removed_packages"),
+        (" ", "content"),
+    ] {
+        for r in answer[key].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "{label} {} {} {}\n",
+                s(&r["name"]),
+                s(&r["version"]),
+                s(&r["architecture"])
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,503 @@
+//! Packages in distributions: the rows that say which blob is which
+//! package where, with the index entries its plugin rendered for that
+//! distribution.
+//!
+//! A `packages` row is *content* (Pulp's word): one file prepared for one
+//! distribution, immutable but for its rendering (re-prepared when the
+//! family plugin or its config changes). Which rows a distribution holds is
+//! its *versions* ([`versions`]): removing a package ends its membership in
+//! the next version but keeps the row, the blob and the pool file for as
+//! long as a kept version lists them.
+//!
+//! A package's pool paths and entries are kept together in one column,
+//! `rendered`, so that a publish reads one row per package (see
+//! [`encode_rendered`]).
+
+pub mod versions;
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use sqlx::{QueryBuilder, Sqlite, Transaction};
+
+use crate::db::{Db, new_id, now};
+pub use versions::{Change, VersionRecord};
+
+/// A package in one distribution, as the API shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct PackageRecord {
+    pub id: String,
+    pub distribution: String,
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub sha256: String,
+    pub size: i64,
+    pub filename: String,
+    pub uploaded_by: String,
+    pub created_at: i64,
+}
+
+pub(crate) const SELECT: &str = "SELECT p.id, p.distribution, p.name, p.version, p.architecture, p.sha256, \
+     b.size, p.filename, p.uploaded_by, p.created_at FROM packages p JOIN blobs b ON b.sha256 = p.sha256";
+
+/// Serialises this process's catalog writes (ingest, removal, promotion,
+/// migration, rollback, re-preparation, retention): version numbers are
+/// handed out one change at a time, and retention never deletes a blob or
+/// pool file a change is about to refer to again.
+pub type WriteLock = std::sync::Arc<tokio::sync::Mutex<()>>;
+
+/// Rows per multi-row `INSERT` and ids per `IN (..)` list: well under
+/// SQLite's 32766 bound variables (and PostgreSQL's 65535).
+pub(crate) const BATCH: usize = 500;
+
+/// What ingest, promotion and migration hand over to be stored.
+pub struct NewPackage<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub architecture: &'a str,
+    pub sha256: &'a str,
+    pub size: u64,
+    pub format: &'a str,
+    pub filename: &'a str,
+    pub uploaded_by: &'a str,
+    /// What the reader parsed (JSON), for a blob the database has not seen.
+    pub parsed: Option<&'a str>,
+    pub pool_paths: &'a [String],
+    /// (index path, sort key, text)
+    pub entries: Vec<(&'a str, &'a str, &'a str)>,
+}
+
+/// What a publish needs of a package besides its blob: its pool paths and
+/// its index entries (index path, sort key, text) in the order the plugin
+/// rendered them.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Rendered {
+    pub pool_paths: Vec<String>,
+    pub entries: Vec<(String, String, String)>,
+}
+
+/// The `packages.rendered` column: JSON, which SQL can also write (the
+/// migration that introduced it did) and `sqlite3` can show.
+pub fn encode_rendered(pool_paths: &[String], entries: &[(&str, &str, &str)]) -> String {
+    serde_json::json!({ "pool_paths": pool_paths, "entries": entries }).to_string()
+}
+
+pub fn decode_rendered(column: &str) -> Result<Rendered, serde_json::Error> {
+    serde_json::from_str(column)
+}
+
+/// The outcome of adding a package to a distribution's next version.
+#[derive(Debug)]
+pub enum Added {
+    /// A new row, now in the distribution.
+    Created(PackageRecord),
+    /// The distribution held these bytes before (an older version still
+    /// lists them); the same row is back.
+    Restored(PackageRecord),
+    /// The same bytes are already there.
+    Existing(PackageRecord),
+    /// Another file already has this name, version and architecture.
+    Conflict(PackageRecord),
+    /// Another file had this name, version and architecture, was removed,
+    /// and is still listed by a kept version (a pinned client may fetch it).
+    Retained(PackageRecord),
+    /// Another file is already published at one of its pool paths (the
+    /// pool is shared by the distributions of a family, and by versions).
+    PathTaken { path: String, owner: PackageRecord },
+}
+
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub distribution: Option<String>,
+    pub name: Option<String>,
+    pub architecture: Option<String>,
+}
+
+/// Name, version, architecture.
+type Identity = (String, String, String);
+
+/// Adds `packages` to `change`'s distribution, in order; each gets its own
+/// outcome and a refused one changes nothing. Queries are batched, so a
+/// migration of thousands costs a few dozen statements, not thousands.
+pub async fn add_many(
+    tx: &mut Transaction<'_, Sqlite>,
+    change: &mut Change,
+    packages: &[NewPackage<'_>],
+) -> Result<Vec<Added>, sqlx::Error> {
+    let dist = change.distribution().to_owned();
+    // Rows of the distribution with the same identity, current or retained.
+    let mut same: HashMap<Identity, (PackageRecord, bool)> = HashMap::new();
+    let names: Vec<&str> = {
+        let mut seen = HashSet::new();
+        packages
+            .iter()
+            .map(|p| p.name)
+            .filter(|n| seen.insert(*n))
+            .collect()
+    };
+    for batch in names.chunks(BATCH) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT p.id, p.distribution, p.name, p.version, p.architecture, p.sha256, b.size, \
+             p.filename, p.uploaded_by, p.created_at, (SELECT COUNT(*) FROM memberships m \
+             WHERE m.package_id = p.id AND m.removed_in IS NULL) AS current \
+             FROM packages p JOIN blobs b ON b.sha256 = p.sha256",
+        );
+        q.push(" WHERE p.distribution = ").push_bind(&dist);
+        q.push(" AND p.name IN (");
+        let mut sep = q.separated(", ");
+        for n in batch {
+            sep.push_bind(*n);
+        }
+        q.push(")");
+        let rows: Vec<CurrentRow> = q.build_query_as().fetch_all(&mut **tx).await?;
+        for row in rows {
+            let key = (
+                row.record.name.clone(),
+                row.record.version.clone(),
+                row.record.architecture.clone(),
+            );
+            same.insert(key, (row.record, row.current > 0));
+        }
+    }
+    // Who owns each pool path (any distribution, any kept row).
+    let mut owners: HashMap<String, PackageRecord> = HashMap::new();
+    let paths: Vec<&String> = packages.iter().flat_map(|p| p.pool_paths).collect();
+    for batch in paths.chunks(BATCH) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT pp.path AS owned_path, p.id, p.distribution, p.name, p.version, p.architecture, p.sha256, b.size, p.filename, p.uploaded_by, p.created_at FROM package_paths pp JOIN packages p ON p.id = pp.package_id JOIN blobs b ON b.sha256 = p.sha256 WHERE pp.path IN (",
+        );
+        let mut sep = q.separated(", ");
+        for path in batch {
+            sep.push_bind(path.as_str());
+        }
+        q.push(")");
+        let rows: Vec<OwnerRow> = q.build_query_as().fetch_all(&mut **tx).await?;
+        // One path holds one file, so every owner of a path has the same
+        // bytes: any one of them will do.
+        for row in rows {
+            owners.entry(row.owned_path).or_insert(row.record);
+        }
+    }
+    let known_blobs: HashSet<String> = {
+        let mut known = HashSet::new();
+        let shas: Vec<&str> = {
+            let mut seen = HashSet::new();
+            packages
+                .iter()
+                .map(|p| p.sha256)
+                .filter(|s| seen.insert(*s))
+                .collect()
+        };
+        for batch in shas.chunks(BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT sha256 FROM blobs WHERE sha256 IN (");
+            let mut sep = q.separated(", ");
+            for s in batch {
+                sep.push_bind(*s);
+            }
+            q.push(")");
+            let rows: Vec<(String,)> = q.build_query_as().fetch_all(&mut **tx).await?;
+            known.extend(rows.into_iter().map(|(s,)| s));
+        }
+        known
+    };
+
+    let created_at = now();
+    let mut outcomes = Vec::with_capacity(packages.len());
+    let mut new_blobs: Vec<&NewPackage> = Vec::new();
+    let mut new_rows: Vec<(String, &NewPackage)> = Vec::new();
+    let mut restored: Vec<String> = Vec::new();
+    for p in packages {
+        let key = (
+            p.name.to_owned(),
+            p.version.to_owned(),
+            p.architecture.to_owned(),
+        );
+        if let Some((existing, current)) = same.get(&key).cloned() {
+            let outcome = match (existing.sha256 == p.sha256, current) {
+                (true, true) => Added::Existing(existing),
+                (true, false) => {
+                    restored.push(existing.id.clone());
+                    same.insert(key, (existing.clone(), true));
+                    Added::Restored(existing)
+                }
+                (false, true) => Added::Conflict(existing),
+                (false, false) => Added::Retained(existing),
+            };
+            outcomes.push(outcome);
+            continue;
+        }
+        if let Some((path, owner)) = p.pool_paths.iter().find_map(|path| {
+            owners
+                .get(path)
+                .filter(|o| o.sha256 != p.sha256)
+                .map(|o| (path, o))
+        }) {
+            outcomes.push(Added::PathTaken {
+                path: path.clone(),
+                owner: owner.clone(),
+            });
+            continue;
+        }
+        let record = PackageRecord {
+            id: new_id(),
+            distribution: dist.clone(),
+            name: p.name.to_owned(),
+            version: p.version.to_owned(),
+            architecture: p.architecture.to_owned(),
+            sha256: p.sha256.to_owned(),
+            size: p.size as i64,
+            filename: p.filename.to_owned(),
+            uploaded_by: p.uploaded_by.to_owned(),
+            created_at,
+        };
+        // Later packages of the same call see this one.
+        for path in p.pool_paths {
+            owners.entry(path.clone()).or_insert_with(|| record.clone());
+        }
+        same.insert(key, (record.clone(), true));
+        if !known_blobs.contains(p.sha256) && !new_blobs.iter().any(|b| b.sha256 == p.sha256) {
+            new_blobs.push(p);
+        }
+        new_rows.push((record.id.clone(), p));
+        outcomes.push(Added::Created(record));
+    }
+
+    for batch in new_blobs.chunks(BATCH / 5) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO blobs (sha256, size, format, created_at, parsed) ",
+        );
+        q.push_values(batch, |mut b, p| {
+            b.push_bind(p.sha256)
+                .push_bind(p.size as i64)
+                .push_bind(p.format)
+                .push_bind(created_at)
+                .push_bind(p.parsed);
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    for batch in new_rows.chunks(BATCH / 10) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO packages (id, distribution, name, version, architecture, sha256, filename, uploaded_by, created_at, rendered) ",
+        );
+        q.push_values(batch, |mut b, (id, p)| {
+            b.push_bind(id.as_str())
+                .push_bind(dist.as_str())
+                .push_bind(p.name)
+                .push_bind(p.version)
+                .push_bind(p.architecture)
+                .push_bind(p.sha256)
+                .push_bind(p.filename)
+                .push_bind(p.uploaded_by)
+                .push_bind(created_at)
+                .push_bind(encode_rendered(p.pool_paths, &p.entries));
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    let paths: Vec<(&str, &str)> = new_rows
+        .iter()
+        .flat_map(|(id, p)| {
+            p.pool_paths
+                .iter()
+                .map(move |path| (id.as_str(), path.as_str()))
+        })
+        .collect();
+    for batch in paths.chunks(BATCH / 2) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO package_paths (package_id, path) ");
+        q.push_values(batch, |mut b, (id, path)| {
+            b.push_bind(*id).push_bind(*path);
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    let members: Vec<&str> = new_rows
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .chain(restored.iter().map(String::as_str))
+        .collect();
+    change.add_many(tx, &members).await?;
+    Ok(outcomes)
+}
+
+#[derive(sqlx::FromRow)]
+struct CurrentRow {
+    #[sqlx(flatten)]
+    record: PackageRecord,
+    current: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct OwnerRow {
+    owned_path: String,
+    #[sqlx(flatten)]
+    record: PackageRecord,
+}
+
+/// [`add_many`] for one package.
+pub async fn add(
+    tx: &mut Transaction<'_, Sqlite>,
+    change: &mut Change,
+    p: NewPackage<'_>,
+) -> Result<Added, sqlx::Error> {
+    Ok(add_many(tx, change, std::slice::from_ref(&p))
+        .await?
+        .pop()
+        .expect("one outcome per package"))
+}
+
+/// Any row, current or kept for an older version.
+pub async fn get(db: &Db, id: &str) -> Result<Option<PackageRecord>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} WHERE p.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// The packages distributions hold now (their latest versions).
+pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<PackageRecord>, sqlx::Error> {
+    // Only the conditions that apply are emitted: PostgreSQL cannot type an
+    // untyped `$1 IS NULL`, so the usual optional-filter trick is not portable.
+    let mut query = QueryBuilder::new(SELECT);
+    query.push(" JOIN memberships m ON m.package_id = p.id AND m.removed_in IS NULL");
+    let mut sep = " WHERE ";
+    for (column, value) in [
+        ("p.distribution", &filter.distribution),
+        ("p.name", &filter.name),
+        ("p.architecture", &filter.architecture),
+    ] {
+        if let Some(value) = value {
+            query.push(sep).push(column).push(" = ").push_bind(value);
+            sep = " AND ";
+        }
+    }
+    query.push(" ORDER BY p.distribution, p.name, p.version, p.architecture");
+    query.build_query_as().fetch_all(db).await
+}
+
+/// Ends the package's membership in its distribution with `change`'s
+/// version. The row, its blob and its pool file stay while a kept version
+/// lists them. `None` if there is no such row in the current version.
+pub async fn remove(
+    tx: &mut Transaction<'_, Sqlite>,
+    change: &mut Change,
+    id: &str,
+) -> Result<Option<PackageRecord>, sqlx::Error> {
+    let record: Option<PackageRecord> = sqlx::query_as(&format!(
+        "{SELECT} JOIN memberships m ON m.package_id = p.id AND m.removed_in IS NULL WHERE p.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(record) = record else {
+        return Ok(None);
+    };
+    if record.distribution != change.distribution() {
+        return Ok(None);
+    }
+    change.remove_many(tx, &[id]).await?;
+    Ok(Some(record))
+}
+
+/// SHA-256 of every blob the database knows.
+pub async fn blob_hashes(db: &Db) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT sha256 FROM blobs")
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(h,)| h).collect())
+}
+
+/// A package row with what preparing it again needs: its blob's parsed
+/// metadata (`None` for blobs stored before migration 0005).
+#[derive(Debug, sqlx::FromRow)]
+pub struct Source {
+    #[sqlx(flatten)]
+    pub record: PackageRecord,
+    pub format: String,
+    pub parsed: Option<String>,
+}
+
+/// Rows of `ids`, with their blobs' parsed metadata, by name, version and
+/// architecture.
+pub async fn sources(db: &Db, ids: &[&str]) -> Result<Vec<Source>, sqlx::Error> {
+    let mut out = Vec::with_capacity(ids.len());
+    for batch in ids.chunks(BATCH) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT p.id, p.distribution, p.name, p.version, p.architecture, p.sha256, b.size, \
+             p.filename, p.uploaded_by, p.created_at, b.format, b.parsed \
+             FROM packages p JOIN blobs b ON b.sha256 = p.sha256 WHERE p.id IN (",
+        );
+        let mut sep = q.separated(", ");
+        for id in batch {
+            sep.push_bind(*id);
+        }
+        q.push(")");
+        out.extend(q.build_query_as::<Source>().fetch_all(db).await?);
+    }
+    out.sort_by(|a, b| {
+        let key = |s: &Source| {
+            (
+                s.record.name.clone(),
+                s.record.version.clone(),
+                s.record.architecture.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    Ok(out)
+}
+
+/// Records what the reader parsed from a blob stored before it was kept.
+pub async fn set_parsed(db: &Db, sha256: &str, parsed: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE blobs SET parsed = $1 WHERE sha256 = $2")
+        .bind(parsed)
+        .bind(sha256)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Replaces a row's rendering (pool paths and entries) after its family
+/// plugin or config changed. Returns the pool paths no row names any more.
+pub async fn rerender(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+    pool_paths: &[String],
+    entries: &[(&str, &str, &str)],
+) -> Result<Vec<String>, sqlx::Error> {
+    let old: Vec<(String,)> =
+        sqlx::query_as("SELECT path FROM package_paths WHERE package_id = $1")
+            .bind(id)
+            .fetch_all(&mut **tx)
+            .await?;
+    sqlx::query("UPDATE packages SET rendered = $1 WHERE id = $2")
+        .bind(encode_rendered(pool_paths, entries))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    let old: Vec<String> = old.into_iter().map(|(p,)| p).collect();
+    if old.as_slice() == pool_paths {
+        return Ok(vec![]);
+    }
+    sqlx::query("DELETE FROM package_paths WHERE package_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    for path in pool_paths {
+        sqlx::query("INSERT INTO package_paths (package_id, path) VALUES ($1, $2)")
+            .bind(id)
+            .bind(path)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let mut orphaned = Vec::new();
+    for path in old.into_iter().filter(|p| !pool_paths.contains(p)) {
+        let users: Option<(String,)> =
+            sqlx::query_as("SELECT package_id FROM package_paths WHERE path = $1 LIMIT 1")
+                .bind(&path)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if users.is_none() {
+            orphaned.push(path);
+        }
+    }
+    Ok(orphaned)
+}

@@ -1,0 +1,578 @@
+//! Repository versions: every change to a distribution's content makes a
+//! new, numbered, immutable version (Pulp's repository versions, Koji's
+//! repo ids with `latest` being the newest).
+//!
+//! A version is not a copy of its content. Each `memberships` row is the
+//! interval of versions one package row is in, `[added_in, removed_in)`
+//! (`removed_in` NULL while it is still there), so a change writes only
+//! what it adds and removes, and version n is every row with
+//! `added_in <= n` and `removed_in` NULL or `> n`. Nothing rewrites a
+//! membership's interval once closed, so a version never changes.
+//!
+//! Retention ([`collect`]) keeps a suffix of versions: the last K, those
+//! younger than D days, and those superseded less than the publish
+//! retention ago (readers still fetching what the previous tree listed).
+//! What no kept version lists goes: memberships, then package rows, then
+//! (by the caller, after commit) pool files and blobs.
+
+use serde::Serialize;
+use sqlx::{QueryBuilder, Sqlite, Transaction};
+
+use super::{BATCH, PackageRecord, SELECT};
+use crate::db::Db;
+
+/// One version of one distribution, as the API shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct VersionRecord {
+    pub distribution: String,
+    pub number: i64,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+    /// The token name that made the change (`repod` for the migration that
+    /// introduced versions).
+    pub actor: String,
+    /// `upload`, `remove`, `promote`, `migrate`, `rollback` or `import`.
+    pub action: String,
+    pub reason: String,
+    /// Packages this version added to / removed from the one before it.
+    pub added: i64,
+    pub removed: i64,
+    /// Packages in this version.
+    pub packages: i64,
+}
+
+const VERSION_COLUMNS: &str =
+    "distribution, number, created_ms, actor, action, reason, added, removed, packages";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A change being made to one distribution inside the caller's transaction:
+/// its memberships are written with the next version number, and
+/// [`Change::finish`] makes that version exist. The caller serialises
+/// changes (the catalog write lock), so the number is not contended.
+#[derive(Debug)]
+pub struct Change {
+    dist: String,
+    number: i64,
+    added: i64,
+    removed: i64,
+}
+
+impl Change {
+    pub async fn begin(
+        tx: &mut Transaction<'_, Sqlite>,
+        dist: &str,
+    ) -> Result<Change, sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO distributions (id, latest) VALUES ($1, 0) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(dist)
+        .execute(&mut **tx)
+        .await?;
+        let (latest,): (i64,) = sqlx::query_as("SELECT latest FROM distributions WHERE id = $1")
+            .bind(dist)
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok(Change {
+            dist: dist.to_owned(),
+            number: latest + 1,
+            added: 0,
+            removed: 0,
+        })
+    }
+
+    pub fn distribution(&self) -> &str {
+        &self.dist
+    }
+
+    /// The number the version will have if the change is not empty.
+    pub fn number(&self) -> i64 {
+        self.number
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.added == 0 && self.removed == 0
+    }
+
+    /// Package rows (of this distribution, not in its current version) that
+    /// the new version holds.
+    pub async fn add_many(
+        &mut self,
+        tx: &mut Transaction<'_, Sqlite>,
+        ids: &[&str],
+    ) -> Result<(), sqlx::Error> {
+        for batch in ids.chunks(BATCH / 2) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO memberships (package_id, distribution, added_in) ",
+            );
+            q.push_values(batch, |mut b, id| {
+                b.push_bind(*id)
+                    .push_bind(self.dist.as_str())
+                    .push_bind(self.number);
+            });
+            q.build().execute(&mut **tx).await?;
+        }
+        self.added += ids.len() as i64;
+        Ok(())
+    }
+
+    /// Package rows of the current version that the new one no longer holds.
+    pub async fn remove_many(
+        &mut self,
+        tx: &mut Transaction<'_, Sqlite>,
+        ids: &[&str],
+    ) -> Result<(), sqlx::Error> {
+        for batch in ids.chunks(BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new("UPDATE memberships SET removed_in = ");
+            q.push_bind(self.number)
+                .push(" WHERE distribution = ")
+                .push_bind(self.dist.as_str())
+                .push(" AND removed_in IS NULL AND package_id IN (");
+            let mut sep = q.separated(", ");
+            for id in batch {
+                sep.push_bind(*id);
+            }
+            q.push(")");
+            self.removed += q.build().execute(&mut **tx).await?.rows_affected() as i64;
+        }
+        Ok(())
+    }
+
+    /// Records the version, unless the change added and removed nothing (no
+    /// version then). The caller commits.
+    pub async fn finish(
+        self,
+        tx: &mut Transaction<'_, Sqlite>,
+        actor: &str,
+        action: &str,
+        reason: &str,
+    ) -> Result<Option<VersionRecord>, sqlx::Error> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        // The version before is the latest, which retention always keeps.
+        let before: Option<(i64,)> =
+            sqlx::query_as("SELECT packages FROM versions WHERE distribution = $1 AND number = $2")
+                .bind(&self.dist)
+                .bind(self.number - 1)
+                .fetch_optional(&mut **tx)
+                .await?;
+        let packages = before.map_or(0, |(n,)| n) + self.added - self.removed;
+        let record = VersionRecord {
+            distribution: self.dist,
+            number: self.number,
+            created_ms: now_ms(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            reason: reason.to_owned(),
+            added: self.added,
+            removed: self.removed,
+            packages,
+        };
+        sqlx::query(&format!(
+            "INSERT INTO versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&record.distribution)
+        .bind(record.number)
+        .bind(record.created_ms)
+        .bind(&record.actor)
+        .bind(&record.action)
+        .bind(&record.reason)
+        .bind(record.added)
+        .bind(record.removed)
+        .bind(record.packages)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("UPDATE distributions SET latest = $1 WHERE id = $2")
+            .bind(record.number)
+            .bind(&record.distribution)
+            .execute(&mut **tx)
+            .await?;
+        Ok(Some(record))
+    }
+}
+
+/// The newest version number of `dist`; 0 before its first change.
+pub async fn latest(db: &Db, dist: &str) -> Result<i64, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT latest FROM distributions WHERE id = $1")
+        .bind(dist)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map_or(0, |(n,)| n))
+}
+
+/// Every kept version of `dist`, newest first.
+pub async fn list(db: &Db, dist: &str) -> Result<Vec<VersionRecord>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM versions WHERE distribution = $1 ORDER BY number DESC"
+    ))
+    .bind(dist)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn get(db: &Db, dist: &str, number: i64) -> Result<Option<VersionRecord>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM versions WHERE distribution = $1 AND number = $2"
+    ))
+    .bind(dist)
+    .bind(number)
+    .fetch_optional(db)
+    .await
+}
+
+/// The condition "membership `m` is in version `$2` of distribution `$1`".
+pub(crate) const IN_VERSION: &str =
+    "m.distribution = $1 AND m.added_in <= $2 AND (m.removed_in IS NULL OR m.removed_in > $2)";
+
+/// Every package of version `number`, by name, version and architecture.
+pub async fn content(db: &Db, dist: &str, number: i64) -> Result<Vec<PackageRecord>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} JOIN memberships m ON m.package_id = p.id WHERE {IN_VERSION} \
+         ORDER BY p.name, p.version, p.architecture"
+    ))
+    .bind(dist)
+    .bind(number)
+    .fetch_all(db)
+    .await
+}
+
+/// Package ids of version `number`.
+pub async fn content_ids(db: &Db, dist: &str, number: i64) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(&format!(
+        "SELECT m.package_id FROM memberships m WHERE {IN_VERSION}"
+    ))
+    .bind(dist)
+    .bind(number)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// What version `number` added to and removed from the one before it.
+pub async fn changed_in(
+    db: &Db,
+    dist: &str,
+    number: i64,
+) -> Result<(Vec<PackageRecord>, Vec<PackageRecord>), sqlx::Error> {
+    let mut out = Vec::new();
+    for column in ["added_in", "removed_in"] {
+        out.push(
+            sqlx::query_as(&format!(
+                "{SELECT} JOIN memberships m ON m.package_id = p.id \
+                 WHERE m.distribution = $1 AND m.{column} = $2 ORDER BY p.name, p.version, p.architecture"
+            ))
+            .bind(dist)
+            .bind(number)
+            .fetch_all(db)
+            .await?,
+        );
+    }
+    let removed = out.pop().expect("two lists");
+    let added = out.pop().expect("two lists");
+    Ok((added, removed))
+}
+
+/// Ids that turn version `from`'s content into version `to`'s (`from` <
+/// `to`): content(to) = content(from) - removed + added.
+pub async fn diff_ids(
+    db: &Db,
+    dist: &str,
+    from: i64,
+    to: i64,
+) -> Result<(Vec<String>, Vec<String>), sqlx::Error> {
+    let added: Vec<(String,)> = sqlx::query_as(
+        "SELECT package_id FROM memberships WHERE distribution = $1 AND added_in > $2 \
+         AND added_in <= $3 AND (removed_in IS NULL OR removed_in > $3)",
+    )
+    .bind(dist)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    let removed: Vec<(String,)> = sqlx::query_as(
+        "SELECT package_id FROM memberships WHERE distribution = $1 AND added_in <= $2 \
+         AND removed_in > $2 AND removed_in <= $3",
+    )
+    .bind(dist)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    Ok((
+        added.into_iter().map(|(id,)| id).collect(),
+        removed.into_iter().map(|(id,)| id).collect(),
+    ))
+}
+
+/// Whether `path` is a pool path of a package in version `number` of
+/// `dist` (what a pinned tree may serve from the shared pool).
+pub async fn lists_pool_path(
+    db: &Db,
+    dist: &str,
+    number: i64,
+    path: &str,
+) -> Result<bool, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as(&format!(
+        "SELECT m.package_id FROM package_paths pp JOIN memberships m ON m.package_id = pp.package_id \
+         WHERE {IN_VERSION} AND pp.path = $3 LIMIT 1"
+    ))
+    .bind(dist)
+    .bind(number)
+    .bind(path)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// How many versions to keep (config `[versions]`, global or per
+/// distribution).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// The last K versions.
+    pub keep_last: u32,
+    /// Every version younger than this many days.
+    pub keep_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            keep_last: 10,
+            keep_days: 7,
+        }
+    }
+}
+
+/// The oldest version `retention` keeps, given every version's (number,
+/// creation time): the lowest of the last K, those younger than D days,
+/// and those superseded (by the next version's creation) less than
+/// `window_ms` ago. The latest is always kept. `None` when there are no
+/// versions.
+pub fn oldest_kept(
+    versions: &[(i64, i64)],
+    retention: Retention,
+    window_ms: i64,
+    now_ms: i64,
+) -> Option<i64> {
+    let latest = versions.iter().map(|v| v.0).max()?;
+    let mut oldest = latest;
+    oldest = oldest.min(latest - i64::from(retention.keep_last) + 1);
+    let age_limit = now_ms.saturating_sub(i64::from(retention.keep_days) * 86_400_000);
+    if let Some((n, _)) = versions.iter().filter(|(_, at)| *at >= age_limit).min() {
+        oldest = oldest.min(*n);
+    }
+    // Version n was superseded when n + 1 was made.
+    let window_limit = now_ms.saturating_sub(window_ms);
+    if let Some((n, _)) = versions.iter().filter(|(_, at)| *at > window_limit).min() {
+        oldest = oldest.min(n - 1);
+    }
+    let first = versions.iter().map(|v| v.0).min()?;
+    Some(oldest.max(first))
+}
+
+/// What one retention pass deleted; the caller removes the files.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub versions: Vec<i64>,
+    pub packages: usize,
+    /// Pool paths no row names any more, recorded in `pool_trash`.
+    pub pool_paths: Vec<String>,
+    /// Blobs no row refers to any more (their rows are gone).
+    pub blobs: Vec<String>,
+}
+
+/// Deletes what `dist`'s retention no longer keeps, in the caller's
+/// transaction. `live` is the version its live tree shows, kept whatever
+/// the retention (the tree lists its files until the next publish).
+pub async fn collect(
+    tx: &mut Transaction<'_, Sqlite>,
+    dist: &str,
+    retention: Retention,
+    window_ms: i64,
+    live: Option<i64>,
+) -> Result<Collected, sqlx::Error> {
+    let versions: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT number, created_ms FROM versions WHERE distribution = $1")
+            .bind(dist)
+            .fetch_all(&mut **tx)
+            .await?;
+    let Some(mut oldest) = oldest_kept(&versions, retention, window_ms, now_ms()) else {
+        return Ok(Collected::default());
+    };
+    if let Some(live) = live.filter(|n| *n > 0) {
+        oldest = oldest.min(live);
+    }
+    let mut collected = Collected {
+        versions: versions
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| *n < oldest)
+            .collect(),
+        ..Collected::default()
+    };
+    if collected.versions.is_empty() {
+        return Ok(collected);
+    }
+    collected.versions.sort_unstable();
+    sqlx::query("DELETE FROM versions WHERE distribution = $1 AND number < $2")
+        .bind(dist)
+        .bind(oldest)
+        .execute(&mut **tx)
+        .await?;
+    // Memberships that ended at or before the oldest kept version.
+    let ended: Vec<(String,)> = sqlx::query_as(
+        "SELECT package_id FROM memberships WHERE distribution = $1 AND removed_in <= $2",
+    )
+    .bind(dist)
+    .bind(oldest)
+    .fetch_all(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM memberships WHERE distribution = $1 AND removed_in <= $2")
+        .bind(dist)
+        .bind(oldest)
+        .execute(&mut **tx)
+        .await?;
+    let ended: Vec<&str> = ended.iter().map(|(id,)| id.as_str()).collect();
+    for batch in ended.chunks(BATCH) {
+        // Rows no membership holds any more.
+        let mut q =
+            QueryBuilder::<Sqlite>::new("SELECT p.id, p.sha256 FROM packages p WHERE p.id IN (");
+        let mut sep = q.separated(", ");
+        for id in batch {
+            sep.push_bind(*id);
+        }
+        q.push(") AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id)");
+        let dead: Vec<(String, String)> = q.build_query_as().fetch_all(&mut **tx).await?;
+        if dead.is_empty() {
+            continue;
+        }
+        collected.packages += dead.len();
+        let ids: Vec<&str> = dead.iter().map(|(id, _)| id.as_str()).collect();
+        let paths: Vec<(String,)> = in_list(
+            "SELECT DISTINCT path FROM package_paths WHERE package_id IN (",
+            &ids,
+        )
+        .build_query_as()
+        .fetch_all(&mut **tx)
+        .await?;
+        in_list("DELETE FROM package_paths WHERE package_id IN (", &ids)
+            .build()
+            .execute(&mut **tx)
+            .await?;
+        in_list("DELETE FROM packages WHERE id IN (", &ids)
+            .build()
+            .execute(&mut **tx)
+            .await?;
+        for (path,) in paths {
+            let named: Option<(String,)> =
+                sqlx::query_as("SELECT package_id FROM package_paths WHERE path = $1 LIMIT 1")
+                    .bind(&path)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            if named.is_none() {
+                sqlx::query(
+                    "INSERT INTO pool_trash (path) VALUES ($1) ON CONFLICT (path) DO NOTHING",
+                )
+                .bind(&path)
+                .execute(&mut **tx)
+                .await?;
+                collected.pool_paths.push(path);
+            }
+        }
+        for (_, sha) in dead {
+            let used: Option<(String,)> =
+                sqlx::query_as("SELECT id FROM packages WHERE sha256 = $1 LIMIT 1")
+                    .bind(&sha)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            if used.is_none() && !collected.blobs.contains(&sha) {
+                sqlx::query("DELETE FROM blobs WHERE sha256 = $1")
+                    .bind(&sha)
+                    .execute(&mut **tx)
+                    .await?;
+                collected.blobs.push(sha);
+            }
+        }
+    }
+    Ok(collected)
+}
+
+/// `head` followed by `ids` as bind marks and `)`.
+fn in_list<'a>(head: &str, ids: &[&'a str]) -> QueryBuilder<'a, Sqlite> {
+    let mut q = QueryBuilder::<Sqlite>::new(head);
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(*id);
+    }
+    q.push(")");
+    q
+}
+
+/// Pool paths retention deleted whose files may still be on disk.
+pub async fn pool_trash(db: &Db) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT path FROM pool_trash")
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(p,)| p).collect())
+}
+
+/// Forgets trash entries whose files are gone; skips (and forgets) those a
+/// row names again.
+pub async fn clear_trash(db: &Db, paths: &[String]) -> Result<(), sqlx::Error> {
+    for batch in paths.chunks(BATCH) {
+        let ids: Vec<&str> = batch.iter().map(String::as_str).collect();
+        in_list("DELETE FROM pool_trash WHERE path IN (", &ids)
+            .build()
+            .execute(db)
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn retention_keeps_a_suffix() {
+        let r = Retention {
+            keep_last: 3,
+            keep_days: 2,
+        };
+        let now = 100 * DAY;
+        // Ten versions, one a day, the last made now.
+        let versions: Vec<(i64, i64)> = (1..=10).map(|n| (n, now - (10 - n) * DAY)).collect();
+        // Last 3: 8..10; younger than 2 days: 9, 10 (8 is exactly 2 days old: kept).
+        assert_eq!(oldest_kept(&versions, r, 0, now), Some(8));
+        // A window keeps the versions superseded within it: 6 was made 4
+        // days ago, so 5 was superseded then.
+        assert_eq!(oldest_kept(&versions, r, 5 * DAY, now), Some(5));
+        // Keep-days wins when it reaches further.
+        let r = Retention {
+            keep_last: 1,
+            keep_days: 4,
+        };
+        assert_eq!(oldest_kept(&versions, r, 0, now), Some(6));
+        // Keep nothing but the latest.
+        let r = Retention {
+            keep_last: 1,
+            keep_days: 0,
+        };
+        assert_eq!(oldest_kept(&versions, r, 0, now), Some(10));
+        // Never below the first version, never without one.
+        let r = Retention {
+            keep_last: 50,
+            keep_days: 0,
+        };
+        assert_eq!(oldest_kept(&versions, r, 0, now), Some(1));
+        assert_eq!(oldest_kept(&[], r, 0, now), None);
+    }
+}

@@ -1,0 +1,785 @@
+//! Moving content between rollout tiers, and back in time: promotion,
+//! migration and rollback, plus re-preparing a distribution's packages when
+//! its plugin or config changed.
+//!
+//! Promotion and migration add packages to another distribution *by
+//! reference*: the same blob (no bytes are copied or uploaded again),
+//! prepared by the target's family plugin from the metadata the host read
+//! at upload (`blobs.parsed`), so the target's settings apply. Each
+//! operation is one change, hence at most one version and one publish of
+//! the target, and waits until the target's tree shows it.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::audit;
+use crate::catalog::{self, Added, Change, NewPackage, PackageRecord, Source, VersionRecord};
+use crate::ingest::{IngestError, Packages, entries, to_contract};
+use crate::plugins::contract::{Ordering, ParsedPackage, Prepared};
+use crate::plugins::{PluginError, Registry};
+use crate::publish::{PublishError, Report};
+use crate::tokens::Caller;
+
+/// Packages per `prepare` call: bounds what one plugin instance holds.
+const PREPARE_BATCH: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// 404
+    #[error("{0}")]
+    NotFound(String),
+    /// 400
+    #[error("{0}")]
+    BadRequest(String),
+    /// 409
+    #[error("{0}")]
+    Conflict(String),
+    /// 422: the target's plugin refused a package.
+    #[error("{0}")]
+    Rejected(String),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error("the change was made, but publishing {dist} failed: {error}")]
+    Publish { dist: String, error: PublishError },
+    #[error("storage error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+impl From<IngestError> for LifecycleError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::UnknownDistribution(_) => LifecycleError::NotFound(e.to_string()),
+            IngestError::Conflict { .. }
+            | IngestError::Retained { .. }
+            | IngestError::PathTaken(_) => LifecycleError::Conflict(e.to_string()),
+            IngestError::Rejected(m) => LifecycleError::Rejected(m),
+            IngestError::Unreadable(r) => LifecycleError::Io(std::io::Error::other(r.to_string())),
+            IngestError::Plugin(p) => LifecycleError::Plugin(p),
+            IngestError::Io(e) => LifecycleError::Io(e),
+            IngestError::Db(e) => LifecycleError::Db(e),
+        }
+    }
+}
+
+fn unknown(id: &str) -> LifecycleError {
+    LifecycleError::NotFound(format!(
+        "no distribution {id}; GET /api/v1/distributions lists the ones loaded plugins provide"
+    ))
+}
+
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteRequest {
+    /// Package name, e.g. `nginx`.
+    pub package: String,
+    pub from_dist: String,
+    pub to_dist: String,
+    /// Default: the newest in `from_dist`, by the family's version order.
+    pub version: Option<String>,
+    /// Default: every architecture of that version.
+    pub architecture: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Promoted {
+    pub package: String,
+    pub version: String,
+    pub from_dist: String,
+    pub to_dist: String,
+    /// Rows added to `to_dist`.
+    pub promoted: Vec<PackageRecord>,
+    /// Already in `to_dist` with the same bytes: left as they were.
+    pub already_present: Vec<PackageRecord>,
+    /// The version of `to_dist` the promotion made (none when nothing was
+    /// added).
+    pub distribution_version: Option<VersionRecord>,
+    /// The publish the call waited for.
+    pub publish: Option<Report>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateRequest {
+    pub from_dist: String,
+    pub to_dist: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Skipped {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Migrated {
+    pub from_dist: String,
+    pub to_dist: String,
+    pub copied: usize,
+    pub already_present: usize,
+    pub skipped: usize,
+    /// Why each skipped package was skipped.
+    pub skips: Vec<Skipped>,
+    pub distribution_version: Option<VersionRecord>,
+    pub publish: Option<Report>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// The version whose content the new version takes.
+    pub version: i64,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RolledBack {
+    pub distribution: String,
+    /// The version whose content was restored.
+    pub to: i64,
+    /// The version the rollback made; none when the content already was
+    /// that version's.
+    pub distribution_version: Option<VersionRecord>,
+    pub added: usize,
+    pub removed: usize,
+    pub publish: Option<Report>,
+}
+
+/// Two distributions a package may move between: same family (hence
+/// format), and not the same one.
+fn check_pair(registry: &Registry, from: &str, to: &str) -> Result<(), LifecycleError> {
+    let (from_family, _) = registry.distribution(from).ok_or_else(|| unknown(from))?;
+    let (to_family, _) = registry.distribution(to).ok_or_else(|| unknown(to))?;
+    if from == to {
+        return Err(LifecycleError::BadRequest(format!(
+            "from_dist and to_dist are both {from}: name two different distributions"
+        )));
+    }
+    if from_family.info.format != to_family.info.format || from_family.info.id != to_family.info.id
+    {
+        return Err(LifecycleError::BadRequest(format!(
+            "{from} ({} family, {:?} packages) and {to} ({} family, {:?} packages) are different \
+             families: packages move only between distributions of one family",
+            from_family.info.id, from_family.info.format, to_family.info.id, to_family.info.format
+        )));
+    }
+    Ok(())
+}
+
+impl Packages {
+    /// The parsed metadata of each source, in the contract's terms, read
+    /// from the database (or, for blobs stored before it was kept, from the
+    /// file once, then stored).
+    async fn parsed(&self, sources: &[Source]) -> Result<Vec<ParsedPackage>, LifecycleError> {
+        let mut out = Vec::with_capacity(sources.len());
+        for source in sources {
+            let package: repod_reader::Package = match &source.parsed {
+                Some(json) => serde_json::from_str(json).map_err(|e| {
+                    std::io::Error::other(format!(
+                        "stored metadata of blob {} is unreadable: {e}",
+                        source.record.sha256
+                    ))
+                })?,
+                None => {
+                    let path = self.blobs.path(&source.record.sha256);
+                    let limits = self.limits.clone();
+                    let package =
+                        tokio::task::spawn_blocking(move || repod_reader::read(&path, &limits))
+                            .await
+                            .expect("reader panicked")
+                            .map_err(|e| std::io::Error::other(e.to_string()))?;
+                    let json = serde_json::to_string(&package).map_err(std::io::Error::other)?;
+                    catalog::set_parsed(&self.db, &source.record.sha256, &json).await?;
+                    package
+                }
+            };
+            let (_, parsed) =
+                to_contract(package, &source.record.sha256, source.record.size as u64)?;
+            out.push(parsed);
+        }
+        Ok(out)
+    }
+
+    /// Prepares `sources` for `dist` with its family plugin, in batches:
+    /// one result per source.
+    async fn prepare_for(
+        &self,
+        dist: &str,
+        sources: &[Source],
+    ) -> Result<Vec<Result<Prepared, String>>, LifecycleError> {
+        let mut out = Vec::with_capacity(sources.len());
+        for batch in sources.chunks(PREPARE_BATCH) {
+            let parsed = self.parsed(batch).await?;
+            let dist = dist.to_owned();
+            let prepared = self
+                .plugins
+                .blocking(move |registry| {
+                    let (family, d) = registry.distribution(&dist).ok_or_else(|| unknown(&dist))?;
+                    Ok::<_, LifecycleError>(family.prepare(d, &parsed)?)
+                })
+                .await?;
+            out.extend(prepared);
+        }
+        Ok(out)
+    }
+
+    /// The newest of `versions` by `dist`'s family order: pairwise rounds,
+    /// one plugin call per round.
+    async fn newest(
+        &self,
+        dist: &str,
+        mut versions: Vec<String>,
+    ) -> Result<String, LifecycleError> {
+        while versions.len() > 1 {
+            let pairs: Vec<(String, String)> = versions
+                .chunks(2)
+                .filter(|c| c.len() == 2)
+                .map(|c| (c[0].clone(), c[1].clone()))
+                .collect();
+            let dist = dist.to_owned();
+            let order = self
+                .plugins
+                .blocking(move |registry| {
+                    let (family, _) = registry.distribution(&dist).ok_or_else(|| unknown(&dist))?;
+                    Ok::<_, LifecycleError>(family.compare_versions(&pairs)?)
+                })
+                .await?;
+            let mut next: Vec<String> = versions
+                .chunks(2)
+                .zip(order.iter().map(Some).chain(std::iter::repeat(None)))
+                .map(|(c, o)| match (c, o) {
+                    ([_, b], Some(Ordering::Less)) => b.clone(),
+                    ([a, _], Some(_)) => a.clone(),
+                    ([a], _) => a.clone(),
+                    _ => unreachable!("chunks of one or two"),
+                })
+                .collect();
+            std::mem::swap(&mut versions, &mut next);
+        }
+        Ok(versions.pop().expect("at least one version"))
+    }
+
+    /// Promotes one package (one version, all or one of its architectures)
+    /// from `from_dist` to `to_dist`.
+    pub async fn promote(
+        &self,
+        request: &PromoteRequest,
+        caller: &Caller,
+    ) -> Result<Promoted, LifecycleError> {
+        let (from, to) = (request.from_dist.as_str(), request.to_dist.as_str());
+        let registry = self.plugins.registry();
+        check_pair(&registry, from, to)?;
+        let filter = catalog::Filter {
+            distribution: Some(from.to_owned()),
+            name: Some(request.package.clone()),
+            architecture: None,
+        };
+        let rows = catalog::list(&self.db, &filter).await?;
+        if rows.is_empty() {
+            return Err(LifecycleError::NotFound(format!(
+                "{from} has no package {} (GET /api/v1/distributions/{from}/packages lists what it has)",
+                request.package
+            )));
+        }
+        let versions: Vec<String> = rows
+            .iter()
+            .map(|r| r.version.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let version = match &request.version {
+            Some(v) if versions.contains(v) => v.clone(),
+            Some(v) => {
+                return Err(LifecycleError::NotFound(format!(
+                    "{from} has no {} version {v} (it has {})",
+                    request.package,
+                    versions.join(", ")
+                )));
+            }
+            None => self.newest(from, versions).await?,
+        };
+        let mut rows: Vec<PackageRecord> =
+            rows.into_iter().filter(|r| r.version == version).collect();
+        if let Some(arch) = &request.architecture {
+            let has: Vec<String> = rows.iter().map(|r| r.architecture.clone()).collect();
+            rows.retain(|r| &r.architecture == arch);
+            if rows.is_empty() {
+                return Err(LifecycleError::NotFound(format!(
+                    "{from} has {} {version} for {}, not {arch}",
+                    request.package,
+                    has.join(", ")
+                )));
+            }
+        }
+        let (_, target) = registry.distribution(to).ok_or_else(|| unknown(to))?;
+        let unsupported: Vec<&str> = rows
+            .iter()
+            .map(|r| r.architecture.as_str())
+            .filter(|a| !target.architectures.iter().any(|t| t == a))
+            .collect();
+        if !unsupported.is_empty() {
+            return Err(LifecycleError::Conflict(format!(
+                "{to} does not support architecture {} of {} {version} (it supports {}); \
+                 promote one architecture with \"architecture\"",
+                unsupported.join(", "),
+                request.package,
+                target.architectures.join(", ")
+            )));
+        }
+        drop(registry);
+
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let sources = catalog::sources(&self.db, &ids).await?;
+        let prepared = self.prepare_for(to, &sources).await?;
+        let mut ready = Vec::with_capacity(sources.len());
+        for (source, result) in sources.iter().zip(prepared) {
+            let prepared = result.map_err(|m| {
+                LifecycleError::Rejected(format!(
+                    "{to} refuses {} {} {}: {m}",
+                    source.record.name, source.record.version, source.record.architecture
+                ))
+            })?;
+            ready.push((source, prepared));
+        }
+        let new: Vec<NewPackage> = ready.iter().map(|(s, p)| new_package(s, p)).collect();
+
+        let reason = request.reason.clone().unwrap_or_default();
+        let writes = self.writes.lock().await;
+        let mut tx = self.db.begin().await?;
+        let mut change = Change::begin(&mut tx, to).await?;
+        let outcomes = catalog::add_many(&mut tx, &mut change, &new).await?;
+        let (mut promoted, mut present) = (Vec::new(), Vec::new());
+        for added in outcomes {
+            if let Some(refused) = IngestError::from_added(to, &added) {
+                return Err(refused.into());
+            }
+            match added {
+                Added::Created(r) | Added::Restored(r) => promoted.push(r),
+                Added::Existing(r) => present.push(r),
+                _ => unreachable!("refusals returned above"),
+            }
+        }
+        let version_record = if promoted.is_empty() {
+            None
+        } else {
+            let detail = format!(
+                "{} {version} ({}) {from} -> {to}{}",
+                request.package,
+                promoted
+                    .iter()
+                    .map(|r| r.architecture.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                reason_suffix(&reason)
+            );
+            audit::record(&mut tx, &caller.name, "distribution.promote", to, &detail).await?;
+            let v = change
+                .finish(&mut tx, &caller.name, "promote", &reason)
+                .await?;
+            tx.commit().await?;
+            v
+        };
+        drop(writes);
+        let publish = self.publish_target(to, version_record.is_some()).await?;
+        Ok(Promoted {
+            package: request.package.clone(),
+            version,
+            from_dist: from.to_owned(),
+            to_dist: to.to_owned(),
+            promoted,
+            already_present: present,
+            distribution_version: version_record,
+            publish,
+        })
+    }
+
+    /// Publishes `dist` and waits when it changed, or when its tree is
+    /// behind its latest version (an earlier publish failed); `None` when
+    /// the tree already shows the latest version.
+    async fn publish_target(
+        &self,
+        dist: &str,
+        changed: bool,
+    ) -> Result<Option<Report>, LifecycleError> {
+        if !changed && self.publisher.is_current(dist).await? {
+            return Ok(None);
+        }
+        self.publisher
+            .publish(dist)
+            .await
+            .map(Some)
+            .map_err(|error| LifecycleError::Publish {
+                dist: dist.to_owned(),
+                error,
+            })
+    }
+
+    /// Copies every package `from_dist` holds into `to_dist`; one version,
+    /// one publish.
+    pub async fn migrate(
+        &self,
+        request: &MigrateRequest,
+        caller: &Caller,
+    ) -> Result<Migrated, LifecycleError> {
+        let (from, to) = (request.from_dist.as_str(), request.to_dist.as_str());
+        let registry = self.plugins.registry();
+        check_pair(&registry, from, to)?;
+        let (_, target) = registry.distribution(to).ok_or_else(|| unknown(to))?;
+        let supported: HashSet<String> = target.architectures.iter().cloned().collect();
+        drop(registry);
+
+        let filter = catalog::Filter {
+            distribution: Some(from.to_owned()),
+            ..Default::default()
+        };
+        let rows = catalog::list(&self.db, &filter).await?;
+        let mut skips = Vec::new();
+        let skip = |r: &PackageRecord, reason: String| Skipped {
+            name: r.name.clone(),
+            version: r.version.clone(),
+            architecture: r.architecture.clone(),
+            reason,
+        };
+        let mut ids = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if supported.contains(&r.architecture) {
+                ids.push(r.id.as_str());
+            } else {
+                skips.push(skip(
+                    r,
+                    format!("{to} does not support architecture {}", r.architecture),
+                ));
+            }
+        }
+        let sources = catalog::sources(&self.db, &ids).await?;
+        let prepared = self.prepare_for(to, &sources).await?;
+        let mut ready = Vec::with_capacity(sources.len());
+        for (source, result) in sources.iter().zip(prepared) {
+            match result {
+                Ok(p) => ready.push((source, p)),
+                Err(m) => skips.push(skip(&source.record, format!("{to} refuses it: {m}"))),
+            }
+        }
+        let new: Vec<NewPackage> = ready.iter().map(|(s, p)| new_package(s, p)).collect();
+
+        let reason = request.reason.clone().unwrap_or_default();
+        let writes = self.writes.lock().await;
+        let mut tx = self.db.begin().await?;
+        let mut change = Change::begin(&mut tx, to).await?;
+        let outcomes = catalog::add_many(&mut tx, &mut change, &new).await?;
+        let (mut copied, mut present) = (0, 0);
+        for ((source, _), added) in ready.iter().zip(&outcomes) {
+            match added {
+                Added::Created(_) | Added::Restored(_) => copied += 1,
+                Added::Existing(_) => present += 1,
+                refused => {
+                    let why = IngestError::from_added(to, refused).expect("a refusal");
+                    skips.push(skip(&source.record, why.to_string()));
+                }
+            }
+        }
+        let version_record = if copied == 0 {
+            None
+        } else {
+            let detail = format!(
+                "{from} -> {to}: {copied} copied, {present} already present, {} skipped{}",
+                skips.len(),
+                reason_suffix(&reason)
+            );
+            audit::record(&mut tx, &caller.name, "distribution.migrate", to, &detail).await?;
+            let v = change
+                .finish(&mut tx, &caller.name, "migrate", &reason)
+                .await?;
+            tx.commit().await?;
+            v
+        };
+        drop(writes);
+        let publish = self.publish_target(to, version_record.is_some()).await?;
+        skips.sort_by(|a, b| {
+            (&a.name, &a.version, &a.architecture).cmp(&(&b.name, &b.version, &b.architecture))
+        });
+        Ok(Migrated {
+            from_dist: from.to_owned(),
+            to_dist: to.to_owned(),
+            copied,
+            already_present: present,
+            skipped: skips.len(),
+            skips,
+            distribution_version: version_record,
+            publish,
+        })
+    }
+
+    /// Makes a new version of `dist` whose content is exactly version
+    /// `request.version`'s, and publishes it.
+    pub async fn rollback(
+        &self,
+        dist: &str,
+        request: &RollbackRequest,
+        caller: &Caller,
+    ) -> Result<RolledBack, LifecycleError> {
+        if self.plugins.registry().distribution(dist).is_none() {
+            return Err(unknown(dist));
+        }
+        let to = request.version;
+        let reason = request.reason.clone().unwrap_or_default();
+        let writes = self.writes.lock().await;
+        if catalog::versions::get(&self.db, dist, to).await?.is_none() {
+            let kept = catalog::versions::list(&self.db, dist).await?;
+            return Err(LifecycleError::NotFound(
+                match (kept.last(), kept.first()) {
+                    (Some(oldest), Some(newest)) => format!(
+                        "{dist} has no version {to}: it keeps versions {} to {}",
+                        oldest.number, newest.number
+                    ),
+                    _ => format!("{dist} has no versions yet"),
+                },
+            ));
+        }
+        let mut tx = self.db.begin().await?;
+        let mut change = Change::begin(&mut tx, dist).await?;
+        let latest = change.number() - 1;
+        let current: HashSet<String> = catalog::versions::content_ids(&self.db, dist, latest)
+            .await?
+            .into_iter()
+            .collect();
+        let wanted: HashSet<String> = catalog::versions::content_ids(&self.db, dist, to)
+            .await?
+            .into_iter()
+            .collect();
+        let remove: Vec<&str> = current.difference(&wanted).map(String::as_str).collect();
+        let add: Vec<&str> = wanted.difference(&current).map(String::as_str).collect();
+        change.remove_many(&mut tx, &remove).await?;
+        change.add_many(&mut tx, &add).await?;
+        let version_record = if change.is_empty() {
+            None
+        } else {
+            let detail = format!(
+                "{dist} to the content of version {to} (+{} -{}){}",
+                add.len(),
+                remove.len(),
+                reason_suffix(&reason)
+            );
+            audit::record(
+                &mut tx,
+                &caller.name,
+                "distribution.rollback",
+                dist,
+                &detail,
+            )
+            .await?;
+            let v = change
+                .finish(&mut tx, &caller.name, "rollback", &reason)
+                .await?;
+            tx.commit().await?;
+            v
+        };
+        drop(writes);
+        let publish = self.publish_target(dist, version_record.is_some()).await?;
+        Ok(RolledBack {
+            distribution: dist.to_owned(),
+            to,
+            distribution_version: version_record,
+            added: add.len(),
+            removed: remove.len(),
+            publish,
+        })
+    }
+
+    /// Brings the database's view of distributions in line with the loaded
+    /// plugins: a distribution whose plugin or config changed has its
+    /// packages prepared again (so their entries follow the new settings);
+    /// one no plugin declares any more is retired from the served tree, and
+    /// one that is back is served again. Runs at start and after every
+    /// plugin change.
+    pub async fn sync_distributions(&self) -> Result<(), LifecycleError> {
+        let registry = self.plugins.registry();
+        let known: Vec<(String, String, Option<i64>)> =
+            sqlx::query_as("SELECT id, rendered_with, retired_at FROM distributions")
+                .fetch_all(&self.db)
+                .await?;
+        let known: HashMap<String, (String, Option<i64>)> = known
+            .into_iter()
+            .map(|(id, with, retired)| (id, (with, retired)))
+            .collect();
+        for (_, dist) in registry.distributions() {
+            let fingerprint = registry
+                .fingerprint(&dist.id)
+                .expect("a loaded distribution");
+            match known.get(&dist.id) {
+                None => {
+                    sqlx::query(
+                        "INSERT INTO distributions (id, latest, rendered_with) VALUES ($1, 0, $2) \
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&dist.id)
+                    .bind(&fingerprint)
+                    .execute(&self.db)
+                    .await?;
+                }
+                Some((with, retired)) => {
+                    if retired.is_some() {
+                        tracing::info!(
+                            distribution = dist.id,
+                            "a loaded plugin declares this retired distribution again; serving it"
+                        );
+                        sqlx::query("UPDATE distributions SET retired_at = NULL WHERE id = $1")
+                            .bind(&dist.id)
+                            .execute(&self.db)
+                            .await?;
+                        self.publisher.changed(&dist.id);
+                    }
+                    if with.is_empty() {
+                        // Rows from before fingerprints: taken as current.
+                        self.set_fingerprint(&dist.id, &fingerprint).await?;
+                    } else if *with != fingerprint {
+                        self.reprepare(&dist.id, &fingerprint).await?;
+                    }
+                }
+            }
+        }
+        for (id, (_, retired)) in &known {
+            if registry.distribution(id).is_none() && retired.is_none() {
+                tracing::warn!(
+                    distribution = id,
+                    "no loaded plugin declares this distribution any more; retiring its tree from /repos/ (its packages and versions stay in the database)"
+                );
+                sqlx::query("UPDATE distributions SET retired_at = $1 WHERE id = $2")
+                    .bind(crate::db::now())
+                    .bind(id)
+                    .execute(&self.db)
+                    .await?;
+                self.publisher
+                    .retire(id)
+                    .await
+                    .map_err(|error| LifecycleError::Publish {
+                        dist: id.clone(),
+                        error,
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_fingerprint(&self, dist: &str, fingerprint: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE distributions SET rendered_with = $1 WHERE id = $2")
+            .bind(fingerprint)
+            .bind(dist)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Prepares every row of `dist` (current and kept) again with its
+    /// plugin as loaded now, and republishes. A package the plugin now
+    /// refuses keeps its previous rendering (logged), so nothing vanishes
+    /// from a tree without a person deciding it.
+    async fn reprepare(&self, dist: &str, fingerprint: &str) -> Result<(), LifecycleError> {
+        let started = std::time::Instant::now();
+        let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM packages WHERE distribution = $1")
+            .bind(dist)
+            .fetch_all(&self.db)
+            .await?;
+        let ids: Vec<&str> = ids.iter().map(|(id,)| id.as_str()).collect();
+        let (mut updated, mut kept) = (0usize, 0usize);
+        for batch in ids.chunks(PREPARE_BATCH) {
+            let sources = catalog::sources(&self.db, batch).await?;
+            let prepared = self.prepare_for(dist, &sources).await?;
+            let _writes = self.writes.lock().await;
+            let mut tx = self.db.begin().await?;
+            let mut orphaned = Vec::new();
+            for (source, result) in sources.iter().zip(prepared) {
+                let r = &source.record;
+                match result {
+                    Ok(p)
+                        if p.identity.name == r.name
+                            && p.identity.version == r.version
+                            && p.identity.architecture == r.architecture =>
+                    {
+                        orphaned.extend(
+                            catalog::rerender(&mut tx, &r.id, &p.pool_paths, &entries(&p)).await?,
+                        );
+                        updated += 1;
+                    }
+                    Ok(p) => {
+                        kept += 1;
+                        tracing::warn!(
+                            distribution = dist,
+                            package = r.id,
+                            "re-prepared as {} {} {}, not {} {} {}: keeping the previous rendering",
+                            p.identity.name,
+                            p.identity.version,
+                            p.identity.architecture,
+                            r.name,
+                            r.version,
+                            r.architecture
+                        );
+                    }
+                    Err(m) => {
+                        kept += 1;
+                        tracing::warn!(
+                            distribution = dist,
+                            package = r.id,
+                            "{} {} {} is refused under the new settings ({m}); keeping the previous rendering: remove it if it no longer belongs",
+                            r.name,
+                            r.version,
+                            r.architecture
+                        );
+                    }
+                }
+            }
+            for path in &orphaned {
+                sqlx::query(
+                    "INSERT INTO pool_trash (path) VALUES ($1) ON CONFLICT (path) DO NOTHING",
+                )
+                .bind(path)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        }
+        self.set_fingerprint(dist, fingerprint).await?;
+        tracing::info!(
+            distribution = dist,
+            updated,
+            kept,
+            ms = started.elapsed().as_millis() as u64,
+            "re-prepared packages after a plugin or config change"
+        );
+        // Pinned trees were rendered the old way; they are built again
+        // when next asked for.
+        self.publisher.changed_rendering(dist);
+        Ok(())
+    }
+}
+
+fn reason_suffix(reason: &str) -> String {
+    if reason.is_empty() {
+        String::new()
+    } else {
+        format!(": {reason}")
+    }
+}
+
+/// A source row prepared for another distribution, as `catalog` takes it.
+fn new_package<'a>(source: &'a Source, prepared: &'a Prepared) -> NewPackage<'a> {
+    NewPackage {
+        name: &prepared.identity.name,
+        version: &prepared.identity.version,
+        architecture: &prepared.identity.architecture,
+        sha256: &source.record.sha256,
+        size: source.record.size as u64,
+        format: &source.format,
+        filename: &source.record.filename,
+        uploaded_by: &source.record.uploaded_by,
+        parsed: None,
+        pool_paths: &prepared.pool_paths,
+        entries: entries(prepared),
+    }
+}
