@@ -158,6 +158,9 @@ fn promotion_is_by_reference_newest_first_idempotent_and_audited() {
     let promoted = reply.body["promoted"].as_array().unwrap();
     assert_eq!(promoted.len(), 1);
     assert_eq!(promoted[0]["sha256"], old["sha256"]);
+    // It remembers where it came from (a scan decision will follow it).
+    assert_eq!(promoted[0]["origin"], old["id"]);
+    assert!(old["origin"].is_null());
     assert_eq!(reply.body["distribution_version"]["number"], 2);
 
     let entries = audit(&daemon);

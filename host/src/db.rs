@@ -37,6 +37,14 @@ pub async fn open(path: &Path) -> anyhow::Result<Db> {
     Ok(pool)
 }
 
+/// A transaction that writes. It takes SQLite's write lock at `BEGIN
+/// IMMEDIATE`, so one that reads before it writes cannot fail on a stale
+/// snapshot when another connection (a CLI, a token or audit insert)
+/// wrote in between; waiting for the lock follows the busy timeout.
+pub async fn write(db: &Db) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    db.begin_with("BEGIN IMMEDIATE").await
+}
+
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

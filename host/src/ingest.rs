@@ -188,12 +188,13 @@ impl Packages {
             format,
             filename,
             uploaded_by: &caller.name,
+            origin: None,
             parsed: Some(&stored),
             pool_paths: &prepared.pool_paths,
             entries: entries(&prepared),
         };
         let _writes = self.writes.lock().await;
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::write(&self.db).await?;
         let mut change = Change::begin(&mut tx, dist).await?;
         let added = catalog::add(&mut tx, &mut change, new).await?;
         if let Some(refused) = IngestError::from_added(dist, &added) {
@@ -239,7 +240,7 @@ impl Packages {
             return Ok(None);
         };
         let _writes = self.writes.lock().await;
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::write(&self.db).await?;
         let mut change = Change::begin(&mut tx, &row.distribution).await?;
         let Some(record) = catalog::remove(&mut tx, &mut change, id).await? else {
             return Ok(None);

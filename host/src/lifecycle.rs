@@ -351,7 +351,7 @@ impl Packages {
 
         let reason = request.reason.clone().unwrap_or_default();
         let writes = self.writes.lock().await;
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::write(&self.db).await?;
         let mut change = Change::begin(&mut tx, to).await?;
         let outcomes = catalog::add_many(&mut tx, &mut change, &new).await?;
         let (mut promoted, mut present) = (Vec::new(), Vec::new());
@@ -470,7 +470,7 @@ impl Packages {
 
         let reason = request.reason.clone().unwrap_or_default();
         let writes = self.writes.lock().await;
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::write(&self.db).await?;
         let mut change = Change::begin(&mut tx, to).await?;
         let outcomes = catalog::add_many(&mut tx, &mut change, &new).await?;
         let (mut copied, mut present) = (0, 0);
@@ -542,7 +542,7 @@ impl Packages {
                 },
             ));
         }
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::write(&self.db).await?;
         let mut change = Change::begin(&mut tx, dist).await?;
         let latest = change.number() - 1;
         let current: HashSet<String> = catalog::versions::content_ids(&self.db, dist, latest)
@@ -692,7 +692,7 @@ impl Packages {
             let sources = catalog::sources(&self.db, batch).await?;
             let prepared = self.prepare_for(dist, &sources).await?;
             let _writes = self.writes.lock().await;
-            let mut tx = self.db.begin().await?;
+            let mut tx = crate::db::write(&self.db).await?;
             let mut orphaned = Vec::new();
             for (source, result) in sources.iter().zip(prepared) {
                 let r = &source.record;
@@ -778,6 +778,7 @@ fn new_package<'a>(source: &'a Source, prepared: &'a Prepared) -> NewPackage<'a>
         format: &source.format,
         filename: &source.record.filename,
         uploaded_by: &source.record.uploaded_by,
+        origin: Some(&source.record.id),
         parsed: None,
         pool_paths: &prepared.pool_paths,
         entries: entries(prepared),

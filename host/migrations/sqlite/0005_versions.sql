@@ -15,6 +15,10 @@
 -- this migration: filled from the file the first time it is needed.
 ALTER TABLE blobs ADD COLUMN parsed TEXT;
 
+-- The row a promoted or migrated package was prepared from (NULL for an
+-- upload): a decision about the package can follow it from tier to tier.
+ALTER TABLE packages ADD COLUMN origin TEXT;
+
 -- One row per distribution that ever held content.
 CREATE TABLE distributions (
     id TEXT PRIMARY KEY,

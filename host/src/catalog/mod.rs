@@ -36,10 +36,26 @@ pub struct PackageRecord {
     pub filename: String,
     pub uploaded_by: String,
     pub created_at: i64,
+    /// The row this one was promoted or migrated from (`None` for an
+    /// upload): the same blob, prepared for another distribution. Lets a
+    /// decision about the package follow it from tier to tier.
+    pub origin: Option<String>,
 }
 
-pub(crate) const SELECT: &str = "SELECT p.id, p.distribution, p.name, p.version, p.architecture, p.sha256, \
-     b.size, p.filename, p.uploaded_by, p.created_at FROM packages p JOIN blobs b ON b.sha256 = p.sha256";
+/// The columns of a [`PackageRecord`], from `packages p` and `blobs b`.
+macro_rules! columns {
+    () => {
+        "p.id, p.distribution, p.name, p.version, p.architecture, p.sha256, \
+         b.size, p.filename, p.uploaded_by, p.created_at, p.origin"
+    };
+}
+const COLUMNS: &str = columns!();
+
+pub(crate) const SELECT: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM packages p JOIN blobs b ON b.sha256 = p.sha256"
+);
 
 /// Serialises this process's catalog writes (ingest, removal, promotion,
 /// migration, rollback, re-preparation, retention): version numbers are
@@ -61,6 +77,8 @@ pub struct NewPackage<'a> {
     pub format: &'a str,
     pub filename: &'a str,
     pub uploaded_by: &'a str,
+    /// The row it is promoted or migrated from.
+    pub origin: Option<&'a str>,
     /// What the reader parsed (JSON), for a blob the database has not seen.
     pub parsed: Option<&'a str>,
     pub pool_paths: &'a [String],
@@ -137,12 +155,11 @@ pub async fn add_many(
             .collect()
     };
     for batch in names.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT p.id, p.distribution, p.name, p.version, p.architecture, p.sha256, b.size, \
-             p.filename, p.uploaded_by, p.created_at, (SELECT COUNT(*) FROM memberships m \
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {COLUMNS}, (SELECT COUNT(*) FROM memberships m \
              WHERE m.package_id = p.id AND m.removed_in IS NULL) AS current \
-             FROM packages p JOIN blobs b ON b.sha256 = p.sha256",
-        );
+             FROM packages p JOIN blobs b ON b.sha256 = p.sha256"
+        ));
         q.push(" WHERE p.distribution = ").push_bind(&dist);
         q.push(" AND p.name IN (");
         let mut sep = q.separated(", ");
@@ -164,9 +181,11 @@ pub async fn add_many(
     let mut owners: HashMap<String, PackageRecord> = HashMap::new();
     let paths: Vec<&String> = packages.iter().flat_map(|p| p.pool_paths).collect();
     for batch in paths.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT pp.path AS owned_path, p.id, p.distribution, p.name, p.version, p.architecture, p.sha256, b.size, p.filename, p.uploaded_by, p.created_at FROM package_paths pp JOIN packages p ON p.id = pp.package_id JOIN blobs b ON b.sha256 = p.sha256 WHERE pp.path IN (",
-        );
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT pp.path AS owned_path, {COLUMNS} FROM package_paths pp \
+             JOIN packages p ON p.id = pp.package_id JOIN blobs b ON b.sha256 = p.sha256 \
+             WHERE pp.path IN ("
+        ));
         let mut sep = q.separated(", ");
         for path in batch {
             sep.push_bind(path.as_str());
@@ -250,6 +269,7 @@ pub async fn add_many(
             filename: p.filename.to_owned(),
             uploaded_by: p.uploaded_by.to_owned(),
             created_at,
+            origin: p.origin.map(str::to_owned),
         };
         // Later packages of the same call see this one.
         for path in p.pool_paths {
@@ -276,9 +296,9 @@ pub async fn add_many(
         });
         q.build().execute(&mut **tx).await?;
     }
-    for batch in new_rows.chunks(BATCH / 10) {
+    for batch in new_rows.chunks(BATCH / 11) {
         let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO packages (id, distribution, name, version, architecture, sha256, filename, uploaded_by, created_at, rendered) ",
+            "INSERT INTO packages (id, distribution, name, version, architecture, sha256, filename, uploaded_by, created_at, rendered, origin) ",
         );
         q.push_values(batch, |mut b, (id, p)| {
             b.push_bind(id.as_str())
@@ -290,7 +310,8 @@ pub async fn add_many(
                 .push_bind(p.filename)
                 .push_bind(p.uploaded_by)
                 .push_bind(created_at)
-                .push_bind(encode_rendered(p.pool_paths, &p.entries));
+                .push_bind(encode_rendered(p.pool_paths, &p.entries))
+                .push_bind(p.origin);
         });
         q.build().execute(&mut **tx).await?;
     }
@@ -420,11 +441,10 @@ pub struct Source {
 pub async fn sources(db: &Db, ids: &[&str]) -> Result<Vec<Source>, sqlx::Error> {
     let mut out = Vec::with_capacity(ids.len());
     for batch in ids.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT p.id, p.distribution, p.name, p.version, p.architecture, p.sha256, b.size, \
-             p.filename, p.uploaded_by, p.created_at, b.format, b.parsed \
-             FROM packages p JOIN blobs b ON b.sha256 = p.sha256 WHERE p.id IN (",
-        );
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {COLUMNS}, b.format, b.parsed \
+             FROM packages p JOIN blobs b ON b.sha256 = p.sha256 WHERE p.id IN ("
+        ));
         let mut sep = q.separated(", ");
         for id in batch {
             sep.push_bind(*id);

@@ -768,7 +768,7 @@ impl Worker {
         let window_ms = self.keep_secs.saturating_mul(1000);
         let _writes = self.writes.lock().await;
         let collected = async {
-            let mut tx = self.db.begin().await?;
+            let mut tx = crate::db::write(&self.db).await?;
             let c = versions::collect(&mut tx, dist, retention, window_ms, live).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(c)
