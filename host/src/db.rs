@@ -63,51 +63,65 @@ pub fn new_id() -> String {
 mod tests {
     use super::*;
 
+    /// A database at `<dir>/repod.db` with the migrations named below
+    /// `before` applied and `rows` inserted, as an older repod left it.
+    async fn older_database(dir: &Path, before: &str, rows: &[&str]) -> std::path::PathBuf {
+        let old = dir.join("old-migrations");
+        std::fs::create_dir(&old).unwrap();
+        let all = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for entry in std::fs::read_dir(&all).unwrap() {
+            let name = entry.unwrap().file_name();
+            if name.to_string_lossy().as_ref() < before {
+                std::fs::copy(all.join(&name), old.join(&name)).unwrap();
+            }
+        }
+        let path = dir.join("repod.db");
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .unwrap()
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        sqlx::migrate::Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        for sql in rows {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        path
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
     /// Migration 0004 folds `index_entries` and `package_paths` into
     /// `packages.rendered`: a database written before it must publish the
     /// same entries, in the plugin's order, after it.
     #[test]
     fn rendered_column_backfills_old_rows() {
         let dir = tempfile::tempdir().unwrap();
-        let old = dir.path().join("old-migrations");
-        std::fs::create_dir(&old).unwrap();
-        let all = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-        for name in [
-            "0001_tokens.sql",
-            "0002_packages.sql",
-            "0003_pool_paths.sql",
-        ] {
-            std::fs::copy(all.join(name), old.join(name)).unwrap();
-        }
-        let path = dir.path().join("repod.db");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-                .unwrap()
-                .create_if_missing(true);
-            let pool = SqlitePool::connect_with(options).await.unwrap();
-            sqlx::migrate::Migrator::new(old.as_path())
-                .await
-                .unwrap()
-                .run(&pool)
-                .await
-                .unwrap();
-            for sql in [
-                "INSERT INTO blobs VALUES ('b', 1, 'deb', 0)",
-                "INSERT INTO packages VALUES ('p1', 'd', 'n', '1', 'all', 'b', 'f', 'u', 0)",
-                "INSERT INTO packages VALUES ('p2', 'd', 'm', '1', 'all', 'b', 'f', 'u', 0)",
-                "INSERT INTO package_paths VALUES ('p1', 'pool/z.deb'), ('p1', 'pool/a.deb')",
-                // Inserted out of order, with text JSON must escape.
-                "INSERT INTO index_entries VALUES ('p1', 1, 'i/B', 'k2', 'second \"quoted\"\n\ttab')",
-                "INSERT INTO index_entries VALUES ('p1', 0, 'i/A', 'k1', 'first <x a=\"1\"/>')",
-            ] {
-                sqlx::query(sql).execute(&pool).await.unwrap();
-            }
-            pool.close().await;
-
+        block_on(async {
+            let path = older_database(
+                dir.path(),
+                "0004",
+                &[
+                    "INSERT INTO blobs VALUES ('b', 1, 'deb', 0)",
+                    "INSERT INTO packages VALUES ('p1', 'd', 'n', '1', 'all', 'b', 'f', 'u', 0)",
+                    "INSERT INTO packages VALUES ('p2', 'd', 'm', '1', 'all', 'b', 'f', 'u', 0)",
+                    "INSERT INTO package_paths VALUES ('p1', 'pool/z.deb'), ('p1', 'pool/a.deb')",
+                    // Inserted out of order, with text JSON must escape.
+                    "INSERT INTO index_entries VALUES ('p1', 1, 'i/B', 'k2', 'second \"quoted\"\n\ttab')",
+                    "INSERT INTO index_entries VALUES ('p1', 0, 'i/A', 'k1', 'first <x a=\"1\"/>')",
+                ],
+            )
+            .await;
             let db = open(&path).await.unwrap();
             let rows: Vec<(String, String)> =
                 sqlx::query_as("SELECT id, rendered FROM packages ORDER BY id")
@@ -140,41 +154,18 @@ mod tests {
     #[test]
     fn versions_start_from_the_content_before_them() {
         let dir = tempfile::tempdir().unwrap();
-        let old = dir.path().join("old-migrations");
-        std::fs::create_dir(&old).unwrap();
-        let all = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-        for entry in std::fs::read_dir(&all).unwrap() {
-            let name = entry.unwrap().file_name();
-            if name.to_string_lossy().as_ref() < "0005" {
-                std::fs::copy(all.join(&name), old.join(&name)).unwrap();
-            }
-        }
-        let path = dir.path().join("repod.db");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-                .unwrap()
-                .create_if_missing(true);
-            let pool = SqlitePool::connect_with(options).await.unwrap();
-            sqlx::migrate::Migrator::new(old.as_path())
-                .await
-                .unwrap()
-                .run(&pool)
-                .await
-                .unwrap();
-            for sql in [
-                "INSERT INTO blobs VALUES ('b', 1, 'deb', 0)",
-                "INSERT INTO packages VALUES ('p1', 'jammy', 'n', '1', 'all', 'b', 'f', 'u', 7, '')",
-                "INSERT INTO packages VALUES ('p2', 'jammy', 'm', '1', 'all', 'b', 'f', 'u', 9, '')",
-                "INSERT INTO packages VALUES ('p3', 'noble', 'n', '1', 'all', 'b', 'f', 'u', 8, '')",
-            ] {
-                sqlx::query(sql).execute(&pool).await.unwrap();
-            }
-            pool.close().await;
-
+        block_on(async {
+            let path = older_database(
+                dir.path(),
+                "0005",
+                &[
+                    "INSERT INTO blobs VALUES ('b', 1, 'deb', 0)",
+                    "INSERT INTO packages VALUES ('p1', 'jammy', 'n', '1', 'all', 'b', 'f', 'u', 7, '')",
+                    "INSERT INTO packages VALUES ('p2', 'jammy', 'm', '1', 'all', 'b', 'f', 'u', 9, '')",
+                    "INSERT INTO packages VALUES ('p3', 'noble', 'n', '1', 'all', 'b', 'f', 'u', 8, '')",
+                ],
+            )
+            .await;
             let db = open(&path).await.unwrap();
             let versions: Vec<(String, i64, i64, String, i64, i64)> = sqlx::query_as(
                 "SELECT distribution, number, created_ms, action, added, packages FROM versions ORDER BY distribution",

@@ -1,0 +1,438 @@
+//! The publish worker: the one task that writes the served tree. It
+//! publishes latest versions, builds pinned trees, retires distributions,
+//! runs retention and, at start, checks every live tree.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use super::build::{self, Paths};
+use super::compress::PieceCache;
+use super::snapshot::{Known, latest_snapshot, read_version};
+use super::tree::{self, State};
+use super::{Collected, PINNED_TOP, PublishError, Publisher, Report, RetentionConfig, Setup, Task};
+use crate::blobs::BlobStore;
+use crate::catalog::WriteLock;
+use crate::catalog::versions;
+use crate::db::Db;
+use crate::plugins::PluginHost;
+use crate::signing::SigningKey;
+use std::sync::Arc;
+
+/// What a publish needs besides the queue; owned by the worker.
+pub(super) struct Worker {
+    db: Db,
+    plugins: Arc<PluginHost>,
+    key: Arc<SigningKey>,
+    blobs: BlobStore,
+    writes: WriteLock,
+    /// How long superseded files stay, and superseded versions at least
+    /// (`[publish]` config).
+    keep_secs: i64,
+    retention: RetentionConfig,
+    paths: Paths,
+    caches: HashMap<String, PieceCache>,
+    states: HashMap<String, State>,
+    known: HashMap<String, Known>,
+    /// Distributions whose next publish starts from scratch.
+    cold: HashSet<String>,
+}
+
+impl Worker {
+    pub(super) fn new(setup: Setup, data: &Path) -> Worker {
+        Worker {
+            db: setup.db,
+            plugins: setup.plugins,
+            key: setup.key,
+            blobs: setup.blobs,
+            writes: setup.writes,
+            keep_secs: i64::try_from(setup.keep_superseded.as_secs()).unwrap_or(i64::MAX),
+            retention: setup.retention,
+            paths: Paths::under(data),
+            caches: HashMap::new(),
+            states: HashMap::new(),
+            known: HashMap::new(),
+            cold: HashSet::new(),
+        }
+    }
+
+    fn dists(&self) -> Vec<String> {
+        self.plugins
+            .registry()
+            .distributions()
+            .map(|(_, d)| d.id.clone())
+            .collect()
+    }
+
+    /// At start: finish what a crash interrupted (pool files whose rows
+    /// retention deleted), check each live tree, queue a rebuild of those
+    /// that fail, and run retention.
+    pub(super) async fn startup(&mut self, publisher: &Publisher) {
+        self.empty_trash().await;
+        for dist in self.dists() {
+            let latest = match versions::latest(&self.db, &dist).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(distribution = dist, "cannot read its versions: {e}");
+                    publisher.changed(&dist);
+                    continue;
+                }
+            };
+            let path = self.paths.state_file(&dist);
+            let repos = self.paths.repos.clone();
+            let blobs = self.blobs.clone();
+            let (state, problem) = tokio::task::spawn_blocking(move || {
+                let state = State::load(&path);
+                let problem = if state.units.is_empty() || state.files.is_empty() {
+                    Some("it was never published".to_owned())
+                } else if state.version != latest {
+                    Some(format!("it shows version {} of {latest}", state.version))
+                } else {
+                    tree::check(&repos, &state, |sha| blobs.path(sha))
+                };
+                (state, problem)
+            })
+            .await
+            .expect("tree check panicked");
+            if !state.retired_pool.is_empty() {
+                self.unlink_unnamed(state.retired_pool.keys().cloned().collect())
+                    .await;
+            }
+            match problem {
+                None => {
+                    publisher
+                        .shown
+                        .lock()
+                        .expect("shown")
+                        .insert(dist.clone(), state.version);
+                    self.states.insert(dist, state);
+                }
+                Some(why) => {
+                    tracing::info!(distribution = dist, "publishing its tree: {why}");
+                    publisher.changed(&dist);
+                }
+            }
+        }
+        self.sweep().await;
+    }
+
+    pub(super) async fn task(&mut self, task: Task, publisher: &Publisher) {
+        match task {
+            Task::Pin {
+                dist,
+                number,
+                reply,
+            } => {
+                let _ = reply.send(self.pin(&dist, number).await);
+            }
+            Task::Retire { dist, reply } => {
+                publisher.shown.lock().expect("shown").remove(&dist);
+                let _ = reply.send(self.retire(&dist).await);
+            }
+            Task::Forget { dist } => {
+                // Pool paths the new rendering no longer names are in the
+                // trash: emptied after the next publish, once the live tree
+                // no longer lists them.
+                self.known.remove(&dist);
+                if let Err(e) = tree::remove_tree(&self.paths.repos.join(PINNED_TOP).join(&dist)) {
+                    tracing::error!(distribution = dist, "cannot delete its pinned trees: {e}");
+                }
+            }
+            Task::Rebuild { dist } => {
+                if let Err(e) = self.key.publish(&self.paths.repos) {
+                    tracing::error!("cannot write the public key files: {e}");
+                }
+                if let Err(e) = tree::remove_tree(&self.paths.repos.join(PINNED_TOP).join(&dist)) {
+                    tracing::error!(distribution = dist, "cannot delete its pinned trees: {e}");
+                }
+                self.cold.insert(dist);
+            }
+        }
+    }
+
+    /// Publishes `dist`'s latest version as its live tree.
+    pub(super) async fn publish(&mut self, dist: &str) -> Result<Report, PublishError> {
+        if self.plugins.registry().distribution(dist).is_none() {
+            return Err(PublishError::UnknownDistribution(dist.to_owned()));
+        }
+        if self.cold.remove(dist) {
+            self.known.remove(dist);
+            self.caches.remove(dist);
+            self.states.remove(dist);
+        }
+        let first = !self.states.contains_key(dist);
+        let mut state = match self.states.remove(dist) {
+            Some(state) => state,
+            None => {
+                let path = self.paths.state_file(dist);
+                tokio::task::spawn_blocking(move || State::load(&path))
+                    .await
+                    .expect("state load panicked")
+            }
+        };
+        let known = self.known.entry(dist.to_owned()).or_default();
+        let snapshot = match latest_snapshot(&self.db, dist, known).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.states.insert(dist.to_owned(), state);
+                return Err(e);
+            }
+        };
+        let mut cache = self.caches.remove(dist).unwrap_or_default();
+        let (key, blobs) = (self.key.clone(), self.blobs.clone());
+        let paths = self.paths.clone();
+        let keep_secs = self.keep_secs;
+        let now = crate::db::now();
+        let outcome = self
+            .plugins
+            .blocking(move |registry| {
+                // A bug here must not take the worker (and every later
+                // publish) down: the panic becomes this publish's error.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                    let result = build::render(&snapshot, &registry, &key, &paths, &mut cache, now)
+                        .and_then(|built| {
+                            built.go_live(&paths, &blobs, &mut state, keep_secs, first)
+                        });
+                    (result, cache, state)
+                }))
+            })
+            .await;
+        match outcome {
+            Ok((result, cache, state)) => {
+                self.caches.insert(dist.to_owned(), cache);
+                self.states.insert(dist.to_owned(), state);
+                result
+            }
+            // Cache and state went with the panic; both are rebuilt (the
+            // state from its file) on the next publish.
+            Err(_) => Err(PublishError::Failed(format!(
+                "internal error: publishing {dist} panicked; the daemon log has the details"
+            ))),
+        }
+    }
+
+    /// Builds the tree of version `number` of `dist` unless it exists.
+    pub(super) async fn pin(&mut self, dist: &str, number: i64) -> Result<PathBuf, PublishError> {
+        let dir = self.paths.pinned(dist, number);
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        if self.plugins.registry().distribution(dist).is_none() {
+            return Err(PublishError::UnknownDistribution(dist.to_owned()));
+        }
+        if versions::get(&self.db, dist, number).await?.is_none() {
+            let kept = versions::list(&self.db, dist).await?;
+            return Err(PublishError::NotKept(match (kept.last(), kept.first()) {
+                (Some(oldest), Some(newest)) => format!(
+                    "{dist} has no version {number}: it keeps versions {} to {}",
+                    oldest.number, newest.number
+                ),
+                _ => format!("{dist} has no versions yet"),
+            }));
+        }
+        let snapshot = match self.known.get(dist).filter(|k| k.version == number) {
+            Some(known) => known.snapshot(dist, std::time::Instant::now()),
+            None => {
+                let mut known = Known::default();
+                read_version(&self.db, dist, number, &mut known).await?
+            }
+        };
+        let (key, blobs) = (self.key.clone(), self.blobs.clone());
+        let paths = self.paths.clone();
+        let now = crate::db::now();
+        let report = self
+            .plugins
+            .blocking(move |registry| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                    let mut cache = PieceCache::default();
+                    build::render(&snapshot, &registry, &key, &paths, &mut cache, now)
+                        .and_then(|built| built.pin(&paths, &blobs))
+                }))
+            })
+            .await
+            .unwrap_or_else(|_| {
+                Err(PublishError::Failed(format!(
+                    "internal error: building version {number} of {dist} panicked"
+                )))
+            })?;
+        tracing::info!(
+            distribution = dist,
+            version = number,
+            packages = report.packages,
+            ms = format!("{:.1}", report.duration_ms),
+            "built a pinned tree"
+        );
+        Ok(dir)
+    }
+
+    /// Moves `dist`'s live and pinned trees to `<data>/publish/retired/`,
+    /// and unlinks the package files no served distribution lists.
+    pub(super) async fn retire(&mut self, dist: &str) -> Result<(), PublishError> {
+        let state = match self.states.remove(dist) {
+            Some(state) => state,
+            None => State::load(&self.paths.state_file(dist)),
+        };
+        self.known.remove(dist);
+        self.caches.remove(dist);
+        let aside = self
+            .paths
+            .retired
+            .join(format!("{dist}-{}", crate::db::now()));
+        for unit in &state.units {
+            tree::move_aside(&self.paths.repos.join(unit), &aside.join(unit))?;
+        }
+        tree::move_aside(
+            &self.paths.repos.join(PINNED_TOP).join(dist),
+            &aside.join(PINNED_TOP),
+        )?;
+        let _writes = self.writes.lock().await;
+        let mut unlinked = 0;
+        for path in state.pool.keys() {
+            let served: Option<(String,)> = sqlx::query_as(
+                "SELECT pp.package_id FROM package_paths pp JOIN packages p ON p.id = pp.package_id \
+                 JOIN distributions d ON d.id = p.distribution \
+                 WHERE pp.path = $1 AND d.retired_at IS NULL LIMIT 1",
+            )
+            .bind(path)
+            .fetch_optional(&self.db)
+            .await?;
+            if served.is_none() {
+                tree::unlink_pool_file(&self.paths.repos, path)?;
+                unlinked += 1;
+            }
+        }
+        match std::fs::remove_file(self.paths.state_file(dist)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        tracing::info!(
+            distribution = dist,
+            kept_in = %aside.display(),
+            package_files_unlinked = unlinked,
+            "retired its tree from /repos/"
+        );
+        Ok(())
+    }
+
+    /// Retention for `dist`: versions it no longer keeps, then the rows,
+    /// pool files, blobs and pinned trees only they had. Never the version
+    /// the live tree shows.
+    pub(super) async fn collect(&mut self, dist: &str) -> Collected {
+        let live = self.states.get(dist).map(|s| s.version);
+        let retention = self.retention.of(dist);
+        let window_ms = self.keep_secs.saturating_mul(1000);
+        let _writes = self.writes.lock().await;
+        let collected = async {
+            let mut tx = crate::db::write(&self.db).await?;
+            let c = versions::collect(&mut tx, dist, retention, window_ms, live).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(c)
+        }
+        .await;
+        let collected = match collected {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(distribution = dist, "retention failed: {e}");
+                return Collected::default();
+            }
+        };
+        for number in &collected.versions {
+            if let Err(e) = tree::remove_tree(&self.paths.pinned(dist, *number)) {
+                tracing::error!(
+                    distribution = dist,
+                    version = number,
+                    "cannot delete its pinned tree: {e}"
+                );
+            }
+        }
+        let mut pool_files = 0;
+        for path in &collected.pool_paths {
+            match tree::unlink_pool_file(&self.paths.repos, path) {
+                Ok(()) => pool_files += 1,
+                Err(e) => tracing::error!(path, "cannot unlink a collected package file: {e}"),
+            }
+        }
+        if let Err(e) = versions::clear_trash(&self.db, &collected.pool_paths).await {
+            tracing::error!("cannot clear the pool trash: {e}");
+        }
+        for sha in &collected.blobs {
+            if let Err(e) = self.blobs.remove(sha) {
+                tracing::error!(sha256 = sha, "cannot delete a collected blob: {e}");
+            }
+        }
+        if !collected.versions.is_empty() {
+            tracing::info!(
+                distribution = dist,
+                versions = ?collected.versions,
+                packages = collected.packages,
+                pool_files,
+                blobs = collected.blobs.len(),
+                "retention collected"
+            );
+        }
+        Collected {
+            versions: collected.versions.len(),
+            packages: collected.packages,
+            pool_files,
+            blobs: collected.blobs.len(),
+        }
+    }
+
+    /// Retention over every distribution, and retired trees past it.
+    pub(super) async fn sweep(&mut self) {
+        for dist in self.dists() {
+            self.collect(&dist).await;
+        }
+        let horizon = crate::db::now() - i64::from(self.retention.default.keep_days) * 86_400;
+        for entry in std::fs::read_dir(&self.paths.retired)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let retired_at = name
+                .rsplit_once('-')
+                .and_then(|(_, t)| t.parse::<i64>().ok());
+            if retired_at.is_some_and(|t| t < horizon)
+                && let Err(e) = tree::remove_tree(&entry.path())
+            {
+                tracing::error!(dir = name, "cannot delete a retired tree: {e}");
+            }
+        }
+    }
+
+    /// Unlinks the pool files in `pool_trash` (left by a crash after
+    /// retention committed, or by re-preparation) that no row names.
+    pub(super) async fn empty_trash(&mut self) {
+        match versions::pool_trash(&self.db).await {
+            Ok(paths) if !paths.is_empty() => {
+                self.unlink_unnamed(paths.clone()).await;
+                if let Err(e) = versions::clear_trash(&self.db, &paths).await {
+                    tracing::error!("cannot clear the pool trash: {e}");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("cannot read the pool trash: {e}"),
+        }
+    }
+
+    /// Unlinks each of `paths` that no package row names.
+    async fn unlink_unnamed(&mut self, paths: Vec<String>) {
+        let _writes = self.writes.lock().await;
+        for path in paths {
+            let named: Result<Option<(String,)>, _> =
+                sqlx::query_as("SELECT package_id FROM package_paths WHERE path = $1 LIMIT 1")
+                    .bind(&path)
+                    .fetch_optional(&self.db)
+                    .await;
+            match named {
+                Ok(None) => {
+                    if let Err(e) = tree::unlink_pool_file(&self.paths.repos, &path) {
+                        tracing::error!(path, "cannot unlink an unlisted package file: {e}");
+                    }
+                }
+                Ok(Some(_)) => {}
+                Err(e) => tracing::error!(path, "cannot check a package file: {e}"),
+            }
+        }
+    }
+}
