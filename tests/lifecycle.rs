@@ -560,6 +560,33 @@ fn a_pinned_tree_keeps_serving_its_version_while_the_tier_moves_on() {
 }
 
 #[test]
+fn at_most_sixteen_pinned_trees_stay_on_disk_per_distribution() {
+    let daemon = Daemon::builder()
+        .config("[versions]\nkeep-last = 30\n")
+        .start();
+    let up = daemon.token("uploader", "ci");
+    for i in 0..18 {
+        upload(
+            &daemon,
+            &up,
+            "bookworm",
+            &deb(&format!("pkg{i:02}"), "1", "all"),
+        );
+    }
+    let release = |n: usize| format!("/repos/versions/bookworm/{n}/dists/bookworm/Release");
+    for n in 1..=18 {
+        let body = text(&daemon, &release(n));
+        assert!(body.contains("Codename: bookworm"));
+    }
+    let on_disk = std::fs::read_dir(daemon.data.path().join("repos/versions/bookworm"))
+        .unwrap()
+        .count();
+    assert_eq!(on_disk, 16);
+    // An evicted tree is built again when asked for.
+    assert_eq!(daemon.get_bytes(&release(1)).0, 200);
+}
+
+#[test]
 fn a_kept_version_holds_its_path_against_different_bytes_until_collected() {
     let daemon = Daemon::builder()
         .config(

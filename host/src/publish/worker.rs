@@ -19,6 +19,9 @@ use crate::signing::SigningKey;
 use std::sync::Arc;
 
 /// What a publish needs besides the queue; owned by the worker.
+/// Pinned trees kept on disk per distribution (see `Worker::evict_pinned`).
+const MAX_PINNED: usize = 16;
+
 pub(super) struct Worker {
     db: Db,
     plugins: Arc<PluginHost>,
@@ -261,7 +264,32 @@ impl Worker {
             ms = format!("{:.1}", report.duration_ms),
             "built a pinned tree"
         );
+        self.evict_pinned(dist, &dir);
         Ok(dir)
+    }
+
+    /// Keeps at most [`MAX_PINNED`] pinned trees of `dist` on disk: anyone
+    /// may ask for any kept version, and each tree costs a full set of
+    /// indexes. The oldest built go (not `keep`); asked for again, a tree is
+    /// built again, with the same content and a new signature date.
+    fn evict_pinned(&self, dist: &str, keep: &Path) {
+        let root = self.paths.repos.join(PINNED_TOP).join(dist);
+        let mut trees: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path() != keep)
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        if trees.len() < MAX_PINNED {
+            return;
+        }
+        trees.sort();
+        for (_, path) in &trees[..trees.len() + 1 - MAX_PINNED] {
+            if let Err(e) = tree::remove_tree(path) {
+                tracing::error!(path = %path.display(), "cannot evict a pinned tree: {e}");
+            }
+        }
     }
 
     /// Moves `dist`'s live and pinned trees to `<data>/publish/retired/`,
