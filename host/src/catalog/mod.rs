@@ -67,6 +67,28 @@ pub type WriteLock = std::sync::Arc<tokio::sync::Mutex<()>>;
 /// SQLite's 32766 bound variables (and PostgreSQL's 65535).
 pub(crate) const BATCH: usize = 500;
 
+/// Appends `v1, v2, .. )` as bind marks: the rest of an `IN (` list.
+pub(crate) fn push_list<'a>(q: &mut QueryBuilder<'a, Sqlite>, values: &[&'a str]) {
+    let mut sep = q.separated(", ");
+    for v in values {
+        sep.push_bind(*v);
+    }
+    q.push(")");
+}
+
+/// `head` (ending in `IN (`) followed by `values` and `)`.
+pub(crate) fn in_list<'a>(head: impl Into<String>, values: &[&'a str]) -> QueryBuilder<'a, Sqlite> {
+    let mut q = QueryBuilder::<Sqlite>::new(head);
+    push_list(&mut q, values);
+    q
+}
+
+/// The distinct values of `items`, in first-seen order.
+fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = HashSet::new();
+    items.filter(|v| seen.insert(*v)).collect()
+}
+
 /// What ingest, promotion and migration hand over to be stored.
 pub struct NewPackage<'a> {
     pub name: &'a str,
@@ -146,14 +168,7 @@ pub async fn add_many(
     let dist = change.distribution().to_owned();
     // Rows of the distribution with the same identity, current or retained.
     let mut same: HashMap<Identity, (PackageRecord, bool)> = HashMap::new();
-    let names: Vec<&str> = {
-        let mut seen = HashSet::new();
-        packages
-            .iter()
-            .map(|p| p.name)
-            .filter(|n| seen.insert(*n))
-            .collect()
-    };
+    let names = distinct(packages.iter().map(|p| p.name));
     for batch in names.chunks(BATCH) {
         let mut q = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {COLUMNS}, (SELECT COUNT(*) FROM memberships m \
@@ -162,11 +177,7 @@ pub async fn add_many(
         ));
         q.push(" WHERE p.distribution = ").push_bind(&dist);
         q.push(" AND p.name IN (");
-        let mut sep = q.separated(", ");
-        for n in batch {
-            sep.push_bind(*n);
-        }
-        q.push(")");
+        push_list(&mut q, batch);
         let rows: Vec<CurrentRow> = q.build_query_as().fetch_all(&mut **tx).await?;
         for row in rows {
             let key = (
@@ -179,47 +190,37 @@ pub async fn add_many(
     }
     // Who owns each pool path (any distribution, any kept row).
     let mut owners: HashMap<String, PackageRecord> = HashMap::new();
-    let paths: Vec<&String> = packages.iter().flat_map(|p| p.pool_paths).collect();
+    let paths = distinct(
+        packages
+            .iter()
+            .flat_map(|p| p.pool_paths.iter().map(String::as_str)),
+    );
     for batch in paths.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT pp.path AS owned_path, {COLUMNS} FROM package_paths pp \
-             JOIN packages p ON p.id = pp.package_id JOIN blobs b ON b.sha256 = p.sha256 \
-             WHERE pp.path IN ("
-        ));
-        let mut sep = q.separated(", ");
-        for path in batch {
-            sep.push_bind(path.as_str());
-        }
-        q.push(")");
-        let rows: Vec<OwnerRow> = q.build_query_as().fetch_all(&mut **tx).await?;
+        let rows: Vec<OwnerRow> = in_list(
+            format!(
+                "SELECT pp.path AS owned_path, {COLUMNS} FROM package_paths pp \
+                 JOIN packages p ON p.id = pp.package_id JOIN blobs b ON b.sha256 = p.sha256 \
+                 WHERE pp.path IN ("
+            ),
+            batch,
+        )
+        .build_query_as()
+        .fetch_all(&mut **tx)
+        .await?;
         // One path holds one file, so every owner of a path has the same
         // bytes: any one of them will do.
         for row in rows {
             owners.entry(row.owned_path).or_insert(row.record);
         }
     }
-    let known_blobs: HashSet<String> = {
-        let mut known = HashSet::new();
-        let shas: Vec<&str> = {
-            let mut seen = HashSet::new();
-            packages
-                .iter()
-                .map(|p| p.sha256)
-                .filter(|s| seen.insert(*s))
-                .collect()
-        };
-        for batch in shas.chunks(BATCH) {
-            let mut q = QueryBuilder::<Sqlite>::new("SELECT sha256 FROM blobs WHERE sha256 IN (");
-            let mut sep = q.separated(", ");
-            for s in batch {
-                sep.push_bind(*s);
-            }
-            q.push(")");
-            let rows: Vec<(String,)> = q.build_query_as().fetch_all(&mut **tx).await?;
-            known.extend(rows.into_iter().map(|(s,)| s));
-        }
-        known
-    };
+    let mut known_blobs: HashSet<String> = HashSet::new();
+    for batch in distinct(packages.iter().map(|p| p.sha256)).chunks(BATCH) {
+        let rows: Vec<(String,)> = in_list("SELECT sha256 FROM blobs WHERE sha256 IN (", batch)
+            .build_query_as()
+            .fetch_all(&mut **tx)
+            .await?;
+        known_blobs.extend(rows.into_iter().map(|(s,)| s));
+    }
 
     let created_at = now();
     let mut outcomes = Vec::with_capacity(packages.len());
@@ -441,15 +442,13 @@ pub struct Source {
 pub async fn sources(db: &Db, ids: &[&str]) -> Result<Vec<Source>, sqlx::Error> {
     let mut out = Vec::with_capacity(ids.len());
     for batch in ids.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {COLUMNS}, b.format, b.parsed \
-             FROM packages p JOIN blobs b ON b.sha256 = p.sha256 WHERE p.id IN ("
-        ));
-        let mut sep = q.separated(", ");
-        for id in batch {
-            sep.push_bind(*id);
-        }
-        q.push(")");
+        let mut q = in_list(
+            format!(
+                "SELECT {COLUMNS}, b.format, b.parsed \
+                 FROM packages p JOIN blobs b ON b.sha256 = p.sha256 WHERE p.id IN ("
+            ),
+            batch,
+        );
         out.extend(q.build_query_as::<Source>().fetch_all(db).await?);
     }
     out.sort_by(|a, b| {

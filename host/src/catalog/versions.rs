@@ -18,7 +18,7 @@
 use serde::Serialize;
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
-use super::{BATCH, PackageRecord, SELECT};
+use super::{BATCH, PackageRecord, SELECT, in_list, push_list};
 use crate::db::Db;
 
 /// One version of one distribution, as the API shows it.
@@ -133,11 +133,7 @@ impl Change {
                 .push(" WHERE distribution = ")
                 .push_bind(self.dist.as_str())
                 .push(" AND removed_in IS NULL AND package_id IN (");
-            let mut sep = q.separated(", ");
-            for id in batch {
-                sep.push_bind(*id);
-            }
-            q.push(")");
+            push_list(&mut q, batch);
             self.removed += q.build().execute(&mut **tx).await?.rows_affected() as i64;
         }
         Ok(())
@@ -441,13 +437,11 @@ pub async fn collect(
     let ended: Vec<&str> = ended.iter().map(|(id,)| id.as_str()).collect();
     for batch in ended.chunks(BATCH) {
         // Rows no membership holds any more.
-        let mut q =
-            QueryBuilder::<Sqlite>::new("SELECT p.id, p.sha256 FROM packages p WHERE p.id IN (");
-        let mut sep = q.separated(", ");
-        for id in batch {
-            sep.push_bind(*id);
-        }
-        q.push(") AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id)");
+        let mut q = in_list(
+            "SELECT p.id, p.sha256 FROM packages p WHERE p.id IN (",
+            batch,
+        );
+        q.push(" AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id)");
         let dead: Vec<(String, String)> = q.build_query_as().fetch_all(&mut **tx).await?;
         if dead.is_empty() {
             continue;
@@ -501,17 +495,6 @@ pub async fn collect(
         }
     }
     Ok(collected)
-}
-
-/// `head` followed by `ids` as bind marks and `)`.
-fn in_list<'a>(head: &str, ids: &[&'a str]) -> QueryBuilder<'a, Sqlite> {
-    let mut q = QueryBuilder::<Sqlite>::new(head);
-    let mut sep = q.separated(", ");
-    for id in ids {
-        sep.push_bind(*id);
-    }
-    q.push(")");
-    q
 }
 
 /// Pool paths retention deleted whose files may still be on disk.

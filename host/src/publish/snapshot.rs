@@ -34,9 +34,6 @@ impl Known {
     }
 }
 
-/// Ids per `IN (...)` query, well under SQLite's 32766 bound variables.
-const ID_BATCH: usize = 500;
-
 /// What `dist`'s latest version publishes. The worker keeps the packages
 /// of the version it published last (`known`) and reads only the
 /// difference: the ids a few versions added and removed, and the new rows.
@@ -95,17 +92,15 @@ async fn read_ids(
     out: &mut HashMap<String, Arc<StoredPackage>>,
     ids: &[&str],
 ) -> Result<(), PublishError> {
-    for batch in ids.chunks(ID_BATCH) {
-        let marks: Vec<String> = (1..=batch.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT id, sha256, rendered FROM packages WHERE id IN ({})",
-            marks.join(", ")
-        );
-        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
-        for id in batch {
-            query = query.bind(*id);
-        }
-        keep_rows(out, query.fetch_all(db).await?)?;
+    for batch in ids.chunks(crate::catalog::BATCH) {
+        let rows = crate::catalog::in_list(
+            "SELECT id, sha256, rendered FROM packages WHERE id IN (",
+            batch,
+        )
+        .build_query_as()
+        .fetch_all(db)
+        .await?;
+        keep_rows(out, rows)?;
     }
     Ok(())
 }
