@@ -399,7 +399,27 @@ fn every_change_is_a_version_and_rollback_restores_one_exactly() {
 
     let list = versions(&daemon, "jammy");
     assert_eq!(list["latest"], 4);
+    assert_eq!(list["oldest"], 1);
     assert_eq!(list["published"], 4);
+    // Pages: two at a time, then below the last one shown.
+    let page = daemon.get("/api/v1/distributions/jammy/versions?limit=2", Some(&up));
+    let numbers = |r: &Reply| -> Vec<i64> {
+        r.body["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["number"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(numbers(&page), [4, 3]);
+    let next = daemon.get(
+        "/api/v1/distributions/jammy/versions?limit=2&before=3",
+        Some(&up),
+    );
+    assert_eq!(numbers(&next), [2, 1]);
+    daemon
+        .get("/api/v1/distributions/jammy/versions?limit=0", Some(&up))
+        .problem(400);
     let rows: Vec<(i64, String, String, i64, i64, i64)> = list["versions"]
         .as_array()
         .unwrap()

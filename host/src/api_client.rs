@@ -90,11 +90,31 @@ impl Client {
         )
     }
 
-    pub fn versions(&self, dist: &str, number: Option<i64>) -> Result<(u16, Value), ClientError> {
-        match number {
-            Some(n) => self.call("GET", &format!("/distributions/{dist}/versions/{n}"), None),
-            None => self.call("GET", &format!("/distributions/{dist}/versions"), None),
+    /// One version, or a page of them (`limit`, `before`).
+    pub fn versions(
+        &self,
+        dist: &str,
+        number: Option<i64>,
+        limit: Option<i64>,
+        before: Option<i64>,
+    ) -> Result<(u16, Value), ClientError> {
+        if let Some(n) = number {
+            return self.call("GET", &format!("/distributions/{dist}/versions/{n}"), None);
         }
+        let query: Vec<String> = [("limit", limit), ("before", before)]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+            .collect();
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", query.join("&"))
+        };
+        self.call(
+            "GET",
+            &format!("/distributions/{dist}/versions{query}"),
+            None,
+        )
     }
 }
 
@@ -232,9 +252,10 @@ fn ms_to_date(ms: i64) -> String {
 pub fn versions_summary(answer: &Value) -> String {
     if let Some(versions) = answer["versions"].as_array() {
         let mut out = format!(
-            "{}: latest {}, live tree shows {}\n",
+            "{}: latest {}, oldest kept {}, live tree shows {}\n",
             s(&answer["distribution"]),
             answer["latest"],
+            answer["oldest"],
             answer["published"]
         );
         for v in versions {

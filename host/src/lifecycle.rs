@@ -531,15 +531,8 @@ impl Packages {
         let reason = request.reason.clone().unwrap_or_default();
         let writes = self.writes.lock().await;
         if catalog::versions::get(&self.db, dist, to).await?.is_none() {
-            let kept = catalog::versions::list(&self.db, dist).await?;
             return Err(LifecycleError::NotFound(
-                match (kept.last(), kept.first()) {
-                    (Some(oldest), Some(newest)) => format!(
-                        "{dist} has no version {to}: it keeps versions {} to {}",
-                        oldest.number, newest.number
-                    ),
-                    _ => format!("{dist} has no versions yet"),
-                },
+                catalog::versions::not_kept(&self.db, dist, to).await?,
             ));
         }
         let mut tx = crate::db::write(&self.db).await?;

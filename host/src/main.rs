@@ -161,6 +161,12 @@ struct VersionsArgs {
     /// Show this version with its content
     #[arg(long)]
     version: Option<i64>,
+    /// List at most this many [default: 100]
+    #[arg(long)]
+    limit: Option<i64>,
+    /// List only versions below this number (the next page)
+    #[arg(long)]
+    before: Option<i64>,
     #[command(flatten)]
     remote: Remote,
 }
@@ -377,7 +383,7 @@ fn main() -> anyhow::Result<()> {
         Command::Versions(args) => {
             let client = args.remote.client();
             args.remote.report(
-                client.versions(&args.distribution, args.version),
+                client.versions(&args.distribution, args.version, args.limit, args.before),
                 repod::api_client::versions_summary,
             )?;
             Ok(())

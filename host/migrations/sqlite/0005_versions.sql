@@ -45,6 +45,8 @@ CREATE TABLE versions (
     packages BIGINT NOT NULL,
     PRIMARY KEY (distribution, number)
 );
+-- Retention asks for the oldest version younger than a date.
+CREATE INDEX versions_by_time ON versions (distribution, created_ms);
 
 CREATE TABLE memberships (
     package_id TEXT NOT NULL REFERENCES packages (id),

@@ -205,10 +205,22 @@ pub struct VersionList {
     pub distribution: String,
     /// The newest version (0: none yet).
     pub latest: i64,
+    /// The oldest version retention keeps.
+    pub oldest: Option<i64>,
     /// The version the live tree at /repos/ shows.
     pub published: Option<i64>,
-    /// Kept versions, newest first.
+    /// Kept versions, newest first: at most `limit`, below `before`.
     pub versions: Vec<VersionRecord>,
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VersionPage {
+    /// At most this many (default 100, at most 1000).
+    limit: Option<i64>,
+    /// Only versions below this number (the next page starts below the
+    /// last one shown).
+    before: Option<i64>,
 }
 
 /// 404 unless a loaded plugin declares `id`.
@@ -225,24 +237,34 @@ fn known(state: &AppState, id: &str) -> Result<(), Problem> {
     tag = "lifecycle",
     summary = "Kept versions of a distribution, newest first (reader)",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "distribution id")),
-    responses((status = 200, description = "versions", body = VersionList), (status = 404, description = "unknown distribution"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+    params(("id" = String, Path, description = "distribution id"), VersionPage),
+    responses((status = 200, description = "versions", body = VersionList), (status = 400, description = "a limit out of range"), (status = 404, description = "unknown distribution"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
 )]
 pub async fn versions(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    axum::extract::Query(page): axum::extract::Query<VersionPage>,
 ) -> Result<Json<VersionList>, Problem> {
     caller.require(Role::Reader)?;
     known(&state, &id)?;
-    let versions = catalog::versions::list(&state.db, &id)
+    let limit = page.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Problem::bad_request(format!(
+            "limit {limit}: ask for 1 to 1000 versions per page (and ?before= for the next page)"
+        )));
+    }
+    let versions = catalog::versions::list(&state.db, &id, page.before, limit)
         .await
         .map_err(Problem::internal)?;
-    let latest = versions.first().map_or(0, |v| v.number);
+    let kept = catalog::versions::kept(&state.db, &id)
+        .await
+        .map_err(Problem::internal)?;
     Ok(Json(VersionList {
         published: state.publisher.shown(&id),
         distribution: id,
-        latest,
+        latest: kept.map_or(0, |k| k.1),
+        oldest: kept.map(|k| k.0),
         versions,
     }))
 }
@@ -310,14 +332,8 @@ pub(crate) fn version_number(text: &str) -> Result<i64, Problem> {
 /// 404 for a version that does not exist or was collected, saying which
 /// are kept.
 pub(crate) async fn not_kept(state: &AppState, id: &str, number: i64) -> Problem {
-    match catalog::versions::list(&state.db, id).await {
-        Ok(kept) => Problem::not_found(match (kept.last(), kept.first()) {
-            (Some(oldest), Some(newest)) => format!(
-                "{id} has no version {number}: it keeps versions {} to {} (older ones were collected by retention, [versions] in the config)",
-                oldest.number, newest.number
-            ),
-            _ => format!("{id} has no versions yet: its first upload or promotion makes version 1"),
-        }),
+    match catalog::versions::not_kept(&state.db, id, number).await {
+        Ok(message) => Problem::not_found(message),
         Err(e) => Problem::internal(e),
     }
 }

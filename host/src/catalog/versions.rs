@@ -202,14 +202,46 @@ pub async fn latest(db: &Db, dist: &str) -> Result<i64, sqlx::Error> {
     Ok(row.map_or(0, |(n,)| n))
 }
 
-/// Every kept version of `dist`, newest first.
-pub async fn list(db: &Db, dist: &str) -> Result<Vec<VersionRecord>, sqlx::Error> {
+/// Kept versions of `dist` below `before` (all when `None`), newest
+/// first, at most `limit`.
+pub async fn list(
+    db: &Db,
+    dist: &str,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<VersionRecord>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {VERSION_COLUMNS} FROM versions WHERE distribution = $1 ORDER BY number DESC"
+        "SELECT {VERSION_COLUMNS} FROM versions WHERE distribution = $1 AND number < $2 \
+         ORDER BY number DESC LIMIT $3"
     ))
     .bind(dist)
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(limit)
     .fetch_all(db)
     .await
+}
+
+/// The oldest and newest kept version numbers of `dist`.
+pub async fn kept(db: &Db, dist: &str) -> Result<Option<(i64, i64)>, sqlx::Error> {
+    let (first, latest): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT MIN(number), MAX(number) FROM versions WHERE distribution = $1")
+            .bind(dist)
+            .fetch_one(db)
+            .await?;
+    Ok(first.zip(latest))
+}
+
+/// Why version `number` of `dist` cannot be had, saying which are kept.
+pub async fn not_kept(db: &Db, dist: &str, number: i64) -> Result<String, sqlx::Error> {
+    Ok(match kept(db, dist).await? {
+        Some((oldest, newest)) => format!(
+            "{dist} has no version {number}: it keeps versions {oldest} to {newest} (older ones \
+             were collected by retention, [versions] in the config)"
+        ),
+        None => {
+            format!("{dist} has no versions yet: its first upload or promotion makes version 1")
+        }
+    })
 }
 
 pub async fn get(db: &Db, dist: &str, number: i64) -> Result<Option<VersionRecord>, sqlx::Error> {
@@ -345,31 +377,32 @@ impl Default for Retention {
     }
 }
 
-/// The oldest version `retention` keeps, given every version's (number,
-/// creation time): the lowest of the last K, those younger than D days,
-/// and those superseded (by the next version's creation) less than
-/// `window_ms` ago. The latest is always kept. `None` when there are no
+/// What retention decides from: the first and latest version numbers, the
+/// oldest version made at or after the keep-days limit, and the oldest made
+/// after the publish window's start (the one before it was superseded
+/// within the window). One aggregate query each, whatever the number of
 /// versions.
-pub fn oldest_kept(
-    versions: &[(i64, i64)],
-    retention: Retention,
-    window_ms: i64,
-    now_ms: i64,
-) -> Option<i64> {
-    let latest = versions.iter().map(|v| v.0).max()?;
-    let mut oldest = latest;
-    oldest = oldest.min(latest - i64::from(retention.keep_last) + 1);
-    let age_limit = now_ms.saturating_sub(i64::from(retention.keep_days) * 86_400_000);
-    if let Some((n, _)) = versions.iter().filter(|(_, at)| *at >= age_limit).min() {
-        oldest = oldest.min(*n);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub first: i64,
+    pub latest: i64,
+    pub first_within_days: Option<i64>,
+    pub first_within_window: Option<i64>,
+}
+
+/// The oldest version `retention` keeps: the lowest of the last K, those
+/// younger than D days, and those superseded (by the next version's
+/// creation) less than the publish window ago. The latest is always kept.
+pub fn oldest_kept(span: Span, retention: Retention) -> i64 {
+    let mut oldest = span.latest - i64::from(retention.keep_last) + 1;
+    if let Some(n) = span.first_within_days {
+        oldest = oldest.min(n);
     }
     // Version n was superseded when n + 1 was made.
-    let window_limit = now_ms.saturating_sub(window_ms);
-    if let Some((n, _)) = versions.iter().filter(|(_, at)| *at > window_limit).min() {
+    if let Some(n) = span.first_within_window {
         oldest = oldest.min(n - 1);
     }
-    let first = versions.iter().map(|v| v.0).min()?;
-    Some(oldest.max(first))
+    oldest.min(span.latest).max(span.first)
 }
 
 /// What one retention pass deleted; the caller removes the files.
@@ -393,28 +426,55 @@ pub async fn collect(
     window_ms: i64,
     live: Option<i64>,
 ) -> Result<Collected, sqlx::Error> {
-    let versions: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT number, created_ms FROM versions WHERE distribution = $1")
+    let (first, latest): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT MIN(number), MAX(number) FROM versions WHERE distribution = $1")
             .bind(dist)
-            .fetch_all(&mut **tx)
+            .fetch_one(&mut **tx)
             .await?;
-    let Some(mut oldest) = oldest_kept(&versions, retention, window_ms, now_ms()) else {
+    let (Some(first), Some(latest)) = (first, latest) else {
         return Ok(Collected::default());
     };
+    let now = now_ms();
+    let mut since = Vec::with_capacity(2);
+    for (compare, limit) in [
+        (
+            ">=",
+            now.saturating_sub(i64::from(retention.keep_days) * 86_400_000),
+        ),
+        (">", now.saturating_sub(window_ms)),
+    ] {
+        let (n,): (Option<i64>,) = sqlx::query_as(&format!(
+            "SELECT MIN(number) FROM versions WHERE distribution = $1 AND created_ms {compare} $2"
+        ))
+        .bind(dist)
+        .bind(limit)
+        .fetch_one(&mut **tx)
+        .await?;
+        since.push(n);
+    }
+    let span = Span {
+        first,
+        latest,
+        first_within_days: since[0],
+        first_within_window: since[1],
+    };
+    let mut oldest = oldest_kept(span, retention);
     if let Some(live) = live.filter(|n| *n > 0) {
         oldest = oldest.min(live);
     }
+    if oldest <= first {
+        return Ok(Collected::default());
+    }
+    let numbers: Vec<(i64,)> =
+        sqlx::query_as("SELECT number FROM versions WHERE distribution = $1 AND number < $2")
+            .bind(dist)
+            .bind(oldest)
+            .fetch_all(&mut **tx)
+            .await?;
     let mut collected = Collected {
-        versions: versions
-            .iter()
-            .map(|(n, _)| *n)
-            .filter(|n| *n < oldest)
-            .collect(),
+        versions: numbers.into_iter().map(|(n,)| n).collect(),
         ..Collected::default()
     };
-    if collected.versions.is_empty() {
-        return Ok(collected);
-    }
     collected.versions.sort_unstable();
     sqlx::query("DELETE FROM versions WHERE distribution = $1 AND number < $2")
         .bind(dist)
@@ -524,38 +584,45 @@ mod tests {
 
     const DAY: i64 = 86_400_000;
 
+    /// The span of `versions` (number, creation time) at `now`.
+    fn span(versions: &[(i64, i64)], r: Retention, window: i64, now: i64) -> Span {
+        let first_at = |limit: i64, strict: bool| {
+            versions
+                .iter()
+                .filter(|(_, at)| if strict { *at > limit } else { *at >= limit })
+                .map(|v| v.0)
+                .min()
+        };
+        Span {
+            first: versions.iter().map(|v| v.0).min().unwrap(),
+            latest: versions.iter().map(|v| v.0).max().unwrap(),
+            first_within_days: first_at(now - i64::from(r.keep_days) * DAY, false),
+            first_within_window: first_at(now - window, true),
+        }
+    }
+
     #[test]
     fn retention_keeps_a_suffix() {
-        let r = Retention {
-            keep_last: 3,
-            keep_days: 2,
-        };
         let now = 100 * DAY;
         // Ten versions, one a day, the last made now.
         let versions: Vec<(i64, i64)> = (1..=10).map(|n| (n, now - (10 - n) * DAY)).collect();
+        let oldest = |keep_last, keep_days, window| {
+            let r = Retention {
+                keep_last,
+                keep_days,
+            };
+            oldest_kept(span(&versions, r, window, now), r)
+        };
         // Last 3: 8..10; younger than 2 days: 9, 10 (8 is exactly 2 days old: kept).
-        assert_eq!(oldest_kept(&versions, r, 0, now), Some(8));
+        assert_eq!(oldest(3, 2, 0), 8);
         // A window keeps the versions superseded within it: 6 was made 4
         // days ago, so 5 was superseded then.
-        assert_eq!(oldest_kept(&versions, r, 5 * DAY, now), Some(5));
+        assert_eq!(oldest(3, 2, 5 * DAY), 5);
         // Keep-days wins when it reaches further.
-        let r = Retention {
-            keep_last: 1,
-            keep_days: 4,
-        };
-        assert_eq!(oldest_kept(&versions, r, 0, now), Some(6));
+        assert_eq!(oldest(1, 4, 0), 6);
         // Keep nothing but the latest.
-        let r = Retention {
-            keep_last: 1,
-            keep_days: 0,
-        };
-        assert_eq!(oldest_kept(&versions, r, 0, now), Some(10));
-        // Never below the first version, never without one.
-        let r = Retention {
-            keep_last: 50,
-            keep_days: 0,
-        };
-        assert_eq!(oldest_kept(&versions, r, 0, now), Some(1));
-        assert_eq!(oldest_kept(&[], r, 0, now), None);
+        assert_eq!(oldest(1, 0, 0), 10);
+        // Never below the first version.
+        assert_eq!(oldest(50, 0, 0), 1);
     }
 }

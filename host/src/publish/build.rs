@@ -5,7 +5,7 @@
 //! The plugin is called twice per publish (frames, top level) whatever the
 //! number of packages: entries were rendered once, at ingest.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use md5::Md5;
@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256, Sha512};
 
 use super::PublishError;
 use super::compress::{Body, Codec, PieceCache};
+use super::snapshot::View;
 use super::tree::{self, RESERVED_TOP, Staging, State};
 use crate::blobs::BlobStore;
 use crate::plugins::Registry;
@@ -39,8 +40,9 @@ pub struct Snapshot {
     pub dist: String,
     /// The version published (0: the distribution never had content).
     pub version: i64,
-    /// Every package of that version, by id.
-    pub packages: Vec<(String, std::sync::Arc<StoredPackage>)>,
+    /// Its packages, arranged by index (kept by the worker between
+    /// publishes).
+    pub view: std::sync::Arc<View>,
     /// How long reading all this took.
     pub read_ms: f64,
 }
@@ -251,9 +253,8 @@ pub struct Built {
     /// Every file written, with its SHA-256: what a later check of the
     /// live tree compares against.
     files: BTreeMap<String, String>,
-    /// Pool path -> blob SHA-256 of every package.
-    pool: BTreeMap<String, String>,
-    packages: u64,
+    /// The version's packages: their pool paths are linked.
+    view: std::sync::Arc<View>,
     bytes: u64,
     reuse: super::compress::Reuse,
     phases: Phases,
@@ -283,25 +284,9 @@ pub fn render(
         .ok_or_else(|| PublishError::UnknownDistribution(snapshot.dist.clone()))?;
     let dist: &Distribution = dist;
 
-    // Entries grouped by index, each in (sort key, package id) order; a
-    // package's own entries keep their order (the sort is stable).
-    let mut by_index: HashMap<&str, Vec<(&str, &str, &str)>> = HashMap::new();
-    let mut pool: BTreeMap<String, String> = BTreeMap::new();
-    for (id, package) in &snapshot.packages {
-        for (index, key, text) in &package.entries {
-            by_index.entry(index.as_str()).or_default().push((
-                key.as_str(),
-                id.as_str(),
-                text.as_str(),
-            ));
-        }
-        for path in &package.pool_paths {
-            pool.insert(path.clone(), package.sha256.clone());
-        }
-    }
-    for entries in by_index.values_mut() {
-        entries.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    }
+    // Entries by index, each in (sort key, package id) order, arranged by
+    // the worker as versions came.
+    let by_index = &snapshot.view.indexes;
     for index in by_index.keys() {
         if !dist.indexes.iter().any(|s| s.path == *index) {
             tracing::warn!(
@@ -315,7 +300,7 @@ pub fn render(
         .indexes
         .iter()
         .map(|s| {
-            let n = by_index.get(s.path.as_str()).map_or(0, Vec::len);
+            let n = by_index.get(s.path.as_str()).map_or(0, |e| e.len());
             (s.path.clone(), n as u64)
         })
         .collect();
@@ -328,8 +313,8 @@ pub fn render(
         .zip(&frames)
         .map(|(spec, frame)| {
             let mut body = Body::new(&frame.head);
-            for (key, _, text) in by_index.get(spec.path.as_str()).into_iter().flatten() {
-                body.push_entry(key, text.as_bytes());
+            for ((key, _, _), entry) in by_index.get(spec.path.as_str()).into_iter().flatten() {
+                body.push_entry(key, entry.text().as_bytes());
             }
             body.finish(&frame.tail)
         })
@@ -449,15 +434,14 @@ pub fn render(
         staging.write(path, &public)?;
         files.insert(path.clone(), sha256_hex(&public));
     }
-    check_layout(&units, &files, &addressed, &pool)?;
+    check_layout(&units, &files, &addressed, &snapshot.view.pool)?;
     phases.lap("sign");
     Ok(Built {
         staging,
         units,
         addressed,
         files,
-        pool,
-        packages: snapshot.packages.len() as u64,
+        view: snapshot.view.clone(),
         bytes,
         reuse,
         phases,
@@ -480,7 +464,7 @@ impl Built {
             distribution: self.dist,
             published_at: self.now,
             version: self.version,
-            packages: self.packages,
+            packages: self.view.packages as u64,
             files: self.files.len(),
             bytes: self.bytes,
             pieces_reused: self.reuse.reused,
@@ -492,19 +476,17 @@ impl Built {
         }
     }
 
-    /// Links the package files into the shared pool: all of them when
-    /// `verify_all`, else those `state` does not already have.
+    /// Links package files into the shared pool: `only` those, or every
+    /// one the version lists (each checked, relinked if it is not its blob).
     fn link_pool(
         &self,
         repos: &Path,
         blobs: &BlobStore,
-        known: Option<&BTreeMap<String, String>>,
+        only: Option<&BTreeMap<String, String>>,
     ) -> Result<usize, PublishError> {
         let mut linked = 0;
-        for (path, sha) in &self.pool {
-            if known.is_none_or(|k| k.get(path) != Some(sha))
-                && tree::link_pool_file(repos, path, &blobs.path(sha))?
-            {
+        for (path, sha) in only.unwrap_or(&self.view.pool) {
+            if tree::link_pool_file(repos, path, &blobs.path(sha))? {
                 linked += 1;
             }
         }
@@ -522,10 +504,9 @@ impl Built {
         blobs: &BlobStore,
         state: &mut State,
         keep_secs: i64,
-        verify_pool: bool,
+        link: Option<&BTreeMap<String, String>>,
     ) -> Result<Report, PublishError> {
-        let pool_linked =
-            self.link_pool(&paths.repos, blobs, (!verify_pool).then_some(&state.pool))?;
+        let pool_linked = self.link_pool(&paths.repos, blobs, link)?;
         self.phases.lap("pool");
 
         let keep = state.advance(self.addressed.clone(), self.now, keep_secs);
@@ -545,7 +526,6 @@ impl Built {
         for unit in &self.units {
             tree::switch(&self.staging, &paths.repos, unit)?;
         }
-        state.pool = std::mem::take(&mut self.pool);
         state.units = self.units.clone();
         state.files = std::mem::take(&mut self.files);
         state.version = self.version;

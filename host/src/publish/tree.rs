@@ -159,8 +159,6 @@ pub struct State {
     pub superseded: Vec<Generation>,
     /// Content-addressed files of the live generation.
     pub live: BTreeSet<String>,
-    /// Pool path -> blob SHA-256 of the live generation.
-    pub pool: BTreeMap<String, String>,
     /// The directories of the live generation's top-level files.
     pub units: BTreeSet<String>,
     /// Every file of the live generation -> its SHA-256, to check the tree
@@ -226,12 +224,17 @@ impl State {
     }
 }
 
-/// What is wrong with the live tree `state` describes, if anything: a
-/// generated file missing or not what was published, or a package file
-/// that is not its blob.
-pub fn check(repos: &Path, state: &State, blob: impl Fn(&str) -> PathBuf) -> Option<String> {
+/// What is wrong with a live tree, if anything: one of its generated
+/// `files` (path -> SHA-256) missing or not what was published, or one of
+/// the `pool` files its version lists (path -> blob SHA-256) not its blob.
+pub fn check(
+    repos: &Path,
+    files: &BTreeMap<String, String>,
+    pool: &BTreeMap<String, String>,
+    blob: impl Fn(&str) -> PathBuf,
+) -> Option<String> {
     use sha2::{Digest, Sha256};
-    for (rel, sha) in &state.files {
+    for (rel, sha) in files {
         let mut hasher = Sha256::new();
         let hashed = std::fs::File::open(repos.join(rel))
             .and_then(|mut f| io::copy(&mut f, &mut hasher).map(|_| ()));
@@ -243,7 +246,7 @@ pub fn check(repos: &Path, state: &State, blob: impl Fn(&str) -> PathBuf) -> Opt
             Ok(()) => {}
         }
     }
-    for (rel, sha) in &state.pool {
+    for (rel, sha) in pool {
         let same = match (
             std::fs::symlink_metadata(repos.join(rel)),
             std::fs::metadata(blob(sha)),

@@ -81,21 +81,38 @@ impl Worker {
                 }
             };
             let path = self.paths.state_file(&dist);
-            let repos = self.paths.repos.clone();
-            let blobs = self.blobs.clone();
-            let (state, problem) = tokio::task::spawn_blocking(move || {
-                let state = State::load(&path);
-                let problem = if state.units.is_empty() || state.files.is_empty() {
-                    Some("it was never published".to_owned())
-                } else if state.version != latest {
-                    Some(format!("it shows version {} of {latest}", state.version))
-                } else {
-                    tree::check(&repos, &state, |sha| blobs.path(sha))
-                };
-                (state, problem)
-            })
-            .await
-            .expect("tree check panicked");
+            let state = tokio::task::spawn_blocking(move || State::load(&path))
+                .await
+                .expect("state load panicked");
+            let problem = if state.units.is_empty() || state.files.is_empty() {
+                Some("it was never published".to_owned())
+            } else if state.version != latest {
+                Some(format!("it shows version {} of {latest}", state.version))
+            } else {
+                // The version's packages: what the check needs, and what
+                // the next publish starts from.
+                let mut known = Known::default();
+                match read_version(&self.db, &dist, latest, &mut known).await {
+                    Err(e) => Some(format!("cannot read version {latest}: {e}")),
+                    Ok(snapshot) => {
+                        let (repos, blobs, files) = (
+                            self.paths.repos.clone(),
+                            self.blobs.clone(),
+                            state.files.clone(),
+                        );
+                        let problem = tokio::task::spawn_blocking(move || {
+                            tree::check(&repos, &files, &snapshot.view.pool, |sha| blobs.path(sha))
+                        })
+                        .await
+                        .expect("tree check panicked");
+                        if problem.is_none() {
+                            known.unlinked.clear();
+                            self.known.insert(dist.clone(), known);
+                        }
+                        problem
+                    }
+                }
+            };
             if !state.retired_pool.is_empty() {
                 self.unlink_unnamed(state.retired_pool.keys().cloned().collect())
                     .await;
@@ -180,6 +197,9 @@ impl Worker {
                 return Err(e);
             }
         };
+        // The first publish checks every package file; later ones link
+        // what versions added since.
+        let link = (!first).then(|| known.unlinked.clone());
         let mut cache = self.caches.remove(dist).unwrap_or_default();
         let (key, blobs) = (self.key.clone(), self.blobs.clone());
         let paths = self.paths.clone();
@@ -193,7 +213,7 @@ impl Worker {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
                     let result = build::render(&snapshot, &registry, &key, &paths, &mut cache, now)
                         .and_then(|built| {
-                            built.go_live(&paths, &blobs, &mut state, keep_secs, first)
+                            built.go_live(&paths, &blobs, &mut state, keep_secs, link.as_ref())
                         });
                     (result, cache, state)
                 }))
@@ -203,6 +223,11 @@ impl Worker {
             Ok((result, cache, state)) => {
                 self.caches.insert(dist.to_owned(), cache);
                 self.states.insert(dist.to_owned(), state);
+                if result.is_ok()
+                    && let Some(known) = self.known.get_mut(dist)
+                {
+                    known.unlinked.clear();
+                }
                 result
             }
             // Cache and state went with the panic; both are rebuilt (the
@@ -223,14 +248,9 @@ impl Worker {
             return Err(PublishError::UnknownDistribution(dist.to_owned()));
         }
         if versions::get(&self.db, dist, number).await?.is_none() {
-            let kept = versions::list(&self.db, dist).await?;
-            return Err(PublishError::NotKept(match (kept.last(), kept.first()) {
-                (Some(oldest), Some(newest)) => format!(
-                    "{dist} has no version {number}: it keeps versions {} to {}",
-                    oldest.number, newest.number
-                ),
-                _ => format!("{dist} has no versions yet"),
-            }));
+            return Err(PublishError::NotKept(
+                versions::not_kept(&self.db, dist, number).await?,
+            ));
         }
         let snapshot = match self.known.get(dist).filter(|k| k.version == number) {
             Some(known) => known.snapshot(dist, std::time::Instant::now()),
@@ -312,21 +332,21 @@ impl Worker {
             &self.paths.repos.join(PINNED_TOP).join(dist),
             &aside.join(PINNED_TOP),
         )?;
+        // Its package files that no served distribution's row names.
         let _writes = self.writes.lock().await;
+        let paths: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT pp.path FROM package_paths pp JOIN packages p ON p.id = pp.package_id \
+             WHERE p.distribution = $1 AND NOT EXISTS (SELECT 1 FROM package_paths o \
+               JOIN packages op ON op.id = o.package_id JOIN distributions d ON d.id = op.distribution \
+               WHERE o.path = pp.path AND d.retired_at IS NULL AND op.distribution <> $1)",
+        )
+        .bind(dist)
+        .fetch_all(&self.db)
+        .await?;
         let mut unlinked = 0;
-        for path in state.pool.keys() {
-            let served: Option<(String,)> = sqlx::query_as(
-                "SELECT pp.package_id FROM package_paths pp JOIN packages p ON p.id = pp.package_id \
-                 JOIN distributions d ON d.id = p.distribution \
-                 WHERE pp.path = $1 AND d.retired_at IS NULL LIMIT 1",
-            )
-            .bind(path)
-            .fetch_optional(&self.db)
-            .await?;
-            if served.is_none() {
-                tree::unlink_pool_file(&self.paths.repos, path)?;
-                unlinked += 1;
-            }
+        for (path,) in &paths {
+            tree::unlink_pool_file(&self.paths.repos, path)?;
+            unlinked += 1;
         }
         match std::fs::remove_file(self.paths.state_file(dist)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
