@@ -150,7 +150,7 @@ fn main() {
                 std::fs::create_dir_all(repo.join("conf")).unwrap();
                 std::fs::write(
                     repo.join("conf/distributions"),
-                    format!("Codename: bench\nArchitectures: amd64 arm64\nComponents: main\nContents: percomponent nocompatsymlink\nSignWith: {fpr}\n"),
+                    format!("Codename: bench\nArchitectures: amd64 arm64\nComponents: main\nDebIndices: Packages Release . .gz .xz\nContents: percomponent nocompatsymlink\nSignWith: {fpr}\n"),
                 )
                 .unwrap();
                 timed(|| reprepro(&files))
