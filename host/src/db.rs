@@ -34,6 +34,11 @@ pub async fn open(path: &Path) -> anyhow::Result<Db> {
         .run(&pool)
         .await
         .context("database migration failed")?;
+    // Statistics for the query planner, where SQLite judges them useful.
+    sqlx::query("PRAGMA optimize=0x10002")
+        .execute(&pool)
+        .await
+        .context("PRAGMA optimize")?;
     Ok(pool)
 }
 

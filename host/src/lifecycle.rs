@@ -434,30 +434,29 @@ impl Packages {
         let supported: HashSet<String> = target.architectures.iter().cloned().collect();
         drop(registry);
 
-        let filter = catalog::Filter {
-            distribution: Some(from.to_owned()),
-            ..Default::default()
-        };
-        let rows = catalog::list(&self.db, &filter).await?;
-        let mut skips = Vec::new();
+        let (sources, unsupported): (Vec<Source>, Vec<Source>) =
+            catalog::current_sources(&self.db, from)
+                .await?
+                .into_iter()
+                .partition(|s| supported.contains(&s.record.architecture));
         let skip = |r: &PackageRecord, reason: String| Skipped {
             name: r.name.clone(),
             version: r.version.clone(),
             architecture: r.architecture.clone(),
             reason,
         };
-        let mut ids = Vec::with_capacity(rows.len());
-        for r in &rows {
-            if supported.contains(&r.architecture) {
-                ids.push(r.id.as_str());
-            } else {
-                skips.push(skip(
-                    r,
-                    format!("{to} does not support architecture {}", r.architecture),
-                ));
-            }
-        }
-        let sources = catalog::sources(&self.db, &ids).await?;
+        let mut skips: Vec<Skipped> = unsupported
+            .iter()
+            .map(|s| {
+                skip(
+                    &s.record,
+                    format!(
+                        "{to} does not support architecture {}",
+                        s.record.architecture
+                    ),
+                )
+            })
+            .collect();
         let prepared = self.prepare_for(to, &sources).await?;
         let mut ready = Vec::with_capacity(sources.len());
         for (source, result) in sources.iter().zip(prepared) {

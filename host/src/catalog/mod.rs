@@ -63,9 +63,11 @@ pub(crate) const SELECT: &str = concat!(
 /// pool file a change is about to refer to again.
 pub type WriteLock = std::sync::Arc<tokio::sync::Mutex<()>>;
 
-/// Rows per multi-row `INSERT` and ids per `IN (..)` list: well under
-/// SQLite's 32766 bound variables (and PostgreSQL's 65535).
+/// Values per `IN (..)` list.
 pub(crate) const BATCH: usize = 500;
+/// Bound values per multi-row `INSERT`: well under SQLite's 32766 (and
+/// PostgreSQL's 65535).
+pub(crate) const INSERT_BINDS: usize = 5000;
 
 /// Appends `v1, v2, .. )` as bind marks: the rest of an `IN (` list.
 pub(crate) fn push_list<'a>(q: &mut QueryBuilder<'a, Sqlite>, values: &[&'a str]) {
@@ -101,7 +103,8 @@ pub struct NewPackage<'a> {
     pub uploaded_by: &'a str,
     /// The row it is promoted or migrated from.
     pub origin: Option<&'a str>,
-    /// What the reader parsed (JSON), for a blob the database has not seen.
+    /// What the reader parsed (JSON), for an upload; `None` for a package
+    /// whose blob is stored already (promotion, migration).
     pub parsed: Option<&'a str>,
     pub pool_paths: &'a [String],
     /// (index path, sort key, text)
@@ -120,7 +123,16 @@ pub struct Rendered {
 /// The `packages.rendered` column: JSON, which SQL can also write (the
 /// migration that introduced it did) and `sqlite3` can show.
 pub fn encode_rendered(pool_paths: &[String], entries: &[(&str, &str, &str)]) -> String {
-    serde_json::json!({ "pool_paths": pool_paths, "entries": entries }).to_string()
+    #[derive(Serialize)]
+    struct Column<'a> {
+        pool_paths: &'a [String],
+        entries: &'a [(&'a str, &'a str, &'a str)],
+    }
+    serde_json::to_string(&Column {
+        pool_paths,
+        entries,
+    })
+    .expect("strings serialise")
 }
 
 pub fn decode_rendered(column: &str) -> Result<Rendered, serde_json::Error> {
@@ -166,18 +178,30 @@ pub async fn add_many(
     packages: &[NewPackage<'_>],
 ) -> Result<Vec<Added>, sqlx::Error> {
     let dist = change.distribution().to_owned();
-    // Rows of the distribution with the same identity, current or retained.
+    // Rows of the distribution with the same identity, current or retained
+    // (looked up by the unique index, so the cost follows what is found).
     let mut same: HashMap<Identity, (PackageRecord, bool)> = HashMap::new();
-    let names = distinct(packages.iter().map(|p| p.name));
-    for batch in names.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {COLUMNS}, (SELECT COUNT(*) FROM memberships m \
+    for batch in packages.chunks(BATCH) {
+        let mut q = QueryBuilder::<Sqlite>::new("WITH wanted (name, version, architecture) AS (");
+        q.push_values(batch, |mut b, p| {
+            b.push_bind(p.name)
+                .push_bind(p.version)
+                .push_bind(p.architecture);
+        });
+        // CROSS JOIN keeps `wanted` the outer loop in SQLite (without
+        // statistics it would scan the distribution's rows once per wanted
+        // row instead of looking each one up); PostgreSQL plans it as it
+        // likes.
+        q.push(format!(
+            ") SELECT {COLUMNS}, (SELECT COUNT(*) FROM memberships m \
              WHERE m.package_id = p.id AND m.removed_in IS NULL) AS current \
-             FROM packages p JOIN blobs b ON b.sha256 = p.sha256"
+             FROM wanted w CROSS JOIN packages p JOIN blobs b ON b.sha256 = p.sha256 \
+             WHERE p.distribution = "
         ));
-        q.push(" WHERE p.distribution = ").push_bind(&dist);
-        q.push(" AND p.name IN (");
-        push_list(&mut q, batch);
+        q.push_bind(&dist);
+        q.push(
+            " AND p.name = w.name AND p.version = w.version AND p.architecture = w.architecture",
+        );
         let rows: Vec<CurrentRow> = q.build_query_as().fetch_all(&mut **tx).await?;
         for row in rows {
             let key = (
@@ -188,33 +212,37 @@ pub async fn add_many(
             same.insert(key, (row.record, row.current > 0));
         }
     }
-    // Who owns each pool path (any distribution, any kept row).
-    let mut owners: HashMap<String, PackageRecord> = HashMap::new();
-    let paths = distinct(
+    // Pool paths another file holds (any distribution, any kept row):
+    // (path, the bytes wanted there) -> the row holding other bytes.
+    let mut taken_by: HashMap<(String, String), String> = HashMap::new();
+    let wanted: Vec<(&str, &str)> = {
+        let mut seen = HashSet::new();
         packages
             .iter()
-            .flat_map(|p| p.pool_paths.iter().map(String::as_str)),
-    );
-    for batch in paths.chunks(BATCH) {
-        let rows: Vec<OwnerRow> = in_list(
-            format!(
-                "SELECT pp.path AS owned_path, {COLUMNS} FROM package_paths pp \
-                 JOIN packages p ON p.id = pp.package_id JOIN blobs b ON b.sha256 = p.sha256 \
-                 WHERE pp.path IN ("
-            ),
-            batch,
-        )
-        .build_query_as()
-        .fetch_all(&mut **tx)
-        .await?;
-        // One path holds one file, so every owner of a path has the same
-        // bytes: any one of them will do.
-        for row in rows {
-            owners.entry(row.owned_path).or_insert(row.record);
+            .flat_map(|p| p.pool_paths.iter().map(|path| (path.as_str(), p.sha256)))
+            .filter(|pair| seen.insert(*pair))
+            .collect()
+    };
+    for batch in wanted.chunks(BATCH) {
+        let mut q = QueryBuilder::<Sqlite>::new("WITH wanted (path, sha256) AS (");
+        q.push_values(batch, |mut b, (path, sha)| {
+            b.push_bind(*path).push_bind(*sha);
+        });
+        q.push(
+            ") SELECT w.path, w.sha256, p.id FROM wanted w \
+             CROSS JOIN package_paths pp JOIN packages p ON p.id = pp.package_id \
+             WHERE pp.path = w.path AND p.sha256 <> w.sha256",
+        );
+        let rows: Vec<(String, String, String)> = q.build_query_as().fetch_all(&mut **tx).await?;
+        for (path, sha, id) in rows {
+            taken_by.entry((path, sha)).or_insert(id);
         }
     }
+    // ...and the paths this call's earlier packages claim: path -> (blob, row).
+    let mut claimed: HashMap<String, (String, String)> = HashMap::new();
     let mut known_blobs: HashSet<String> = HashSet::new();
-    for batch in distinct(packages.iter().map(|p| p.sha256)).chunks(BATCH) {
+    let uploads = packages.iter().filter(|p| p.parsed.is_some());
+    for batch in distinct(uploads.map(|p| p.sha256)).chunks(BATCH) {
         let rows: Vec<(String,)> = in_list("SELECT sha256 FROM blobs WHERE sha256 IN (", batch)
             .build_query_as()
             .fetch_all(&mut **tx)
@@ -223,10 +251,14 @@ pub async fn add_many(
     }
 
     let created_at = now();
-    let mut outcomes = Vec::with_capacity(packages.len());
+    let mut outcomes: Vec<Option<Added>> = Vec::with_capacity(packages.len());
     let mut new_blobs: Vec<&NewPackage> = Vec::new();
     let mut new_rows: Vec<(String, &NewPackage)> = Vec::new();
     let mut restored: Vec<String> = Vec::new();
+    // Refusals for a taken path: (outcome index, path, owner row id); the
+    // owners' records are read (or taken from `created`) at the end.
+    let mut taken: Vec<(usize, String, String)> = Vec::new();
+    let mut created: HashMap<String, PackageRecord> = HashMap::new();
     for p in packages {
         let key = (
             p.name.to_owned(),
@@ -244,19 +276,22 @@ pub async fn add_many(
                 (false, true) => Added::Conflict(existing),
                 (false, false) => Added::Retained(existing),
             };
-            outcomes.push(outcome);
+            outcomes.push(Some(outcome));
             continue;
         }
         if let Some((path, owner)) = p.pool_paths.iter().find_map(|path| {
-            owners
-                .get(path)
-                .filter(|o| o.sha256 != p.sha256)
-                .map(|o| (path, o))
+            let held = taken_by
+                .get(&(path.clone(), p.sha256.to_owned()))
+                .or_else(|| {
+                    claimed
+                        .get(path)
+                        .filter(|(sha, _)| sha != p.sha256)
+                        .map(|(_, id)| id)
+                });
+            held.map(|id| (path, id))
         }) {
-            outcomes.push(Added::PathTaken {
-                path: path.clone(),
-                owner: owner.clone(),
-            });
+            taken.push((outcomes.len(), path.clone(), owner.clone()));
+            outcomes.push(None);
             continue;
         }
         let record = PackageRecord {
@@ -274,17 +309,34 @@ pub async fn add_many(
         };
         // Later packages of the same call see this one.
         for path in p.pool_paths {
-            owners.entry(path.clone()).or_insert_with(|| record.clone());
+            claimed
+                .entry(path.clone())
+                .or_insert_with(|| (record.sha256.clone(), record.id.clone()));
         }
         same.insert(key, (record.clone(), true));
-        if !known_blobs.contains(p.sha256) && !new_blobs.iter().any(|b| b.sha256 == p.sha256) {
+        if p.parsed.is_some() && known_blobs.insert(p.sha256.to_owned()) {
             new_blobs.push(p);
         }
         new_rows.push((record.id.clone(), p));
-        outcomes.push(Added::Created(record));
+        created.insert(record.id.clone(), record.clone());
+        outcomes.push(Some(Added::Created(record)));
+    }
+    if !taken.is_empty() {
+        let ids: Vec<&str> = taken.iter().map(|(_, _, id)| id.as_str()).collect();
+        let mut q = QueryBuilder::<Sqlite>::new(SELECT);
+        q.push(" WHERE p.id IN (");
+        push_list(&mut q, &ids);
+        let read: Vec<PackageRecord> = q.build_query_as().fetch_all(&mut **tx).await?;
+        for record in read {
+            created.insert(record.id.clone(), record);
+        }
+        for (at, path, owner) in taken {
+            let owner = created[&owner].clone();
+            outcomes[at] = Some(Added::PathTaken { path, owner });
+        }
     }
 
-    for batch in new_blobs.chunks(BATCH / 5) {
+    for batch in new_blobs.chunks(INSERT_BINDS / 5) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO blobs (sha256, size, format, created_at, parsed) ",
         );
@@ -297,7 +349,7 @@ pub async fn add_many(
         });
         q.build().execute(&mut **tx).await?;
     }
-    for batch in new_rows.chunks(BATCH / 11) {
+    for batch in new_rows.chunks(INSERT_BINDS / 11) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO packages (id, distribution, name, version, architecture, sha256, filename, uploaded_by, created_at, rendered, origin) ",
         );
@@ -324,7 +376,7 @@ pub async fn add_many(
                 .map(move |path| (id.as_str(), path.as_str()))
         })
         .collect();
-    for batch in paths.chunks(BATCH / 2) {
+    for batch in paths.chunks(INSERT_BINDS / 2) {
         let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO package_paths (package_id, path) ");
         q.push_values(batch, |mut b, (id, path)| {
             b.push_bind(*id).push_bind(*path);
@@ -337,7 +389,10 @@ pub async fn add_many(
         .chain(restored.iter().map(String::as_str))
         .collect();
     change.add_many(tx, &members).await?;
-    Ok(outcomes)
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.expect("every outcome decided"))
+        .collect())
 }
 
 #[derive(sqlx::FromRow)]
@@ -345,13 +400,6 @@ struct CurrentRow {
     #[sqlx(flatten)]
     record: PackageRecord,
     current: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct OwnerRow {
-    owned_path: String,
-    #[sqlx(flatten)]
-    record: PackageRecord,
 }
 
 /// [`add_many`] for one package.
@@ -442,15 +490,32 @@ pub struct Source {
 pub async fn sources(db: &Db, ids: &[&str]) -> Result<Vec<Source>, sqlx::Error> {
     let mut out = Vec::with_capacity(ids.len());
     for batch in ids.chunks(BATCH) {
-        let mut q = in_list(
-            format!(
-                "SELECT {COLUMNS}, b.format, b.parsed \
-                 FROM packages p JOIN blobs b ON b.sha256 = p.sha256 WHERE p.id IN ("
-            ),
-            batch,
-        );
+        let mut q = in_list(format!("{SOURCES} WHERE p.id IN ("), batch);
         out.extend(q.build_query_as::<Source>().fetch_all(db).await?);
     }
+    Ok(by_identity(out))
+}
+
+/// Every package `dist` holds now, with its blob's parsed metadata, by
+/// name, version and architecture (one query).
+pub async fn current_sources(db: &Db, dist: &str) -> Result<Vec<Source>, sqlx::Error> {
+    let out = sqlx::query_as(&format!(
+        "{SOURCES} JOIN memberships m ON m.package_id = p.id AND m.removed_in IS NULL \
+         WHERE p.distribution = $1"
+    ))
+    .bind(dist)
+    .fetch_all(db)
+    .await?;
+    Ok(by_identity(out))
+}
+
+const SOURCES: &str = concat!(
+    "SELECT ",
+    columns!(),
+    ", b.format, b.parsed FROM packages p JOIN blobs b ON b.sha256 = p.sha256"
+);
+
+fn by_identity(mut out: Vec<Source>) -> Vec<Source> {
     out.sort_by(|a, b| {
         let key = |s: &Source| {
             (
@@ -461,7 +526,7 @@ pub async fn sources(db: &Db, ids: &[&str]) -> Result<Vec<Source>, sqlx::Error> 
         };
         key(a).cmp(&key(b))
     });
-    Ok(out)
+    out
 }
 
 /// Records what the reader parsed from a blob stored before it was kept.
