@@ -482,7 +482,7 @@ fn every_change_is_a_version_and_rollback_restores_one_exactly() {
 
     let detail = rollback(json!({"version": 99})).problem(404);
     assert!(
-        detail.contains("jammy has no version 99: it keeps versions 1 to 5"),
+        detail.contains("jammy has no version 99: its latest is 5"),
         "{detail}"
     );
     rollback(json!({"version": 0})).problem(400);
@@ -548,6 +548,11 @@ fn a_pinned_tree_keeps_serving_its_version_while_the_tier_moves_on() {
         404
     );
     assert_eq!(daemon.get_bytes("/repos/versions/nonesuch/1/x").0, 404);
+    // One spelling per version: no second tree for `01` or `+1`.
+    for spelling in ["01", "+1", "1.0"] {
+        let path = format!("/repos/versions/jammy/{spelling}/dists/jammy/InRelease");
+        assert_eq!(daemon.get_bytes(&path).0, 404, "{spelling}");
+    }
     // Built once: the same bytes later, after more changes.
     upload(&daemon, &up, "jammy", &deb("newer", "1", "amd64"));
     daemon.publish("jammy", &up);
@@ -608,9 +613,12 @@ fn at_most_sixteen_pinned_trees_stay_on_disk_per_distribution() {
 
 #[test]
 fn a_kept_version_holds_its_path_against_different_bytes_until_collected() {
+    // Two versions kept: whenever the worker publishes and runs retention,
+    // the version before the latest survives, so what follows is not a race
+    // with it.
     let daemon = Daemon::builder()
         .config(
-            "[publish]\nkeep-superseded-seconds = 0\n[versions]\nkeep-last = 1\nkeep-days = 0\n",
+            "[publish]\nkeep-superseded-seconds = 0\n[versions]\nkeep-last = 2\nkeep-days = 0\n",
         )
         .start();
     let up = daemon.token("uploader", "ci");
@@ -618,7 +626,7 @@ fn a_kept_version_holds_its_path_against_different_bytes_until_collected() {
     let first = upload(&daemon, &up, "bookworm", &deb("xray", "1.0", "amd64"));
     let path = format!("/api/v1/packages/{}", first["id"].as_str().unwrap());
     assert_eq!(daemon.delete(&path, Some(&maintainer)).status, 204);
-    // No publish yet: version 1, which lists the first file, is live.
+    // Version 1, which lists the first file at the pool path, is kept.
     let rebuilt = small_deb("xray", "1.0", "amd64", "", "rebuilt");
     let reply = daemon.upload(
         "/api/v1/packages?distribution=bookworm",
@@ -627,13 +635,76 @@ fn a_kept_version_holds_its_path_against_different_bytes_until_collected() {
     );
     let detail = reply.problem(409);
     assert!(detail.contains("a kept version still lists it"), "{detail}");
-    // The same bytes come back as the same row.
+    // The same bytes come back as the same row (version 3), and go (4).
     let again = upload(&daemon, &up, "bookworm", &deb("xray", "1.0", "amd64"));
     assert_eq!(again["id"], first["id"]);
     assert_eq!(daemon.delete(&path, Some(&maintainer)).status, 204);
-    let report = daemon.publish("bookworm", &up);
-    assert_eq!(report["collected"]["packages"], 1, "{report}");
-    upload(&daemon, &up, "bookworm", &rebuilt);
+    daemon
+        .upload(
+            "/api/v1/packages?distribution=bookworm",
+            Some(&up),
+            &rebuilt,
+        )
+        .problem(409);
+    // Two more versions: after their publish, retention keeps 5 and 6,
+    // which do not list the first file, so its row goes and the path is free.
+    upload(&daemon, &up, "bookworm", &deb("filler", "1", "amd64"));
+    upload(&daemon, &up, "bookworm", &deb("filler", "2", "amd64"));
+    daemon.publish("bookworm", &up);
+    daemon.get(&path, Some(&up)).problem(404);
+    assert_eq!(
+        daemon
+            .get_bytes("/repos/pool/main/x/xray/xray_1.0_amd64.deb")
+            .0,
+        404
+    );
+    let reply = daemon.upload(
+        "/api/v1/packages?distribution=bookworm",
+        Some(&up),
+        &rebuilt,
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+#[test]
+fn the_oldest_kept_version_still_lists_what_it_removed() {
+    let daemon = Daemon::builder()
+        .config(
+            "[publish]\nkeep-superseded-seconds = 0\n[versions]\nkeep-last = 2\nkeep-days = 0\n",
+        )
+        .start();
+    let up = daemon.token("uploader", "ci");
+    let maintainer = daemon.token("maintainer", "release");
+    let a = upload(&daemon, &up, "bookworm", &deb("able", "1", "amd64"));
+    upload(&daemon, &up, "bookworm", &deb("baker", "1", "amd64"));
+    let path = format!("/api/v1/packages/{}", a["id"].as_str().unwrap());
+    assert_eq!(daemon.delete(&path, Some(&maintainer)).status, 204);
+    upload(&daemon, &up, "bookworm", &deb("charlie", "1", "amd64"));
+    daemon.publish("bookworm", &up);
+    let list = versions(&daemon, "bookworm");
+    assert_eq!(
+        (list["oldest"].clone(), list["latest"].clone()),
+        (json!(3), json!(4))
+    );
+    // Version 3 removed able: its record and its list both say so, though
+    // the versions that held able are gone.
+    let v3 = daemon.get("/api/v1/distributions/bookworm/versions/3", Some(&up));
+    assert_eq!(v3.status, 200, "{}", v3.body);
+    let removed: Vec<&str> = v3.body["removed_packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed, ["able"]);
+    assert_eq!(v3.body["removed"], 1);
+    daemon
+        .get("/api/v1/distributions/bookworm/versions/2", Some(&up))
+        .problem(404);
+    let future = daemon
+        .get("/api/v1/distributions/bookworm/versions/9", Some(&up))
+        .problem(404);
+    assert!(future.contains("its latest is 4"), "{future}");
 }
 
 #[test]
@@ -721,10 +792,35 @@ fn start_up_rebuilds_a_damaged_tree_and_leaves_a_sound_one_alone() {
     assert_ne!(inrelease(&daemon, "bookworm"), bookworm);
     // A sound tree is left as it is, at this start and the next.
     assert_eq!(inrelease(&daemon, "noble"), noble);
-    daemon.kill();
-    daemon.restart();
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(inrelease(&daemon, "noble"), noble);
+    // How often noble's tree was rebuilt since the log was `from` bytes.
+    let rebuilt = |daemon: &Daemon, from: usize| {
+        daemon.log()[from..]
+            .lines()
+            .filter(|l| l.contains("publishing its tree") && l.contains("\"noble\""))
+            .count()
+    };
+    let mut from = daemon.log().len();
+    for damaged in [false, true] {
+        daemon.kill();
+        if damaged {
+            std::fs::write(dists.join("noble/Release"), "tampered\n").unwrap();
+        }
+        daemon.restart();
+        // The worker checks every tree before its first publish: once a
+        // forced publish is done, it has decided about noble too.
+        daemon.publish("jammy", &up);
+        assert_eq!(
+            rebuilt(&daemon, from),
+            usize::from(damaged),
+            "{}",
+            daemon.log()
+        );
+        from = daemon.log().len();
+    }
+    // The first restart left it alone; the second healed it.
+    eventually("noble's Release is whole again", || {
+        daemon.get_bytes("/repos/dists/noble/Release").1 != b"tampered\n"
+    });
 }
 
 #[test]
@@ -836,6 +932,42 @@ fn a_config_change_re_prepares_the_stored_entries() {
             .0
             == 404
     });
+}
+
+#[test]
+fn re_preparing_never_moves_a_package_onto_another_file() {
+    // noble files its packages under universe; jammy under main.
+    let mut daemon = Daemon::builder()
+        .config("[plugin.debian.distributions.noble]\ncomponents = [\"universe\"]\n")
+        .start();
+    let up = daemon.token("uploader", "ci");
+    let theirs = small_deb("clash", "1", "amd64", "", "noble's build");
+    let ours = deb("clash", "1", "amd64");
+    assert_ne!(theirs, ours);
+    let reply = daemon.upload("/api/v1/packages?distribution=noble", Some(&up), &theirs);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    upload(&daemon, &up, "jammy", &ours);
+    daemon.publish_all();
+    daemon.kill();
+    // Now jammy would file it at noble's path, which holds other bytes.
+    std::fs::write(
+        daemon.config.as_ref().unwrap(),
+        "[plugin.debian.distributions.noble]\ncomponents = [\"universe\"]\n\
+         [plugin.debian.distributions.jammy]\ncomponents = [\"universe\"]\n",
+    )
+    .unwrap();
+    daemon.restart();
+    daemon.publish_all();
+    assert!(
+        daemon.log().contains("holds another file"),
+        "{}",
+        daemon.log()
+    );
+    let (status, bytes) = daemon.get_bytes("/repos/pool/universe/c/clash/clash_1_amd64.deb");
+    assert_eq!((status, bytes == theirs), (200, true));
+    // jammy keeps serving its own file where it was.
+    let (status, bytes) = daemon.get_bytes("/repos/pool/main/c/clash/clash_1_amd64.deb");
+    assert_eq!((status, bytes == ours), (200, true));
 }
 
 fn cli(daemon: &Daemon, token: &str, args: &[&str]) -> std::process::Output {

@@ -28,7 +28,7 @@ pub enum IngestError {
     #[error("{0}")]
     Rejected(String),
     #[error(
-        "{dist} already has {name} {version} {arch} from a different file (sha256 {sha256}); remove it or upload a new version"
+        "{dist} already has {name} {version} {arch} from a different file (sha256 {sha256}); remove it from {dist} first, or give the new file a new version"
     )]
     Conflict {
         dist: String,
@@ -40,7 +40,7 @@ pub enum IngestError {
     #[error(
         "{dist} had {name} {version} {arch} from a different file (sha256 {sha256}) and a kept \
          version still lists it, so clients pinned to that version may fetch it at the same path; \
-         upload a new version number (GET /api/v1/distributions/{dist}/versions shows what is kept)"
+         give the new file a new version number (GET /api/v1/distributions/{dist}/versions shows what is kept)"
     )]
     Retained {
         dist: String,
@@ -164,7 +164,7 @@ impl Packages {
             .await
             .expect("reader panicked")?;
         let stored = serde_json::to_string(&parsed).map_err(std::io::Error::other)?;
-        let (format, package) = to_contract(parsed, &received.sha256, received.size)?;
+        let (format, package) = to_contract(parsed, &received.sha256, received.size, now())?;
 
         let dist_id = dist.to_owned();
         let prepared = self
@@ -288,11 +288,14 @@ fn now() -> u64 {
     crate::db::now() as u64
 }
 
-/// The reader's view of a package, in the plugin contract's terms.
+/// The reader's view of a package, in the contract's terms. `received`
+/// (Unix seconds) is when the file entered the repository: rendered into
+/// indexes (rpm-md's `<time file>`), so preparing it again keeps it.
 pub(crate) fn to_contract(
     package: repod_reader::Package,
     sha256: &str,
     size: u64,
+    received: u64,
 ) -> Result<(&'static str, ParsedPackage), IngestError> {
     let (format, metadata) = match package {
         repod_reader::Package::Deb(deb) => (
@@ -318,7 +321,7 @@ pub(crate) fn to_contract(
             metadata,
             checksums: vec![("sha256".into(), sha256.to_owned())],
             size,
-            received: now(),
+            received,
             extensions: vec![],
         },
     ))

@@ -14,7 +14,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use serde::Serialize;
 
 use crate::audit;
-use crate::catalog::{self, Added, Change, NewPackage, PackageRecord, Source, VersionRecord};
+use crate::catalog::{
+    self, Added, Change, NewPackage, PackageRecord, Rerendered, Source, VersionRecord,
+};
 use crate::ingest::{IngestError, Packages, entries, to_contract};
 use crate::plugins::contract::{Ordering, ParsedPackage, Prepared};
 use crate::plugins::{PluginError, Registry};
@@ -175,8 +177,15 @@ fn check_pair(registry: &Registry, from: &str, to: &str) -> Result<(), Lifecycle
 impl Packages {
     /// The parsed metadata of each source, in the contract's terms, read
     /// from the database (or, for blobs stored before it was kept, from the
-    /// file once, then stored).
-    async fn parsed(&self, sources: &[Source]) -> Result<Vec<ParsedPackage>, LifecycleError> {
+    /// file once, then stored). `again`: the rows themselves are prepared
+    /// again, so they keep the time they were received; otherwise they are
+    /// received into another distribution now.
+    async fn parsed(
+        &self,
+        sources: &[Source],
+        again: bool,
+    ) -> Result<Vec<ParsedPackage>, LifecycleError> {
+        let now = crate::db::now();
         let mut out = Vec::with_capacity(sources.len());
         for source in sources {
             let package: repod_reader::Package = match &source.parsed {
@@ -199,23 +208,28 @@ impl Packages {
                     package
                 }
             };
-            let (_, parsed) =
-                to_contract(package, &source.record.sha256, source.record.size as u64)?;
+            let (_, parsed) = to_contract(
+                package,
+                &source.record.sha256,
+                source.record.size as u64,
+                if again { source.record.created_at } else { now }.max(0) as u64,
+            )?;
             out.push(parsed);
         }
         Ok(out)
     }
 
     /// Prepares `sources` for `dist` with its family plugin, in batches:
-    /// one result per source.
+    /// one result per source. `again` as for [`Packages::parsed`].
     async fn prepare_for(
         &self,
         dist: &str,
         sources: &[Source],
+        again: bool,
     ) -> Result<Vec<Result<Prepared, String>>, LifecycleError> {
         let mut out = Vec::with_capacity(sources.len());
         for batch in sources.chunks(PREPARE_BATCH) {
-            let parsed = self.parsed(batch).await?;
+            let parsed = self.parsed(batch, again).await?;
             let dist = dist.to_owned();
             let prepared = self
                 .plugins
@@ -336,7 +350,7 @@ impl Packages {
 
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         let sources = catalog::sources(&self.db, &ids).await?;
-        let prepared = self.prepare_for(to, &sources).await?;
+        let prepared = self.prepare_for(to, &sources, false).await?;
         let mut ready = Vec::with_capacity(sources.len());
         for (source, result) in sources.iter().zip(prepared) {
             let prepared = result.map_err(|m| {
@@ -352,6 +366,13 @@ impl Packages {
         let reason = request.reason.clone().unwrap_or_default();
         let writes = self.writes.lock().await;
         let mut tx = crate::db::write(&self.db).await?;
+        if catalog::still_there(&mut tx, &ids).await?.len() < ids.len() {
+            return Err(LifecycleError::Conflict(format!(
+                "{} {version} left {from} while it was being promoted (removed, and its rows \
+                 collected by retention); nothing changed: promote what {from} has now",
+                request.package
+            )));
+        }
         let mut change = Change::begin(&mut tx, to).await?;
         let outcomes = catalog::add_many(&mut tx, &mut change, &new).await?;
         let (mut promoted, mut present) = (Vec::new(), Vec::new());
@@ -457,7 +478,7 @@ impl Packages {
                 )
             })
             .collect();
-        let prepared = self.prepare_for(to, &sources).await?;
+        let prepared = self.prepare_for(to, &sources, false).await?;
         let mut ready = Vec::with_capacity(sources.len());
         for (source, result) in sources.iter().zip(prepared) {
             match result {
@@ -465,11 +486,23 @@ impl Packages {
                 Err(m) => skips.push(skip(&source.record, format!("{to} refuses it: {m}"))),
             }
         }
-        let new: Vec<NewPackage> = ready.iter().map(|(s, p)| new_package(s, p)).collect();
-
         let reason = request.reason.clone().unwrap_or_default();
         let writes = self.writes.lock().await;
         let mut tx = crate::db::write(&self.db).await?;
+        let ids: Vec<&str> = ready.iter().map(|(s, _)| s.record.id.as_str()).collect();
+        let there = catalog::still_there(&mut tx, &ids).await?;
+        let (ready, gone): (Vec<_>, Vec<_>) = ready
+            .into_iter()
+            .partition(|(s, _)| there.contains(&s.record.id));
+        skips.extend(gone.iter().map(|(s, _)| {
+            skip(
+                &s.record,
+                format!(
+                    "it left {from} while the migration ran (removed, and collected by retention)"
+                ),
+            )
+        }));
+        let new: Vec<NewPackage> = ready.iter().map(|(s, p)| new_package(s, p)).collect();
         let mut change = Change::begin(&mut tx, to).await?;
         let outcomes = catalog::add_many(&mut tx, &mut change, &new).await?;
         let (mut copied, mut present) = (0, 0);
@@ -589,8 +622,12 @@ impl Packages {
     /// packages prepared again (so their entries follow the new settings);
     /// one no plugin declares any more is retired from the served tree, and
     /// one that is back is served again. Runs at start and after every
-    /// plugin change.
-    pub async fn sync_distributions(&self) -> Result<(), LifecycleError> {
+    /// plugin change. A distribution that cannot be re-prepared or retired
+    /// does not stop the others: its failure is logged and returned, and
+    /// it keeps its fingerprint, so the next start or plugin change tries
+    /// again.
+    pub async fn sync_distributions(&self) -> Result<Vec<String>, LifecycleError> {
+        let mut failures = Vec::new();
         let registry = self.plugins.registry();
         let known: Vec<(String, String, Option<i64>)> =
             sqlx::query_as("SELECT id, rendered_with, retired_at FROM distributions")
@@ -630,8 +667,14 @@ impl Packages {
                     if with.is_empty() {
                         // Rows from before fingerprints: taken as current.
                         self.set_fingerprint(&dist.id, &fingerprint).await?;
-                    } else if *with != fingerprint {
-                        self.reprepare(&dist.id, &fingerprint).await?;
+                    } else if *with != fingerprint
+                        && let Err(e) = self.reprepare(&dist.id, &fingerprint).await
+                    {
+                        tracing::error!(
+                            distribution = dist.id,
+                            "cannot prepare its packages again after its plugin or config changed: {e}"
+                        );
+                        failures.push(format!("{}: {e}", dist.id));
                     }
                 }
             }
@@ -642,21 +685,20 @@ impl Packages {
                     distribution = id,
                     "no loaded plugin declares this distribution any more; retiring its tree from /repos/ (its packages and versions stay in the database)"
                 );
+                // The tree first: if that fails, the next sync tries again.
+                if let Err(e) = self.publisher.retire(id).await {
+                    tracing::error!(distribution = id, "cannot retire its tree: {e}");
+                    failures.push(format!("{id}: {e}"));
+                    continue;
+                }
                 sqlx::query("UPDATE distributions SET retired_at = $1 WHERE id = $2")
                     .bind(crate::db::now())
                     .bind(id)
                     .execute(&self.db)
                     .await?;
-                self.publisher
-                    .retire(id)
-                    .await
-                    .map_err(|error| LifecycleError::Publish {
-                        dist: id.clone(),
-                        error,
-                    })?;
             }
         }
-        Ok(())
+        Ok(failures)
     }
 
     async fn set_fingerprint(&self, dist: &str, fingerprint: &str) -> Result<(), sqlx::Error> {
@@ -670,37 +712,59 @@ impl Packages {
 
     /// Prepares every row of `dist` (current and kept) again with its
     /// plugin as loaded now, and republishes. A package the plugin now
-    /// refuses keeps its previous rendering (logged), so nothing vanishes
-    /// from a tree without a person deciding it.
+    /// refuses, or whose new pool path holds another file, keeps its
+    /// previous rendering (logged), so nothing vanishes from a tree without
+    /// a person deciding it. Pool files the old renderings named wait in
+    /// the trash until `dist`'s next publish no longer lists them.
     async fn reprepare(&self, dist: &str, fingerprint: &str) -> Result<(), LifecycleError> {
         let started = std::time::Instant::now();
+        let mut tally = Tally::default();
+        let result = self.reprepare_rows(dist, &mut tally).await;
+        if tally.committed {
+            // Even after a failure part-way: the rows re-rendered so far
+            // are what the next publish must show, and pinned trees
+            // rendered the old way must go.
+            self.publisher.changed_rendering(dist);
+        }
+        result?;
+        // Only now: a failure above leaves the old fingerprint, so the next
+        // start prepares the rest (preparing a row again is idempotent).
+        self.set_fingerprint(dist, fingerprint).await?;
+        tracing::info!(
+            distribution = dist,
+            updated = tally.updated,
+            kept = tally.kept,
+            gone = tally.gone,
+            ms = started.elapsed().as_millis() as u64,
+            "re-prepared packages after a plugin or config change"
+        );
+        Ok(())
+    }
+
+    async fn reprepare_rows(&self, dist: &str, tally: &mut Tally) -> Result<(), LifecycleError> {
         let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM packages WHERE distribution = $1")
             .bind(dist)
             .fetch_all(&self.db)
             .await?;
         let ids: Vec<&str> = ids.iter().map(|(id,)| id.as_str()).collect();
-        let (mut updated, mut kept) = (0usize, 0usize);
         for batch in ids.chunks(PREPARE_BATCH) {
             let sources = catalog::sources(&self.db, batch).await?;
-            let prepared = self.prepare_for(dist, &sources).await?;
+            let prepared = self.prepare_for(dist, &sources, true).await?;
             let _writes = self.writes.lock().await;
             let mut tx = crate::db::write(&self.db).await?;
             let mut orphaned = Vec::new();
             for (source, result) in sources.iter().zip(prepared) {
                 let r = &source.record;
-                match result {
+                let p = match result {
                     Ok(p)
                         if p.identity.name == r.name
                             && p.identity.version == r.version
                             && p.identity.architecture == r.architecture =>
                     {
-                        orphaned.extend(
-                            catalog::rerender(&mut tx, &r.id, &p.pool_paths, &entries(&p)).await?,
-                        );
-                        updated += 1;
+                        p
                     }
                     Ok(p) => {
-                        kept += 1;
+                        tally.kept += 1;
                         tracing::warn!(
                             distribution = dist,
                             package = r.id,
@@ -712,9 +776,10 @@ impl Packages {
                             r.version,
                             r.architecture
                         );
+                        continue;
                     }
                     Err(m) => {
-                        kept += 1;
+                        tally.kept += 1;
                         tracing::warn!(
                             distribution = dist,
                             package = r.id,
@@ -723,32 +788,45 @@ impl Packages {
                             r.version,
                             r.architecture
                         );
+                        continue;
+                    }
+                };
+                match catalog::rerender(&mut tx, r, &p.pool_paths, &entries(&p)).await? {
+                    Rerendered::Done { orphaned: paths } => {
+                        orphaned.extend(paths);
+                        tally.updated += 1;
+                    }
+                    Rerendered::Gone => tally.gone += 1,
+                    Rerendered::PathTaken { path, by } => {
+                        tally.kept += 1;
+                        tracing::warn!(
+                            distribution = dist,
+                            package = r.id,
+                            "{} {} {} would move to {path}, which holds another file (package {by}); keeping the previous rendering",
+                            r.name,
+                            r.version,
+                            r.architecture
+                        );
                     }
                 }
             }
-            for path in &orphaned {
-                sqlx::query(
-                    "INSERT INTO pool_trash (path) VALUES ($1) ON CONFLICT (path) DO NOTHING",
-                )
-                .bind(path)
-                .execute(&mut *tx)
-                .await?;
-            }
+            catalog::versions::trash_after_publish(&mut tx, dist, &orphaned).await?;
             tx.commit().await?;
+            tally.committed = true;
         }
-        self.set_fingerprint(dist, fingerprint).await?;
-        tracing::info!(
-            distribution = dist,
-            updated,
-            kept,
-            ms = started.elapsed().as_millis() as u64,
-            "re-prepared packages after a plugin or config change"
-        );
-        // Pinned trees were rendered the old way; they are built again
-        // when next asked for.
-        self.publisher.changed_rendering(dist);
         Ok(())
     }
+}
+
+/// What re-preparing a distribution did.
+#[derive(Default)]
+struct Tally {
+    updated: usize,
+    kept: usize,
+    /// Rows retention collected meanwhile.
+    gone: usize,
+    /// Some batch was committed.
+    committed: bool,
 }
 
 fn reason_suffix(reason: &str) -> String {

@@ -53,6 +53,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     // Plugins may have changed while the daemon was down.
+    // A distribution that fails here is logged and served as it was.
     packages
         .sync_distributions()
         .await

@@ -168,6 +168,7 @@ pub async fn remove(
 /// top-level files may render differently). Returns once the database
 /// agrees with the new plugin set; publishing follows within a second.
 async fn plugins_changed(state: &AppState) {
+    // Per-distribution failures are logged where they happen.
     if let Err(e) = state.packages.sync_distributions().await {
         tracing::error!("after the plugin change: {e}");
     }

@@ -69,13 +69,26 @@ async fn pinned(root: &Path, publisher: &Publisher, path: String) -> Result<Stri
     let (Some(dist), Some(number), Some(tail)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(not_found());
     };
-    let Some(number) = number.parse::<i64>().ok().filter(|n| *n > 0) else {
+    // One spelling per version (`5`, not `05` or `+5`): one tree per version.
+    let Some(number) = number
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0 && n.to_string() == number)
+    else {
         return Err(not_found());
     };
     match publisher.pinned(dist, number).await {
         Ok(_) => {}
         Err(e @ (PublishError::NotKept(_) | PublishError::UnknownDistribution(_))) => {
             return Err(Problem::not_found(e.to_string()).into_response());
+        }
+        Err(e @ PublishError::Busy(_)) => {
+            let mut response = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return Err(response);
         }
         Err(e) => return Err(Problem::internal(e).into_response()),
     }

@@ -323,12 +323,14 @@ pub async fn add_many(
     }
     if !taken.is_empty() {
         let ids: Vec<&str> = taken.iter().map(|(_, _, id)| id.as_str()).collect();
-        let mut q = QueryBuilder::<Sqlite>::new(SELECT);
-        q.push(" WHERE p.id IN (");
-        push_list(&mut q, &ids);
-        let read: Vec<PackageRecord> = q.build_query_as().fetch_all(&mut **tx).await?;
-        for record in read {
-            created.insert(record.id.clone(), record);
+        for batch in distinct(ids.into_iter()).chunks(BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new(SELECT);
+            q.push(" WHERE p.id IN (");
+            push_list(&mut q, batch);
+            let read: Vec<PackageRecord> = q.build_query_as().fetch_all(&mut **tx).await?;
+            for record in read {
+                created.insert(record.id.clone(), record);
+            }
         }
         for (at, path, owner) in taken {
             let owner = created[&owner].clone();
@@ -529,6 +531,23 @@ fn by_identity(mut out: Vec<Source>) -> Vec<Source> {
     out
 }
 
+/// Which of `ids` still exist, in the caller's transaction (under the write
+/// lock: rows read before it may have been collected meanwhile).
+pub async fn still_there(
+    tx: &mut Transaction<'_, Sqlite>,
+    ids: &[&str],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let mut out = HashSet::with_capacity(ids.len());
+    for batch in ids.chunks(BATCH) {
+        let rows: Vec<(String,)> = in_list("SELECT id FROM packages WHERE id IN (", batch)
+            .build_query_as()
+            .fetch_all(&mut **tx)
+            .await?;
+        out.extend(rows.into_iter().map(|(id,)| id));
+    }
+    Ok(out)
+}
+
 /// Records what the reader parsed from a blob stored before it was kept.
 pub async fn set_parsed(db: &Db, sha256: &str, parsed: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE blobs SET parsed = $1 WHERE sha256 = $2")
@@ -539,35 +558,67 @@ pub async fn set_parsed(db: &Db, sha256: &str, parsed: &str) -> Result<(), sqlx:
     Ok(())
 }
 
+/// What [`rerender`] did with one row.
+#[derive(Debug)]
+pub enum Rerendered {
+    /// The row has its new rendering; these pool paths (its old ones) no
+    /// row names any more.
+    Done { orphaned: Vec<String> },
+    /// The row no longer exists (retention collected it meanwhile).
+    Gone,
+    /// A new pool path holds another file (row `by`): one path, one file,
+    /// so the row keeps its rendering.
+    PathTaken { path: String, by: String },
+}
+
 /// Replaces a row's rendering (pool paths and entries) after its family
-/// plugin or config changed. Returns the pool paths no row names any more.
+/// plugin or config changed.
 pub async fn rerender(
     tx: &mut Transaction<'_, Sqlite>,
-    id: &str,
+    record: &PackageRecord,
     pool_paths: &[String],
     entries: &[(&str, &str, &str)],
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Rerendered, sqlx::Error> {
     let old: Vec<(String,)> =
         sqlx::query_as("SELECT path FROM package_paths WHERE package_id = $1")
-            .bind(id)
+            .bind(&record.id)
             .fetch_all(&mut **tx)
             .await?;
-    sqlx::query("UPDATE packages SET rendered = $1 WHERE id = $2")
+    let old: Vec<String> = old.into_iter().map(|(p,)| p).collect();
+    for path in pool_paths.iter().filter(|p| !old.contains(p)) {
+        let by: Option<(String,)> = sqlx::query_as(
+            "SELECT p.id FROM package_paths pp JOIN packages p ON p.id = pp.package_id \
+             WHERE pp.path = $1 AND p.sha256 <> $2 LIMIT 1",
+        )
+        .bind(path)
+        .bind(&record.sha256)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some((by,)) = by {
+            return Ok(Rerendered::PathTaken {
+                path: path.clone(),
+                by,
+            });
+        }
+    }
+    let updated = sqlx::query("UPDATE packages SET rendered = $1 WHERE id = $2")
         .bind(encode_rendered(pool_paths, entries))
-        .bind(id)
+        .bind(&record.id)
         .execute(&mut **tx)
         .await?;
-    let old: Vec<String> = old.into_iter().map(|(p,)| p).collect();
+    if updated.rows_affected() == 0 {
+        return Ok(Rerendered::Gone);
+    }
     if old.as_slice() == pool_paths {
-        return Ok(vec![]);
+        return Ok(Rerendered::Done { orphaned: vec![] });
     }
     sqlx::query("DELETE FROM package_paths WHERE package_id = $1")
-        .bind(id)
+        .bind(&record.id)
         .execute(&mut **tx)
         .await?;
     for path in pool_paths {
         sqlx::query("INSERT INTO package_paths (package_id, path) VALUES ($1, $2)")
-            .bind(id)
+            .bind(&record.id)
             .bind(path)
             .execute(&mut **tx)
             .await?;
@@ -583,5 +634,5 @@ pub async fn rerender(
             orphaned.push(path);
         }
     }
-    Ok(orphaned)
+    Ok(Rerendered::Done { orphaned })
 }

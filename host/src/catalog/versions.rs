@@ -234,6 +234,9 @@ pub async fn kept(db: &Db, dist: &str) -> Result<Option<(i64, i64)>, sqlx::Error
 /// Why version `number` of `dist` cannot be had, saying which are kept.
 pub async fn not_kept(db: &Db, dist: &str, number: i64) -> Result<String, sqlx::Error> {
     Ok(match kept(db, dist).await? {
+        Some((_, newest)) if number > newest => {
+            format!("{dist} has no version {number}: its latest is {newest}")
+        }
         Some((oldest, newest)) => format!(
             "{dist} has no version {number}: it keeps versions {oldest} to {newest} (older ones \
              were collected by retention, [versions] in the config)"
@@ -481,15 +484,16 @@ pub async fn collect(
         .bind(oldest)
         .execute(&mut **tx)
         .await?;
-    // Memberships that ended at or before the oldest kept version.
+    // Memberships that ended before the oldest kept version (one that
+    // ended with it is what that version removed: its record lists it).
     let ended: Vec<(String,)> = sqlx::query_as(
-        "SELECT package_id FROM memberships WHERE distribution = $1 AND removed_in <= $2",
+        "SELECT package_id FROM memberships WHERE distribution = $1 AND removed_in < $2",
     )
     .bind(dist)
     .bind(oldest)
     .fetch_all(&mut **tx)
     .await?;
-    sqlx::query("DELETE FROM memberships WHERE distribution = $1 AND removed_in <= $2")
+    sqlx::query("DELETE FROM memberships WHERE distribution = $1 AND removed_in < $2")
         .bind(dist)
         .bind(oldest)
         .execute(&mut **tx)
@@ -557,16 +561,50 @@ pub async fn collect(
     Ok(collected)
 }
 
-/// Pool paths retention deleted whose files may still be on disk.
-pub async fn pool_trash(db: &Db) -> Result<Vec<String>, sqlx::Error> {
-    let rows: Vec<(String,)> = sqlx::query_as("SELECT path FROM pool_trash")
-        .fetch_all(db)
-        .await?;
+/// Pool paths whose files may still be on disk though no row names them:
+/// those retention deleted, and, when `published` is given, those that
+/// distribution's re-preparation stopped naming (its publish just went live
+/// without them).
+pub async fn pool_trash(db: &Db, published: Option<&str>) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT path FROM pool_trash WHERE after_publish_of IS NULL OR after_publish_of = $1",
+    )
+    .bind(published)
+    .fetch_all(db)
+    .await?;
     Ok(rows.into_iter().map(|(p,)| p).collect())
 }
 
-/// Forgets trash entries whose files are gone; skips (and forgets) those a
-/// row names again.
+/// Whether re-preparing `dist` left pool files its next publish must drop
+/// from its live tree before they can go.
+pub async fn awaits_publish(db: &Db, dist: &str) -> Result<bool, sqlx::Error> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT path FROM pool_trash WHERE after_publish_of = $1 LIMIT 1")
+            .bind(dist)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.is_some())
+}
+
+/// Records `paths` (no row names them any more, `dist`'s live tree still
+/// lists them) for unlinking after `dist`'s next publish.
+pub async fn trash_after_publish(
+    tx: &mut Transaction<'_, Sqlite>,
+    dist: &str,
+    paths: &[String],
+) -> Result<(), sqlx::Error> {
+    for batch in paths.chunks(BATCH / 2) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO pool_trash (path, after_publish_of) ");
+        q.push_values(batch, |mut b, path| {
+            b.push_bind(path.as_str()).push_bind(dist);
+        });
+        q.push(" ON CONFLICT (path) DO UPDATE SET after_publish_of = excluded.after_publish_of");
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Forgets trash entries (their files are gone, or a row names them again).
 pub async fn clear_trash(db: &Db, paths: &[String]) -> Result<(), sqlx::Error> {
     for batch in paths.chunks(BATCH) {
         let ids: Vec<&str> = batch.iter().map(String::as_str).collect();

@@ -110,14 +110,15 @@ struct Slot {
     last: Option<(u64, Result<Report, String>)>,
 }
 
+/// Pinned trees waiting to be built at most: anyone may ask for any kept
+/// version, and each build costs about a publish; beyond this, askers are
+/// told to come back (503) rather than queued without bound.
+const MAX_PENDING_PINS: usize = 4;
+
+type PinReply = oneshot::Sender<Result<PathBuf, PublishError>>;
+
 /// Work other than publishing a distribution's latest version.
 enum Task {
-    /// Build the tree of one kept version.
-    Pin {
-        dist: String,
-        number: i64,
-        reply: oneshot::Sender<Result<PathBuf, PublishError>>,
-    },
     /// Move a distribution's trees out of `/repos/`.
     Retire {
         dist: String,
@@ -135,6 +136,10 @@ struct Queue {
     seq: u64,
     slots: HashMap<String, Slot>,
     tasks: VecDeque<Task>,
+    /// Pinned trees to build, in order asked, each once whoever asks; the
+    /// worker builds one between publishes, so they never hold up a tier.
+    pins: VecDeque<(String, i64)>,
+    pin_waiters: HashMap<(String, i64), Vec<PinReply>>,
 }
 
 pub struct Publisher {
@@ -288,17 +293,37 @@ impl Publisher {
     /// The directory of version `number`'s tree, built first if needed.
     /// Fails with [`PublishError::NotKept`] for a version that does not
     /// exist or was collected.
+    /// Fails with [`PublishError::Busy`] when too many other pinned trees
+    /// are waiting to be built.
     pub async fn pinned(&self, dist: &str, number: i64) -> Result<PathBuf, PublishError> {
+        if versions::get(&self.db, dist, number).await?.is_none() {
+            return Err(PublishError::NotKept(
+                versions::not_kept(&self.db, dist, number).await?,
+            ));
+        }
         let dir = self.paths.pinned(dist, number);
         if dir.is_dir() {
             return Ok(dir);
         }
         let (reply, answer) = oneshot::channel();
-        self.task(Task::Pin {
-            dist: dist.to_owned(),
-            number,
-            reply,
-        });
+        {
+            let mut queue = self.queue.lock().expect("publish queue");
+            let key = (dist.to_owned(), number);
+            let pending = queue.pins.len();
+            match queue.pin_waiters.get_mut(&key) {
+                Some(waiters) => waiters.push(reply),
+                None if pending >= MAX_PENDING_PINS => {
+                    return Err(PublishError::Busy(format!(
+                        "{MAX_PENDING_PINS} pinned trees are being built; ask again in a few seconds"
+                    )));
+                }
+                None => {
+                    queue.pins.push_back(key.clone());
+                    queue.pin_waiters.insert(key, vec![reply]);
+                }
+            }
+        }
+        self.wake.notify_one();
         answer
             .await
             .unwrap_or_else(|_| Err(PublishError::Failed("the publisher stopped".into())))
@@ -330,6 +355,32 @@ impl Publisher {
 
     fn next_task(&self) -> Option<Task> {
         self.queue.lock().expect("publish queue").tasks.pop_front()
+    }
+
+    fn next_pin(&self) -> Option<(String, i64)> {
+        self.queue.lock().expect("publish queue").pins.pop_front()
+    }
+
+    /// Answers everyone who asked for `pin`.
+    fn pinned_done(&self, pin: &(String, i64), result: &Result<PathBuf, PublishError>) {
+        let waiters = self
+            .queue
+            .lock()
+            .expect("publish queue")
+            .pin_waiters
+            .remove(pin)
+            .unwrap_or_default();
+        for waiter in waiters {
+            let answer = match result {
+                Ok(dir) => Ok(dir.clone()),
+                Err(PublishError::NotKept(m)) => Err(PublishError::NotKept(m.clone())),
+                Err(PublishError::UnknownDistribution(d)) => {
+                    Err(PublishError::UnknownDistribution(d.clone()))
+                }
+                Err(e) => Err(PublishError::Failed(e.to_string())),
+            };
+            let _ = waiter.send(answer);
+        }
     }
 
     /// The next distribution to publish and how long to let it settle.
@@ -364,7 +415,17 @@ async fn run(publisher: Arc<Publisher>, mut worker: Worker) {
             worker.task(task, &publisher).await;
             continue;
         }
-        let Some((dist, settle)) = publisher.next() else {
+        let next = publisher.next();
+        // A due publish goes first; a pinned tree is built while nothing
+        // is due (one at a time, so a tier waits at most one build).
+        if next.as_ref().is_none_or(|(_, settle)| !settle.is_zero())
+            && let Some(pin) = publisher.next_pin()
+        {
+            let result = worker.pin(&pin.0, pin.1).await;
+            publisher.pinned_done(&pin, &result);
+            continue;
+        }
+        let Some((dist, settle)) = next else {
             let idle = SWEEP.saturating_sub(last_sweep.elapsed());
             if idle.is_zero() {
                 worker.sweep().await;
@@ -395,7 +456,7 @@ async fn run(publisher: Arc<Publisher>, mut worker: Worker) {
                     .expect("shown")
                     .insert(dist.clone(), report.version);
                 report.collected = worker.collect(&dist).await;
-                worker.empty_trash().await;
+                worker.empty_trash(Some(&dist)).await;
                 tracing::info!(
                     distribution = dist,
                     version = report.version,

@@ -70,7 +70,7 @@ impl Worker {
     /// retention deleted), check each live tree, queue a rebuild of those
     /// that fail, and run retention.
     pub(super) async fn startup(&mut self, publisher: &Publisher) {
-        self.empty_trash().await;
+        self.empty_trash(None).await;
         for dist in self.dists() {
             let latest = match versions::latest(&self.db, &dist).await {
                 Ok(n) => n,
@@ -86,6 +86,11 @@ impl Worker {
                 .expect("state load panicked");
             let problem = if state.units.is_empty() || state.files.is_empty() {
                 Some("it was never published".to_owned())
+            } else if versions::awaits_publish(&self.db, &dist)
+                .await
+                .unwrap_or(true)
+            {
+                Some("its packages were prepared again".to_owned())
             } else if state.version != latest {
                 Some(format!("it shows version {} of {latest}", state.version))
             } else {
@@ -137,13 +142,6 @@ impl Worker {
 
     pub(super) async fn task(&mut self, task: Task, publisher: &Publisher) {
         match task {
-            Task::Pin {
-                dist,
-                number,
-                reply,
-            } => {
-                let _ = reply.send(self.pin(&dist, number).await);
-            }
             Task::Retire { dist, reply } => {
                 publisher.shown.lock().expect("shown").remove(&dist);
                 let _ = reply.send(self.retire(&dist).await);
@@ -333,7 +331,7 @@ impl Worker {
             &aside.join(PINNED_TOP),
         )?;
         // Its package files that no served distribution's row names.
-        let _writes = self.writes.lock().await;
+        let writes = self.writes.lock().await;
         let paths: Vec<(String,)> = sqlx::query_as(
             "SELECT DISTINCT pp.path FROM package_paths pp JOIN packages p ON p.id = pp.package_id \
              WHERE p.distribution = $1 AND NOT EXISTS (SELECT 1 FROM package_paths o \
@@ -348,10 +346,13 @@ impl Worker {
             tree::unlink_pool_file(&self.paths.repos, path)?;
             unlinked += 1;
         }
+        drop(writes);
         match std::fs::remove_file(self.paths.state_file(dist)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
+        // What its re-preparation left for its next publish: there is none.
+        self.empty_trash(Some(dist)).await;
         tracing::info!(
             distribution = dist,
             kept_in = %aside.display(),
@@ -365,7 +366,20 @@ impl Worker {
     /// pool files, blobs and pinned trees only they had. Never the version
     /// the live tree shows.
     pub(super) async fn collect(&mut self, dist: &str) -> Collected {
-        let live = self.states.get(dist).map(|s| s.version);
+        // The version the live tree shows: from the state file when the
+        // worker holds none (never published since start, or a failed
+        // publish): that tree is served all the same.
+        let live = match self.states.get(dist) {
+            Some(state) => state.version,
+            None => {
+                let path = self.paths.state_file(dist);
+                match tokio::task::spawn_blocking(move || State::load(&path).version).await {
+                    Ok(version) => version,
+                    Err(_) => return Collected::default(),
+                }
+            }
+        };
+        let live = Some(live);
         let retention = self.retention.of(dist);
         let window_ms = self.keep_secs.saturating_mul(1000);
         let _writes = self.writes.lock().await;
@@ -448,13 +462,15 @@ impl Worker {
         }
     }
 
-    /// Unlinks the pool files in `pool_trash` (left by a crash after
-    /// retention committed, or by re-preparation) that no row names.
-    pub(super) async fn empty_trash(&mut self) {
-        match versions::pool_trash(&self.db).await {
+    /// Unlinks the pool files in `pool_trash` that no row names: those
+    /// retention left (a crash after its commit), and, after `published`
+    /// went live, those its re-preparation stopped naming. Entries whose
+    /// file could not be unlinked stay for the next time.
+    pub(super) async fn empty_trash(&mut self, published: Option<&str>) {
+        match versions::pool_trash(&self.db, published).await {
             Ok(paths) if !paths.is_empty() => {
-                self.unlink_unnamed(paths.clone()).await;
-                if let Err(e) = versions::clear_trash(&self.db, &paths).await {
+                let handled = self.unlink_unnamed(paths).await;
+                if let Err(e) = versions::clear_trash(&self.db, &handled).await {
                     tracing::error!("cannot clear the pool trash: {e}");
                 }
             }
@@ -463,9 +479,11 @@ impl Worker {
         }
     }
 
-    /// Unlinks each of `paths` that no package row names.
-    async fn unlink_unnamed(&mut self, paths: Vec<String>) {
+    /// Unlinks each of `paths` that no package row names; returns those
+    /// done with (unlinked, or named by a row again).
+    async fn unlink_unnamed(&mut self, paths: Vec<String>) -> Vec<String> {
         let _writes = self.writes.lock().await;
+        let mut handled = Vec::with_capacity(paths.len());
         for path in paths {
             let named: Result<Option<(String,)>, _> =
                 sqlx::query_as("SELECT package_id FROM package_paths WHERE path = $1 LIMIT 1")
@@ -473,14 +491,14 @@ impl Worker {
                     .fetch_optional(&self.db)
                     .await;
             match named {
-                Ok(None) => {
-                    if let Err(e) = tree::unlink_pool_file(&self.paths.repos, &path) {
-                        tracing::error!(path, "cannot unlink an unlisted package file: {e}");
-                    }
-                }
-                Ok(Some(_)) => {}
+                Ok(None) => match tree::unlink_pool_file(&self.paths.repos, &path) {
+                    Ok(()) => handled.push(path),
+                    Err(e) => tracing::error!(path, "cannot unlink an unlisted package file: {e}"),
+                },
+                Ok(Some(_)) => handled.push(path),
                 Err(e) => tracing::error!(path, "cannot check a package file: {e}"),
             }
         }
+        handled
     }
 }
