@@ -667,7 +667,7 @@ fn a_kept_version_holds_its_path_against_different_bytes_until_collected() {
 }
 
 #[test]
-fn the_oldest_kept_version_still_lists_what_it_removed() {
+fn retention_frees_what_the_oldest_kept_version_removed() {
     let daemon = Daemon::builder()
         .config(
             "[publish]\nkeep-superseded-seconds = 0\n[versions]\nkeep-last = 2\nkeep-days = 0\n",
@@ -686,18 +686,19 @@ fn the_oldest_kept_version_still_lists_what_it_removed() {
         (list["oldest"].clone(), list["latest"].clone()),
         (json!(3), json!(4))
     );
-    // Version 3 removed able: its record and its list both say so, though
-    // the versions that held able are gone.
+    // Version 3 removed able; the versions that held it are gone, and so
+    // are its row and its pool file. Version 3 still counts the removal.
     let v3 = daemon.get("/api/v1/distributions/bookworm/versions/3", Some(&up));
     assert_eq!(v3.status, 200, "{}", v3.body);
-    let removed: Vec<&str> = v3.body["removed_packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(removed, ["able"]);
     assert_eq!(v3.body["removed"], 1);
+    assert_eq!(v3.body["removed_packages"], json!([]));
+    daemon.get(&path, Some(&up)).problem(404);
+    assert_eq!(
+        daemon
+            .get_bytes("/repos/pool/main/a/able/able_1_amd64.deb")
+            .0,
+        404
+    );
     daemon
         .get("/api/v1/distributions/bookworm/versions/2", Some(&up))
         .problem(404);

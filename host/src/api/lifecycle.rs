@@ -278,6 +278,9 @@ pub struct VersionView {
     /// whole source entry).
     pub tree: String,
     pub added_packages: Vec<PackageRecord>,
+    /// What it removed. For the oldest kept version, retention may already
+    /// have collected these (a removal frees its space with the next
+    /// retention): `removed` still counts them, this list no longer has them.
     pub removed_packages: Vec<PackageRecord>,
     /// Every package of the version.
     pub content: Vec<PackageRecord>,

@@ -484,16 +484,18 @@ pub async fn collect(
         .bind(oldest)
         .execute(&mut **tx)
         .await?;
-    // Memberships that ended before the oldest kept version (one that
-    // ended with it is what that version removed: its record lists it).
+    // Memberships that ended at or before the oldest kept version. Those
+    // it ended are what it removed: they go now (a removal frees its space
+    // with the next retention, even keeping one version), so that version
+    // still counts them but no longer lists them.
     let ended: Vec<(String,)> = sqlx::query_as(
-        "SELECT package_id FROM memberships WHERE distribution = $1 AND removed_in < $2",
+        "SELECT package_id FROM memberships WHERE distribution = $1 AND removed_in <= $2",
     )
     .bind(dist)
     .bind(oldest)
     .fetch_all(&mut **tx)
     .await?;
-    sqlx::query("DELETE FROM memberships WHERE distribution = $1 AND removed_in < $2")
+    sqlx::query("DELETE FROM memberships WHERE distribution = $1 AND removed_in <= $2")
         .bind(dist)
         .bind(oldest)
         .execute(&mut **tx)
