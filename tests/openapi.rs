@@ -4,7 +4,7 @@
 use repod_tests::Daemon;
 
 /// Every `/api/v1` operation, as the other tests exercise them.
-const ROUTES: [(&str, &str); 24] = [
+const ROUTES: [(&str, &str); 28] = [
     ("get", "/plugins"),
     ("post", "/plugins"),
     ("post", "/plugins/reload"),
@@ -29,6 +29,10 @@ const ROUTES: [(&str, &str); 24] = [
     ("get", "/tokens"),
     ("delete", "/tokens/{id}"),
     ("get", "/audit"),
+    ("post", "/advisories"),
+    ("get", "/advisories"),
+    ("get", "/advisories/imports"),
+    ("get", "/advisories/{id}"),
 ];
 
 #[test]

@@ -19,7 +19,7 @@ fn every_route_with_every_role() {
     let trixie = std::fs::read(wasm("trixie_plugin")).unwrap();
 
     // (method, path, weakest role index)
-    let routes: [(&str, &str, usize); 24] = [
+    let routes: [(&str, &str, usize); 28] = [
         ("GET", "/api/v1/plugins", 0),
         ("POST", "/api/v1/plugins", 3),
         ("POST", "/api/v1/plugins/reload", 3),
@@ -44,6 +44,10 @@ fn every_route_with_every_role() {
         ("GET", "/api/v1/tokens", 3),
         ("DELETE", "/api/v1/tokens/no-such-id", 3),
         ("GET", "/api/v1/audit", 3),
+        ("POST", "/api/v1/advisories", 3),
+        ("GET", "/api/v1/advisories", 0),
+        ("GET", "/api/v1/advisories/imports", 0),
+        ("GET", "/api/v1/advisories/NO-SUCH-1", 0),
     ];
     let mut created_tokens = 0;
     let mut call = |method: &str, path: &str, token: Option<&str>, allowed: bool| -> Reply {

@@ -1,4 +1,5 @@
-//! `repod promote`, `migrate`, `init`, `rollback` and `versions`: thin
+//! `repod promote`, `migrate`, `init`, `rollback`, `versions` and
+//! `advisories`: thin
 //! clients of the API a running daemon serves, printing a summary a person
 //! reads (or the JSON answer with `--json`). Every command fails (non-zero
 //! exit) with the server's problem detail when the server refuses.
@@ -38,14 +39,32 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value), ClientError> {
+        match body {
+            Some(body) => self.send(
+                method,
+                path,
+                Some(("application/json", body.to_string().as_bytes())),
+            ),
+            None => self.send(method, path, None),
+        }
+    }
+
+    /// A request with an optional (content type, bytes) body; the answer's
+    /// JSON, or the server's problem as [`ClientError::Refused`].
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<(u16, Value), ClientError> {
         let url = format!("{}/api/v1{path}", self.url.trim_end_matches('/'));
         let request = Self::agent()
             .request(method, &url)
             .set("Authorization", &format!("Bearer {}", self.token));
         let result = match body {
-            Some(body) => request
-                .set("Content-Type", "application/json")
-                .send_string(&body.to_string()),
+            Some((content_type, bytes)) => {
+                request.set("Content-Type", content_type).send_bytes(bytes)
+            }
             None => request.call(),
         };
         let (status, text) = match result {
@@ -76,6 +95,15 @@ impl Client {
 
     pub fn migrate(&self, request: &Value) -> Result<(u16, Value), ClientError> {
         self.call("POST", "/distributions/migrate", Some(request))
+    }
+
+    /// Imports one advisory file (a record, an array, or a zip of them).
+    pub fn import_advisories(&self, bytes: &[u8]) -> Result<(u16, Value), ClientError> {
+        self.send(
+            "POST",
+            "/advisories",
+            Some(("application/octet-stream", bytes)),
+        )
     }
 
     pub fn init(&self) -> Result<(u16, Value), ClientError> {
@@ -299,6 +327,24 @@ pub fn versions_summary(answer: &Value) -> String {
                 s(&r["architecture"])
             ));
         }
+    }
+    out
+}
+
+/// The summary of one advisory import, with every rejected record.
+pub fn import_summary(answer: &Value) -> String {
+    let mut out = format!(
+        "{} added, {} updated, {} unchanged, {} rejected\n",
+        answer["added"], answer["updated"], answer["unchanged"], answer["rejected"]
+    );
+    for r in answer["rejections"].as_array().into_iter().flatten() {
+        let place = match (r["id"].as_str(), r["entry"].as_str()) {
+            (Some(id), Some(entry)) => format!("{id} ({entry})"),
+            (Some(id), None) => id.to_owned(),
+            (None, Some(entry)) => entry.to_owned(),
+            (None, None) => "a record".to_owned(),
+        };
+        out.push_str(&format!("  rejected {place}: {}\n", s(&r["reason"])));
     }
     out
 }

@@ -3,6 +3,7 @@
 //!
 //! See ARCHITECTURE.md at the repository root for the map of this crate.
 
+pub mod advisories;
 pub mod api;
 pub mod api_client;
 pub mod audit;

@@ -48,6 +48,23 @@ enum Command {
     Rollback(RollbackArgs),
     /// List a distribution's kept versions, or show one.
     Versions(VersionsArgs),
+    /// Vulnerability advisories in a running daemon.
+    Advisories {
+        #[command(subcommand)]
+        command: AdvisoriesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdvisoriesCommand {
+    /// Import OSV files: each one record, a JSON array of records, or a zip
+    /// of records (an OSV `all.zip`). Admin.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 /// A running daemon and a token for it.
@@ -386,6 +403,43 @@ fn main() -> anyhow::Result<()> {
                 client.versions(&args.distribution, args.version, args.limit, args.before),
                 repod::api_client::versions_summary,
             )?;
+            Ok(())
+        }
+        Command::Advisories {
+            command: AdvisoriesCommand::Import { files, remote },
+        } => {
+            let client = remote.client();
+            // Every file is tried; the exit code says whether all went in.
+            let mut failed = false;
+            for file in &files {
+                let bytes = match std::fs::read(file) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        eprintln!("repod: cannot read {}: {e}", file.display());
+                        failed = true;
+                        continue;
+                    }
+                };
+                if !remote.json {
+                    print!("{}: ", file.display());
+                }
+                match client.import_advisories(&bytes) {
+                    Ok((_, answer)) if remote.json => {
+                        println!("{}", serde_json::to_string_pretty(&answer)?)
+                    }
+                    Ok((_, answer)) => print!("{}", repod::api_client::import_summary(&answer)),
+                    Err(e) => {
+                        if !remote.json {
+                            println!("refused");
+                        }
+                        eprintln!("repod: {}: {e}", file.display());
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Token {

@@ -1,5 +1,6 @@
 //! The HTTP API under `/api/v1`, JSON in and out, errors as problem+json.
 
+mod advisories;
 mod audit;
 mod auth;
 mod distributions;
@@ -67,6 +68,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let uploads = OpenApiRouter::new()
         .routes(routes!(packages::upload))
         .layer(DefaultBodyLimit::disable());
+    let advisory_files = OpenApiRouter::new()
+        .routes(routes!(advisories::import, advisories::list))
+        .layer(DefaultBodyLimit::max(advisories::MAX_ADVISORY_BYTES));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(plugins::list, plugins::upload))
         .routes(routes!(plugins::reload))
@@ -88,8 +92,11 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(audit::list))
+        .routes(routes!(advisories::imports))
+        .routes(routes!(advisories::show))
         .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES))
         .merge(uploads)
+        .merge(advisory_files)
         .split_for_parts()
 }
 

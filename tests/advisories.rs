@@ -1,0 +1,309 @@
+//! Advisories in: the real OSV records of `testdata/advisories` imported
+//! over HTTP and with the CLI, one by one, as an array and as an OSV
+//! `all.zip`; found by id, alias, ecosystem and package; bad input refused
+//! with nothing stored.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+
+use repod_tests::{Daemon, repod_bin};
+use serde_json::{Value, json};
+
+fn records_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/advisories"
+    ))
+}
+
+/// Every real record file, by name.
+fn record_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(records_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn record(file: &str) -> Vec<u8> {
+    std::fs::read(records_dir().join(file)).unwrap()
+}
+
+fn zip_of(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in entries {
+        writer.start_file(name.as_str(), options).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+fn import(daemon: &Daemon, bytes: Vec<u8>) -> repod_tests::Reply {
+    daemon.post_bytes("/api/v1/advisories", Some(&daemon.admin), bytes)
+}
+
+fn ids(reply: &repod_tests::Reply) -> Vec<String> {
+    reply.body["advisories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn all_ids(daemon: &Daemon) -> Vec<String> {
+    ids(&daemon.get("/api/v1/advisories?limit=1000", Some(&daemon.admin)))
+}
+
+#[test]
+fn real_records_import_and_are_found_by_id_alias_ecosystem_and_package() {
+    let daemon = Daemon::start();
+    let files = record_files();
+    assert!(files.len() >= 30, "{files:?}");
+    // One all.zip of every record, as osv.dev ships them.
+    let entries: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|f| {
+            (
+                f.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(f).unwrap(),
+            )
+        })
+        .collect();
+    let reply = import(&daemon, zip_of(&entries));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["added"], files.len(), "{}", reply.body);
+    assert_eq!(reply.body["rejected"], 0, "{}", reply.body);
+    assert_eq!(all_ids(&daemon).len(), files.len());
+
+    let reader = daemon.token("reader", "r");
+    // By id, in full, on one severity scale.
+    let tar = daemon.get("/api/v1/advisories/ALSA-2023:0959", Some(&reader));
+    assert_eq!(tar.status, 200, "{}", tar.body);
+    assert_eq!(
+        tar.body["severity"], "medium",
+        "Moderate: on Red Hat's scale"
+    );
+    assert_eq!(tar.body["severity_source"], "summary_prefix");
+    assert_eq!(tar.body["aliases"], json!(["CVE-2022-48303"]));
+    assert_eq!(
+        tar.body["packages"],
+        json!([{"ecosystem": "AlmaLinux:9", "name": "tar"}])
+    );
+    assert_eq!(tar.body["record"]["id"], "ALSA-2023:0959");
+    let curl = daemon.get("/api/v1/advisories/USN-6429-1", Some(&reader));
+    assert_eq!(curl.body["severity"], "critical", "{}", curl.body);
+    assert_eq!(curl.body["cvss_score"], 9.8);
+    // By an alias only one record lists...
+    let by_cve = daemon.get("/api/v1/advisories/CVE-2022-48303", Some(&reader));
+    assert_eq!(by_cve.body["id"], "ALSA-2023:0959", "{}", by_cve.body);
+    // ...and one several list: they are named, and the list has them all.
+    let detail = daemon
+        .get("/api/v1/advisories/CVE-2023-38545", Some(&reader))
+        .problem(300);
+    assert!(detail.contains("ALSA-2023:5763"), "{detail}");
+    let listed = daemon.get("/api/v1/advisories?id=CVE-2023-38545", Some(&reader));
+    assert!(
+        ids(&listed).contains(&"ALSA-2023:5763".to_owned()),
+        "{}",
+        listed.body
+    );
+    assert!(ids(&listed).len() >= 2, "{}", listed.body);
+    // By ecosystem and package name (Ubuntu records name source packages).
+    let listed = daemon.get(
+        "/api/v1/advisories?ecosystem=Ubuntu:22.04:LTS&package=curl",
+        Some(&reader),
+    );
+    let found = ids(&listed);
+    assert!(found.contains(&"USN-6429-1".to_owned()), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|id| id.contains("CVE-2023-38545") || id.starts_with("USN"))
+    );
+    let listed = daemon.get(
+        "/api/v1/advisories?ecosystem=AlmaLinux:9&package=tar",
+        Some(&reader),
+    );
+    assert_eq!(ids(&listed), ["ALSA-2023:0959"]);
+    // Paging by id.
+    let page = daemon.get("/api/v1/advisories?limit=5", Some(&reader));
+    let first = ids(&page);
+    assert_eq!(first.len(), 5);
+    let next = page.body["next"].as_str().unwrap();
+    let page2 = daemon.get(
+        &format!("/api/v1/advisories?limit=5&after={next}"),
+        Some(&reader),
+    );
+    assert!(ids(&page2)[0] > first[4]);
+    daemon
+        .get("/api/v1/advisories?limit=0", Some(&reader))
+        .problem(400);
+    daemon
+        .get("/api/v1/advisories/NOPE-1", Some(&reader))
+        .problem(404);
+
+    // The same file again changes nothing.
+    let again = import(&daemon, zip_of(&entries));
+    assert_eq!(
+        (
+            again.body["added"].clone(),
+            again.body["updated"].clone(),
+            again.body["unchanged"].clone()
+        ),
+        (json!(0), json!(0), json!(files.len()))
+    );
+    // A later revision replaces a record; an earlier one does not.
+    let mut later: Value = serde_json::from_slice(&record("ALSA-2023_0959.json")).unwrap();
+    later["modified"] = json!("2030-01-01T00:00:00Z");
+    later["summary"] = json!("Important: tar security update");
+    let reply = import(&daemon, later.to_string().into_bytes());
+    assert_eq!(reply.body["updated"], 1, "{}", reply.body);
+    let tar = daemon.get("/api/v1/advisories/ALSA-2023:0959", Some(&reader));
+    assert_eq!(tar.body["severity"], "high");
+    let reply = import(&daemon, record("ALSA-2023_0959.json"));
+    assert_eq!(reply.body["unchanged"], 1, "{}", reply.body);
+    let tar = daemon.get("/api/v1/advisories/ALSA-2023:0959", Some(&reader));
+    assert_eq!(tar.body["modified"], "2030-01-01T00:00:00Z");
+
+    // The history and the audit log have every import.
+    let history = daemon.get("/api/v1/advisories/imports", Some(&reader));
+    assert_eq!(history.body["imports"].as_array().unwrap().len(), 4);
+    let audit = daemon.get("/api/v1/audit", Some(&daemon.admin));
+    let imports = audit.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "advisories.import" && e["actor"] == "admin")
+        .count();
+    assert_eq!(imports, 4);
+}
+
+#[test]
+fn bad_advisory_input_is_refused_and_changes_nothing() {
+    let daemon = Daemon::start();
+    let reply = import(&daemon, record("ALSA-2023_0959.json"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let before = all_ids(&daemon);
+
+    let refused = |bytes: Vec<u8>, expect: &str| {
+        let detail = import(&daemon, bytes).problem(400);
+        assert!(detail.contains(expect), "{expect:?} not in: {detail}");
+        assert!(detail.contains("nothing was imported"), "{detail}");
+        assert_eq!(all_ids(&daemon), before);
+    };
+    refused(b"not json at all".to_vec(), "expected an OSV record");
+    refused(b"{\"id\": \"X-1\",".to_vec(), "not valid JSON");
+    // The wrong schema: no `modified`, an event with two kinds.
+    refused(
+        br#"{"id": "X-2", "summary": "no modified"}"#.to_vec(),
+        "no record in the file is usable",
+    );
+    refused(
+        br#"{"id": "X-3", "modified": "2024-01-01T00:00:00Z", "affected": [{"package": {"ecosystem": "Debian:12", "name": "x"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0", "fixed": "1"}]}]}]}"#.to_vec(),
+        "X-3",
+    );
+    // An ecosystem OSV does not define (a typo would never match).
+    refused(
+        br#"{"id": "X-4", "modified": "2024-01-01T00:00:00Z", "affected": [{"package": {"ecosystem": "Debain:12", "name": "x"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]}"#.to_vec(),
+        "unknown ecosystem \"Debain:12\"",
+    );
+    // A huge record (over 4 MiB).
+    let huge = format!(
+        r#"{{"id": "X-5", "modified": "2024-01-01T00:00:00Z", "details": "{}"}}"#,
+        "a".repeat(5 << 20)
+    );
+    refused(huge.into_bytes(), "over the limit of 4194304 bytes");
+    // A zip bomb: one entry that inflates a thousandfold.
+    let bomb = zip_of(&[("bomb.json".to_owned(), vec![b' '; 50 << 20])]);
+    assert!(bomb.len() < 1 << 20);
+    refused(bomb, "bomb.json");
+    daemon
+        .post_bytes("/api/v1/advisories", Some(&daemon.admin), vec![])
+        .problem(400);
+
+    // One bad record in an array: named, the rest imported.
+    let mut ubuntu: Value = serde_json::from_slice(&record("USN-6409-1.json")).unwrap();
+    ubuntu["modified"] = json!("yesterday");
+    let array = json!([
+        serde_json::from_slice::<Value>(&record("DLA-3008-1.json")).unwrap(),
+        ubuntu
+    ]);
+    let reply = import(&daemon, array.to_string().into_bytes());
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["added"], 1);
+    assert_eq!(reply.body["rejected"], 1);
+    assert_eq!(reply.body["rejections"][0]["id"], "USN-6409-1");
+    assert!(
+        reply.body["rejections"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("modified"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(all_ids(&daemon), ["ALSA-2023:0959", "DLA-3008-1"]);
+    // Failed imports are in the history with why.
+    let history = daemon.get("/api/v1/advisories/imports?limit=100", Some(&daemon.admin));
+    let failed = history.body["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| !i["error"].is_null())
+        .count();
+    assert_eq!(failed, 7, "{}", history.body);
+}
+
+#[test]
+fn the_cli_imports_files_and_fails_when_one_is_refused() {
+    let daemon = Daemon::start();
+    let files = [
+        records_dir().join("ALSA-2024_4312.json"),
+        records_dir().join("USN-6859-1.json"),
+    ];
+    let run = |args: &[&std::ffi::OsStr], token: &str| {
+        Command::new(repod_bin())
+            .arg("advisories")
+            .arg("import")
+            .args(args)
+            .args(["--url", &daemon.url, "--token", token])
+            .output()
+            .unwrap()
+    };
+    let out = run(&[files[0].as_os_str(), files[1].as_os_str()], &daemon.admin);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout
+            .matches("1 added, 0 updated, 0 unchanged, 0 rejected")
+            .count(),
+        2,
+        "{stdout}"
+    );
+    assert_eq!(all_ids(&daemon), ["ALSA-2024:4312", "USN-6859-1"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "[1, 2]").unwrap();
+    let out = run(&[bad.as_os_str()], &daemon.admin);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.json"));
+    // Admin only.
+    let maintainer = daemon.token("maintainer", "m");
+    let out = run(&[files[0].as_os_str()], &maintainer);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("403"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
