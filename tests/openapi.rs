@@ -4,7 +4,7 @@
 use repod_tests::Daemon;
 
 /// Every `/api/v1` operation, as the other tests exercise them.
-const ROUTES: [(&str, &str); 28] = [
+const ROUTES: [(&str, &str); 31] = [
     ("get", "/plugins"),
     ("post", "/plugins"),
     ("post", "/plugins/reload"),
@@ -33,6 +33,9 @@ const ROUTES: [(&str, &str); 28] = [
     ("get", "/advisories"),
     ("get", "/advisories/imports"),
     ("get", "/advisories/{id}"),
+    ("get", "/packages/{id}/scan"),
+    ("get", "/scans"),
+    ("post", "/scans/rescan"),
 ];
 
 #[test]

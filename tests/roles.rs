@@ -19,7 +19,7 @@ fn every_route_with_every_role() {
     let trixie = std::fs::read(wasm("trixie_plugin")).unwrap();
 
     // (method, path, weakest role index)
-    let routes: [(&str, &str, usize); 28] = [
+    let routes: [(&str, &str, usize); 31] = [
         ("GET", "/api/v1/plugins", 0),
         ("POST", "/api/v1/plugins", 3),
         ("POST", "/api/v1/plugins/reload", 3),
@@ -48,6 +48,9 @@ fn every_route_with_every_role() {
         ("GET", "/api/v1/advisories", 0),
         ("GET", "/api/v1/advisories/imports", 0),
         ("GET", "/api/v1/advisories/NO-SUCH-1", 0),
+        ("GET", "/api/v1/packages/no-such-id/scan", 0),
+        ("GET", "/api/v1/scans", 0),
+        ("POST", "/api/v1/scans/rescan", 3),
     ];
     let mut created_tokens = 0;
     let mut call = |method: &str, path: &str, token: Option<&str>, allowed: bool| -> Reply {

@@ -58,6 +58,9 @@ pub struct ImportReport {
     pub rejections: Vec<Rejection>,
     /// Why the whole import failed (nothing stored), if it did.
     pub error: Option<String>,
+    /// Packages scanned again because an advisory naming them changed (or
+    /// never scanned before).
+    pub rescanned: usize,
     /// The (ecosystem, package name) pairs whose advisories changed: what a
     /// re-scan must look at again.
     #[serde(skip)]
@@ -175,6 +178,7 @@ pub async fn import(
         rejected: 0,
         rejections: vec![],
         error: None,
+        rescanned: 0,
         changed: BTreeSet::new(),
     };
     let parsed = tokio::task::spawn_blocking(move || {
@@ -452,6 +456,7 @@ pub async fn imports(db: &Db, limit: i64) -> Result<Vec<ImportReport>, sqlx::Err
                     rejected: r as usize,
                     rejections: serde_json::from_str(&rejections).unwrap_or_default(),
                     error,
+                    rescanned: 0,
                     changed: BTreeSet::new(),
                 }
             },

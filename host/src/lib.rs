@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod lifecycle;
 pub mod plugins;
 pub mod publish;
+pub mod scan;
 pub mod server;
 pub mod signing;
 pub mod tokens;

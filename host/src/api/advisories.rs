@@ -46,7 +46,7 @@ pub async fn import(
             "the body is empty: send an OSV record, a JSON array of records, or a zip of them",
         ));
     }
-    let report = advisories::import(
+    let mut report = advisories::import(
         &state.db,
         body.to_vec(),
         "upload",
@@ -54,6 +54,7 @@ pub async fn import(
         repod_osv::Limits::default(),
     )
     .await?;
+    report.rescanned = rescan(&state, &report).await?;
     Ok(Json(report))
 }
 
@@ -191,4 +192,24 @@ pub async fn imports(
         .await
         .map_err(Problem::internal)?;
     Ok(Json(ImportList { imports }))
+}
+
+/// Scans again the packages `report`'s changed advisories name (and those
+/// never scanned); how many.
+async fn rescan(state: &AppState, report: &ImportReport) -> Result<usize, Problem> {
+    if report.added + report.updated == 0 {
+        return Ok(0);
+    }
+    let ids = crate::scan::affected_by(&state.db, &state.plugins, &report.changed)
+        .await
+        .map_err(Problem::internal)?;
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let scans = crate::scan::scan(&state.db, &state.plugins, &ids)
+        .await
+        .map_err(|e| {
+            Problem::internal(format!(
+                "the advisories were imported, but scanning the packages they name failed: {e}"
+            ))
+        })?;
+    Ok(scans.len())
 }

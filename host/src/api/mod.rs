@@ -9,6 +9,7 @@ mod packages;
 mod plugins;
 mod problem;
 mod repos;
+mod scans;
 mod tokens;
 
 use std::sync::Arc;
@@ -94,6 +95,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::list))
         .routes(routes!(advisories::imports))
         .routes(routes!(advisories::show))
+        .routes(routes!(scans::package))
+        .routes(routes!(scans::list))
+        .routes(routes!(scans::rescan))
         .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES))
         .merge(uploads)
         .merge(advisory_files)

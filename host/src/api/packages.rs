@@ -33,6 +33,26 @@ pub struct Changed {
     package: PackageRecord,
     /// The version number; absent when nothing changed.
     distribution_version: Option<i64>,
+    /// What matching it against the stored advisories found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scan: Option<crate::scan::Scan>,
+}
+
+/// The package's latest scan, scanning it now if it never was. A scan that
+/// fails is logged and left out of the answer: the upload itself stands.
+async fn scanned(state: &AppState, id: &str) -> Option<crate::scan::Scan> {
+    let result = match crate::scan::of(&state.db, id).await {
+        Ok(Some(scan)) => Ok(vec![scan]),
+        Ok(None) => crate::scan::scan(&state.db, &state.plugins, &[id]).await,
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(mut scans) => scans.pop(),
+        Err(e) => {
+            tracing::error!(package = id, "scan failed: {e}");
+            None
+        }
+    }
 }
 
 impl From<IngestError> for Problem {
@@ -200,17 +220,20 @@ pub async fn upload(
                 dist = record.distribution,
                 "package added"
             );
+            let scan = scanned(&state, &record.id).await;
             (
                 StatusCode::CREATED,
                 Json(Changed {
                     package: record,
                     distribution_version: version.map(|v| v.number),
+                    scan,
                 }),
             )
         }
         Outcome::Existing(record) => (
             StatusCode::OK,
             Json(Changed {
+                scan: scanned(&state, &record.id).await,
                 package: record,
                 distribution_version: None,
             }),
