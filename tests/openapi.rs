@@ -4,7 +4,7 @@
 use repod_tests::Daemon;
 
 /// Every `/api/v1` operation, as the other tests exercise them.
-const ROUTES: [(&str, &str); 31] = [
+const ROUTES: [(&str, &str); 32] = [
     ("get", "/plugins"),
     ("post", "/plugins"),
     ("post", "/plugins/reload"),
@@ -36,6 +36,7 @@ const ROUTES: [(&str, &str); 31] = [
     ("get", "/packages/{id}/scan"),
     ("get", "/scans"),
     ("post", "/scans/rescan"),
+    ("post", "/packages/{id}/decision"),
 ];
 
 #[test]

@@ -317,9 +317,11 @@ fn the_default_policy_decides_through_the_sandbox() {
         ])
         .unwrap();
     let verdicts: Vec<Verdict> = decisions.iter().map(|d| d.verdict).collect();
+    // The defaults: quarantine High and Critical findings that have a fix;
+    // never block.
     assert_eq!(
         verdicts,
-        [Verdict::Allow, Verdict::Quarantine, Verdict::Block]
+        [Verdict::Allow, Verdict::Quarantine, Verdict::Quarantine]
     );
     assert!(decisions[2].reason.contains("CVE-2024-0001"));
 }

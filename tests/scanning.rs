@@ -1,13 +1,23 @@
 //! Scanning with real advisories (`testdata/advisories`) and packages built
 //! under the real names and versions: AlmaLinux records name binary RPMs
 //! and carry epochs; Ubuntu records name source packages. Versions are
-//! compared by the family plugins, per the distribution's ecosystem.
+//! compared by the family plugins, per the distribution's ecosystem. These
+//! tests are about matching: the gate (policies, quarantine) is off where
+//! a finding would otherwise hold the package back (tests/gate.rs has it).
 
 use std::path::PathBuf;
 
 use repod_tests::fixtures::{self, small_deb};
 use repod_tests::{Daemon, Reply};
 use serde_json::{Value, json};
+
+/// A daemon whose distributions have no scanner policy: findings are
+/// recorded, nothing is held.
+fn matching_only() -> Daemon {
+    Daemon::builder()
+        .config("[scan]\npolicy = \"none\"\n")
+        .start()
+}
 
 fn record(file: &str) -> Vec<u8> {
     let path = PathBuf::from(concat!(
@@ -126,7 +136,7 @@ fn rpms_match_binary_name_records_with_epochs_by_rpm_order() {
 
 #[test]
 fn debs_match_source_name_records_in_their_own_ecosystem_by_dpkg_order() {
-    let daemon = Daemon::start();
+    let daemon = matching_only();
     let up = daemon.token("uploader", "ci");
     import(&daemon, record("USN-6429-1.json"));
 
@@ -170,7 +180,7 @@ fn debs_match_source_name_records_in_their_own_ecosystem_by_dpkg_order() {
 
 #[test]
 fn an_advisory_change_rescans_what_it_names_and_agrees_with_a_full_rescan() {
-    let daemon = Daemon::start();
+    let daemon = matching_only();
     let up = daemon.token("uploader", "ci");
     let source = "Source: curl\n";
     let a = upload_deb(

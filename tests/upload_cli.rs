@@ -39,7 +39,7 @@ fn bulk_upload_reports_added_present_and_rejected() {
     let out = String::from_utf8(first.stdout).unwrap();
     assert_eq!(first.status.code(), Some(1), "{out}");
     assert!(
-        out.ends_with("7 added, 0 already present, 1 rejected\n"),
+        out.ends_with("7 added, 0 quarantined, 0 already present, 1 rejected\n"),
         "{out}"
     );
     assert!(out.contains("mainframe_1.0_s390x.deb: 422: architecture s390x is not supported by distribution jammy"), "{out}");
@@ -47,7 +47,7 @@ fn bulk_upload_reports_added_present_and_rejected() {
     let second = upload();
     let out = String::from_utf8(second.stdout).unwrap();
     assert!(
-        out.ends_with("0 added, 7 already present, 1 rejected\n"),
+        out.ends_with("0 added, 0 quarantined, 7 already present, 1 rejected\n"),
         "{out}"
     );
     let listed = daemon.get("/api/v1/distributions/jammy/packages", Some(&token));
@@ -69,7 +69,7 @@ fn bulk_upload_reports_added_present_and_rejected() {
     let out = String::from_utf8(no_token.stdout).unwrap();
     assert!(
         out.contains("401: unknown or revoked token")
-            && out.ends_with("0 added, 0 already present, 1 rejected\n"),
+            && out.ends_with("0 added, 0 quarantined, 0 already present, 1 rejected\n"),
         "{out}"
     );
 }

@@ -341,6 +341,13 @@ fn later(a: &str, b: &str) -> bool {
     }
 }
 
+/// Unix milliseconds of an RFC 3339 time.
+pub(crate) fn unix_ms(t: &str) -> Option<i64> {
+    let (secs, fraction) = instant(t)?;
+    let millis: i64 = format!("{fraction:0<3}")[..3].parse().ok()?;
+    Some(secs * 1000 + millis)
+}
+
 /// Seconds since the epoch and the fraction digits of an RFC 3339 time.
 fn instant(t: &str) -> Option<(i64, String)> {
     let (date, rest) = t.split_once(['T', 't', ' '])?;

@@ -22,6 +22,11 @@
 //! [versions.distribution.noble]
 //! keep-last = 50             # per distribution
 //!
+//! [scan]                     # the vulnerability gate
+//! policy = "default"         # the scanner-policy plugin (its id) judging findings
+//! [scan.distribution.noble]
+//! policy = "strict"          # per distribution; "none" allows everything
+//!
 //! [plugin.example]           # handed to the plugin named "example" as JSON
 //! disable = ["old-release"]
 //! ```
@@ -102,7 +107,66 @@ struct FileConfig {
     #[serde(default)]
     versions: FileVersions,
     #[serde(default)]
+    scan: FileScan,
+    #[serde(default)]
     plugin: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileScan {
+    policy: Option<String>,
+    #[serde(default)]
+    distribution: BTreeMap<String, FileScanDistribution>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileScanDistribution {
+    policy: Option<String>,
+}
+
+/// Which scanner policy judges each distribution's findings (`[scan]`):
+/// a policy plugin's id, or none (everything allowed).
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    pub default: Option<String>,
+    pub distributions: BTreeMap<String, Option<String>>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            default: Some("default".to_owned()),
+            distributions: BTreeMap::new(),
+        }
+    }
+}
+
+impl PolicyConfig {
+    pub fn of(&self, dist: &str) -> Option<&str> {
+        match self.distributions.get(dist) {
+            Some(policy) => policy.as_deref(),
+            None => self.default.as_deref(),
+        }
+    }
+}
+
+fn policies(file: &FileScan) -> PolicyConfig {
+    let named = |p: &Option<String>, inherited: Option<String>| match p.as_deref() {
+        Some("none") => None,
+        Some(id) => Some(id.to_owned()),
+        None => inherited,
+    };
+    let default = named(&file.policy, PolicyConfig::default().default);
+    PolicyConfig {
+        distributions: file
+            .distribution
+            .iter()
+            .map(|(d, c)| (d.clone(), named(&c.policy, default.clone())))
+            .collect(),
+        default,
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -153,6 +217,8 @@ pub struct Settings {
     pub keep_superseded: Duration,
     /// Which repository versions are kept (`[versions]`).
     pub retention: RetentionConfig,
+    /// Which scanner policy judges each distribution (`[scan]`).
+    pub policies: PolicyConfig,
     /// Each plugin's config section, serialised as JSON for the plugin.
     pub plugin_sections: PluginSections,
 }
@@ -222,6 +288,7 @@ impl Settings {
         }
 
         let retention = retention(&file.versions)?;
+        let policies = policies(&file.scan);
 
         let plugin_sections = file
             .plugin
@@ -242,6 +309,7 @@ impl Settings {
             repos_require_token: file.repos_require_token,
             keep_superseded,
             retention,
+            policies,
             plugin_sections,
         })
     }
@@ -273,6 +341,29 @@ mod tests {
         let path = dir.join("repod.toml");
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn scan_policies_default_override_and_none() {
+        let dir = std::env::temp_dir().join(format!("repod-config-scan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let resolve = |text: &str| {
+            Settings::resolve(Overrides {
+                config: Some(write(&dir, text)),
+                ..Default::default()
+            })
+        };
+        let s = resolve("").unwrap();
+        assert_eq!(s.policies.of("jammy"), Some("default"));
+        let s = resolve(
+            "[scan]\npolicy = \"lenient\"\n[scan.distribution.noble]\npolicy = \"strict\"\n\
+             [scan.distribution.focal]\npolicy = \"none\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.policies.of("jammy"), Some("lenient"));
+        assert_eq!(s.policies.of("noble"), Some("strict"));
+        assert_eq!(s.policies.of("focal"), None);
+        assert!(resolve("[scan]\npolcy = \"x\"\n").is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::audit;
 use crate::blobs::{BlobStore, Received};
 use crate::catalog::{self, Added, Change, NewPackage, PackageRecord, VersionRecord, WriteLock};
+use crate::config::PolicyConfig;
 use crate::db::Db;
 use crate::plugins::contract::{
     DebPackage, PackageMetadata, ParsedPackage, Prepared, RpmChangelog, RpmDependency, RpmFile,
@@ -16,6 +17,7 @@ use crate::plugins::contract::{
 };
 use crate::plugins::{PluginError, PluginHost};
 use crate::publish::Publisher;
+use crate::scan::{self, Scan, ScanError, Subject};
 use crate::tokens::Caller;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,18 @@ pub enum IngestError {
     PathTaken(String),
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// The distribution's scanner policy blocks it; nothing was stored.
+    #[error(
+        "{} {} is blocked by the scanner policy {}: {}; nothing was stored (a fixed version \
+         passes; GET /api/v1/advisories/{{id}} has each advisory)",
+        .0.findings.len(),
+        if .0.findings.len() == 1 { "finding" } else { "findings" },
+        .0.policy,
+        .0.reason
+    )]
+    Blocked(Box<Scan>),
+    #[error("scanning failed: {0}")]
+    Scan(#[from] ScanError),
     #[error("storage error: {0}")]
     Io(#[from] std::io::Error),
     #[error("database error: {0}")]
@@ -107,9 +121,11 @@ impl IngestError {
 
 /// Whether an upload added something new.
 pub enum Outcome {
-    /// Added; the version it made.
-    Created(PackageRecord, Option<VersionRecord>),
+    /// Added; the version it made, and its scan.
+    Created(PackageRecord, Option<VersionRecord>, Box<Scan>),
     Existing(PackageRecord),
+    /// Stored but held out of the distribution until a person approves it.
+    Quarantined(PackageRecord, Box<Scan>),
 }
 
 /// Ingestion, removal and the lifecycle operations (promotion, migration,
@@ -125,6 +141,8 @@ pub struct Packages {
     pub publisher: Arc<Publisher>,
     pub limits: repod_reader::Limits,
     pub(crate) writes: WriteLock,
+    /// Which scanner policy judges each distribution.
+    pub policies: PolicyConfig,
 }
 
 impl Packages {
@@ -135,6 +153,7 @@ impl Packages {
         publisher: Arc<Publisher>,
         limits: repod_reader::Limits,
         writes: WriteLock,
+        policies: PolicyConfig,
     ) -> Packages {
         Packages {
             db,
@@ -143,6 +162,7 @@ impl Packages {
             publisher,
             limits,
             writes,
+            policies,
         }
     }
 
@@ -164,6 +184,7 @@ impl Packages {
             .await
             .expect("reader panicked")?;
         let stored = serde_json::to_string(&parsed).map_err(std::io::Error::other)?;
+        let source = scan::source_name(&parsed);
         let (format, package) = to_contract(parsed, &received.sha256, received.size, now())?;
 
         let dist_id = dist.to_owned();
@@ -179,7 +200,58 @@ impl Packages {
                     .map_err(IngestError::Rejected)
             })
             .await?;
+        // The gate: matched and judged before anything is stored.
+        let subject = Subject {
+            distribution: dist.to_owned(),
+            name: prepared.identity.name.clone(),
+            version: prepared.identity.version.clone(),
+            architecture: prepared.identity.architecture.clone(),
+            names: scan::names_of(&prepared.identity.name, source),
+        };
+        let (ecosystem, findings) =
+            scan::find(&self.db, &self.plugins, std::slice::from_ref(&subject))
+                .await?
+                .pop()
+                .expect("one subject");
+        let judgement = scan::judge(
+            &self.plugins,
+            &self.policies,
+            std::slice::from_ref(&subject),
+            &[(ecosystem.clone(), findings.clone())],
+        )
+        .await?
+        .pop()
+        .expect("one subject");
+        // A decision about these very bytes in this distribution (a
+        // re-upload of an approved package) stands.
+        let earlier: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM packages WHERE distribution = $1 AND sha256 = $2 AND name = $3 \
+             AND version = $4 AND architecture = $5",
+        )
+        .bind(dist)
+        .bind(&received.sha256)
+        .bind(&subject.name)
+        .bind(&subject.version)
+        .bind(&subject.architecture)
+        .fetch_optional(&self.db)
+        .await?;
+        let decision = match &earlier {
+            Some((id,)) => scan::latest_decisions(&self.db, &[id]).await?.remove(id),
+            None => None,
+        };
+        let verdict = scan::result(
+            "",
+            ecosystem.clone(),
+            findings.clone(),
+            judgement.clone(),
+            decision.clone(),
+        );
+        if verdict.state == "blocked" {
+            return Err(IngestError::Blocked(Box::new(verdict)));
+        }
+        let hold = matches!(verdict.state.as_str(), "quarantined" | "rejected");
         let new = NewPackage {
+            hold,
             name: &prepared.identity.name,
             version: &prepared.identity.version,
             architecture: &prepared.identity.architecture,
@@ -214,6 +286,24 @@ impl Packages {
             Added::Restored(record) => record,
             _ => unreachable!("refusals returned above"),
         };
+        let scan = scan::result(&record.id, ecosystem, findings, judgement, decision);
+        scan::store(&mut tx, &scan, &subject.names).await?;
+        if hold {
+            let detail = format!(
+                "{} {} {} sha256 {} held out of {dist}: {}",
+                record.name, record.version, record.architecture, record.sha256, scan.reason
+            );
+            audit::record(
+                &mut tx,
+                &caller.name,
+                "package.quarantine",
+                &record.id,
+                &detail,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Outcome::Quarantined(record, Box::new(scan)));
+        }
         let detail = format!(
             "{} {} {} sha256 {} into {dist}",
             record.name, record.version, record.architecture, record.sha256
@@ -224,7 +314,7 @@ impl Packages {
             .await?;
         tx.commit().await?;
         self.publisher.changed(dist);
-        Ok(Outcome::Created(record, version))
+        Ok(Outcome::Created(record, version, Box::new(scan)))
     }
 
     /// Removes a package from its distribution's next version. Its row,

@@ -60,6 +60,8 @@ impl From<IngestError> for LifecycleError {
             IngestError::Rejected(m) => LifecycleError::Rejected(m),
             IngestError::Unreadable(r) => LifecycleError::Io(std::io::Error::other(r.to_string())),
             IngestError::Plugin(p) => LifecycleError::Plugin(p),
+            IngestError::Blocked(_) => LifecycleError::Rejected(e.to_string()),
+            IngestError::Scan(e) => LifecycleError::Io(std::io::Error::other(e.to_string())),
             IngestError::Io(e) => LifecycleError::Io(e),
             IngestError::Db(e) => LifecycleError::Db(e),
         }
@@ -386,6 +388,12 @@ impl Packages {
                 _ => unreachable!("refusals returned above"),
             }
         }
+        // The decisions travel with the package.
+        for r in &promoted {
+            if let Some(origin) = &r.origin {
+                inherit_decision(&mut tx, origin, &r.id).await?;
+            }
+        }
         let version_record = if promoted.is_empty() {
             None
         } else {
@@ -408,6 +416,7 @@ impl Packages {
         };
         drop(writes);
         let publish = self.publish_target(to, version_record.is_some()).await?;
+        self.rescan_later(promoted.iter().map(|r| r.id.clone()).collect());
         Ok(Promoted {
             package: request.package.clone(),
             version,
@@ -506,9 +515,14 @@ impl Packages {
         let mut change = Change::begin(&mut tx, to).await?;
         let outcomes = catalog::add_many(&mut tx, &mut change, &new).await?;
         let (mut copied, mut present) = (0, 0);
+        let mut new_rows = Vec::new();
         for ((source, _), added) in ready.iter().zip(&outcomes) {
             match added {
-                Added::Created(_) | Added::Restored(_) => copied += 1,
+                Added::Created(r) | Added::Restored(r) => {
+                    inherit_decision(&mut tx, &source.record.id, &r.id).await?;
+                    new_rows.push(r.id.clone());
+                    copied += 1;
+                }
                 Added::Existing(_) => present += 1,
                 refused => {
                     let why = IngestError::from_added(to, refused).expect("a refusal");
@@ -533,6 +547,7 @@ impl Packages {
         };
         drop(writes);
         let publish = self.publish_target(to, version_record.is_some()).await?;
+        self.rescan_later(new_rows);
         skips.sort_by(|a, b| {
             (&a.name, &a.version, &a.architecture).cmp(&(&b.name, &b.version, &b.architecture))
         });
@@ -829,6 +844,210 @@ struct Tally {
     committed: bool,
 }
 
+/// Copies the latest decision about row `from` to row `to` (promotion,
+/// migration): a person's decision follows the package from tier to tier.
+async fn inherit_decision(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    from: &str,
+    to: &str,
+) -> Result<(), sqlx::Error> {
+    let latest: Option<(String,)> = sqlx::query_as(
+        "SELECT id FROM decisions WHERE package_id = $1 ORDER BY at_ms DESC, id DESC LIMIT 1",
+    )
+    .bind(from)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((decision,)) = latest else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO decisions (id, package_id, decision, justification, actor, at_ms, \
+         expires_ms, covers, inherited_from) SELECT $1, $2, decision, justification, actor, \
+         at_ms, expires_ms, covers, id FROM decisions WHERE id = $3",
+    )
+    .bind(crate::db::new_id())
+    .bind(to)
+    .bind(&decision)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// `POST /packages/{id}/decision`.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// `approve` or `reject`.
+    pub decision: String,
+    /// Why: required, and kept with the decision.
+    pub justification: String,
+    /// When review re-opens: a date (`2027-03-31`, midnight UTC) or an RFC
+    /// 3339 time; must be in the future.
+    pub expires: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Decided {
+    pub decision: crate::scan::Decision,
+    /// The package's scan with the decision applied.
+    pub scan: Option<crate::scan::Scan>,
+    /// The version an approval (of a held package) or a rejection (of a
+    /// published one) made.
+    pub distribution_version: Option<VersionRecord>,
+    pub publish: Option<Report>,
+}
+
+/// Unix milliseconds of `expires`, which must be in the future.
+fn expiry(expires: &str) -> Result<i64, LifecycleError> {
+    let text = if expires.len() == 10 {
+        format!("{expires}T00:00:00Z")
+    } else {
+        expires.to_owned()
+    };
+    let at = crate::advisories::unix_ms(&text).ok_or_else(|| {
+        LifecycleError::BadRequest(format!(
+            "expires {expires:?} is not a date (2027-03-31) or an RFC 3339 time"
+        ))
+    })?;
+    if at <= crate::scan::now_ms() {
+        return Err(LifecycleError::BadRequest(format!(
+            "expires {expires} is not in the future: a decision that has expired decides nothing"
+        )));
+    }
+    Ok(at)
+}
+
+impl Packages {
+    /// A person's decision about a package's findings: recorded with who,
+    /// when and the findings it covers. Approving a held (quarantined)
+    /// package publishes it; rejecting a published one removes it; each of
+    /// those is a new version of its distribution.
+    pub async fn decide(
+        &self,
+        id: &str,
+        request: &DecisionRequest,
+        caller: &Caller,
+    ) -> Result<Decided, LifecycleError> {
+        if !matches!(request.decision.as_str(), "approve" | "reject") {
+            return Err(LifecycleError::BadRequest(format!(
+                "decision {:?}: say \"approve\" or \"reject\"",
+                request.decision
+            )));
+        }
+        let justification = request.justification.trim();
+        if justification.is_empty() {
+            return Err(LifecycleError::BadRequest(
+                "the justification is empty: say why, for the people who read the audit log".into(),
+            ));
+        }
+        let expires_ms = request.expires.as_deref().map(expiry).transpose()?;
+        let row = catalog::get(&self.db, id)
+            .await?
+            .ok_or_else(|| LifecycleError::NotFound(format!("no package with id {id}")))?;
+        let dist = row.distribution.clone();
+        if self.plugins.registry().distribution(&dist).is_none() {
+            return Err(unknown(&dist));
+        }
+        // The findings the decision covers: those of its latest scan.
+        let scan = match crate::scan::of(&self.db, id).await? {
+            Some(scan) => Some(scan),
+            None => crate::scan::scan(&self.db, &self.plugins, &self.policies, &[id])
+                .await
+                .map_err(|e| LifecycleError::Io(std::io::Error::other(e.to_string())))?
+                .pop(),
+        };
+        let covers: Vec<String> = scan
+            .iter()
+            .flat_map(|s| s.findings.iter().map(|f| f.advisory_id.clone()))
+            .collect();
+        let decision = crate::scan::Decision {
+            id: crate::db::new_id(),
+            package_id: id.to_owned(),
+            decision: request.decision.clone(),
+            justification: justification.to_owned(),
+            actor: caller.name.clone(),
+            at_ms: crate::scan::now_ms(),
+            expires_ms,
+            covers,
+            inherited_from: None,
+        };
+
+        let writes = self.writes.lock().await;
+        let mut tx = crate::db::write(&self.db).await?;
+        sqlx::query(
+            "INSERT INTO decisions (id, package_id, decision, justification, actor, at_ms, \
+             expires_ms, covers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&decision.id)
+        .bind(id)
+        .bind(&decision.decision)
+        .bind(&decision.justification)
+        .bind(&decision.actor)
+        .bind(decision.at_ms)
+        .bind(decision.expires_ms)
+        .bind(serde_json::to_string(&decision.covers).map_err(std::io::Error::other)?)
+        .execute(&mut *tx)
+        .await?;
+        let (held,): (bool,) =
+            sqlx::query_as("SELECT NOT EXISTS (SELECT 1 FROM memberships WHERE package_id = $1)")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let mut change = Change::begin(&mut tx, &dist).await?;
+        match (decision.decision.as_str(), held) {
+            ("approve", true) => change.add_many(&mut tx, &[id]).await?,
+            ("reject", false) => change.remove_many(&mut tx, &[id]).await?,
+            _ => {}
+        }
+        let detail = format!(
+            "{} {} {} {} in {dist} (covers {}): {justification}",
+            decision.decision,
+            row.name,
+            row.version,
+            row.architecture,
+            if decision.covers.is_empty() {
+                "no findings".to_owned()
+            } else {
+                decision.covers.join(", ")
+            }
+        );
+        audit::record(&mut tx, &caller.name, "package.decision", id, &detail).await?;
+        let action = decision.decision.clone();
+        let version_record = change
+            .finish(&mut tx, &caller.name, &action, justification)
+            .await?;
+        tx.commit().await?;
+        drop(writes);
+        let scan = crate::scan::scan(&self.db, &self.plugins, &self.policies, &[id])
+            .await
+            .map_err(|e| LifecycleError::Io(std::io::Error::other(e.to_string())))?
+            .pop();
+        let publish = self.publish_target(&dist, version_record.is_some()).await?;
+        Ok(Decided {
+            decision,
+            scan,
+            distribution_version: version_record,
+            publish,
+        })
+    }
+
+    /// Scans `ids` in the background (after a promotion or migration, which
+    /// do not re-scan synchronously: the decision travelled with them).
+    fn rescan_later(&self, ids: Vec<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        let (db, plugins, policies) =
+            (self.db.clone(), self.plugins.clone(), self.policies.clone());
+        tokio::spawn(async move {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            if let Err(e) = crate::scan::scan(&db, &plugins, &policies, &ids).await {
+                tracing::error!("scanning promoted packages failed: {e}");
+            }
+        });
+    }
+}
+
 fn reason_suffix(reason: &str) -> String {
     if reason.is_empty() {
         String::new()
@@ -852,5 +1071,6 @@ fn new_package<'a>(source: &'a Source, prepared: &'a Prepared) -> NewPackage<'a>
         parsed: None,
         pool_paths: &prepared.pool_paths,
         entries: entries(prepared),
+        hold: false,
     }
 }

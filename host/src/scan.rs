@@ -9,6 +9,15 @@
 //! rows need goes to its plugin in one `compare-versions` call
 //! (`repod_osv::comparisons`), then `repod_osv::is_affected` decides.
 //! The latest scan of a row replaces its findings.
+//!
+//! The gate: the distribution's scanner policy (a plugin, `[scan]` in the
+//! config) judges a row's findings (allow, quarantine, block), and a
+//! person's decision (approve or reject, with the findings it covers)
+//! overrides that while it covers every finding and has not expired. The
+//! row's state follows: clean, findings (allowed), quarantined, blocked,
+//! approved or rejected. At upload a blocked package is refused and a
+//! quarantined one held out of the distribution's versions; later scans
+//! only flag (a published package is never silently removed).
 
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
@@ -16,9 +25,11 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Serialize;
 use sqlx::{QueryBuilder, Sqlite};
 
+use crate::config::PolicyConfig;
 use crate::db::Db;
 use crate::plugins::PluginHost;
 use crate::plugins::contract::Ordering as PluginOrdering;
+use crate::plugins::policy_contract as policy;
 
 /// Rows per statement.
 const BATCH: usize = 500;
@@ -50,11 +61,63 @@ pub struct Scan {
     /// Unix milliseconds.
     pub scanned_ms: i64,
     pub ecosystem: String,
-    /// `clean` or `findings`.
+    /// clean, findings (allowed by the policy), quarantined, blocked,
+    /// approved or rejected.
     pub state: String,
+    /// The policy that judged the findings ('' when there were none).
+    pub policy: String,
+    /// Why the policy judged so.
+    pub reason: String,
     /// The worst finding's severity, `none` when clean.
     pub worst: String,
     pub findings: Vec<Finding>,
+    /// The latest decision about the package, if any.
+    pub decision: Option<Decision>,
+}
+
+/// A person's approval or rejection of a package.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Decision {
+    pub id: String,
+    pub package_id: String,
+    /// approve or reject
+    pub decision: String,
+    pub justification: String,
+    pub actor: String,
+    pub at_ms: i64,
+    /// After this (Unix milliseconds) review re-opens.
+    pub expires_ms: Option<i64>,
+    /// The advisory ids it covers: findings it did not see re-open review.
+    #[sqlx(json)]
+    pub covers: Vec<String>,
+    /// The decision it was copied from when the package was promoted.
+    pub inherited_from: Option<String>,
+}
+
+/// What to scan: one package as a distribution would hold it.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub distribution: String,
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    /// The names advisories may list it under ([`names_of`]).
+    pub names: BTreeSet<String>,
+}
+
+/// A policy's verdict on one subject's findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub policy: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Quarantine,
+    Block,
 }
 
 #[derive(sqlx::FromRow)]
@@ -63,40 +126,50 @@ struct Row {
     distribution: String,
     name: String,
     version: String,
+    architecture: String,
     parsed: Option<String>,
 }
 
-/// The names advisories may list a package under: its own, and its source
-/// package's (`Source:` of a deb, the name part of an RPM's source RPM).
-fn names(row: &Row) -> BTreeSet<String> {
-    let mut out = BTreeSet::from([row.name.clone()]);
-    let Some(parsed) = &row.parsed else {
-        return out;
-    };
-    match serde_json::from_str::<repod_reader::Package>(parsed) {
-        Ok(repod_reader::Package::Deb(deb)) => {
-            if let Some((_, source)) = deb.control.iter().find(|(k, _)| k == "Source") {
-                // `Source: name (version)` when the versions differ.
-                if let Some(name) = source.split_whitespace().next() {
-                    out.insert(name.to_owned());
-                }
-            }
-        }
-        Ok(repod_reader::Package::Rpm(rpm)) => {
+/// The source package a package was built from, as advisories may name
+/// it: `Source:` of a deb, the name part of an RPM's source RPM.
+pub fn source_name(package: &repod_reader::Package) -> Option<String> {
+    match package {
+        repod_reader::Package::Deb(deb) => deb
+            .control
+            .iter()
+            .find(|(k, _)| k == "Source")
+            // `Source: name (version)` when the versions differ.
+            .and_then(|(_, source)| source.split_whitespace().next())
+            .map(str::to_owned),
+        repod_reader::Package::Rpm(rpm) => {
             // name-version-release.src.rpm
             let mut parts = rpm.sourcerpm.rsplitn(3, '-');
-            if let (Some(_), Some(_), Some(name)) = (parts.next(), parts.next(), parts.next())
-                && !name.is_empty()
-            {
-                out.insert(name.to_owned());
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(_), Some(_), Some(name)) if !name.is_empty() => Some(name.to_owned()),
+                _ => None,
             }
         }
-        Err(_) => {}
     }
+}
+
+/// The names advisories may list a package under: its own and its source's.
+pub fn names_of(name: &str, source: Option<String>) -> BTreeSet<String> {
+    let mut out = BTreeSet::from([name.to_owned()]);
+    out.extend(source);
     out
 }
 
-fn now_ms() -> i64 {
+fn names(row: &Row) -> BTreeSet<String> {
+    let source = row
+        .parsed
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<repod_reader::Package>(p).ok())
+        .as_ref()
+        .and_then(source_name);
+    names_of(&row.name, source)
+}
+
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -111,43 +184,29 @@ struct Stored {
     summary: String,
 }
 
-/// Scans the rows `ids` and stores what it finds (replacing their previous
-/// findings). Rows of distributions no loaded plugin declares are skipped.
-pub async fn scan(db: &Db, plugins: &PluginHost, ids: &[&str]) -> Result<Vec<Scan>, ScanError> {
-    let mut rows: Vec<Row> = Vec::with_capacity(ids.len());
-    for batch in ids.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT p.id, p.distribution, p.name, p.version, b.parsed FROM packages p \
-             JOIN blobs b ON b.sha256 = p.sha256 WHERE p.id IN (",
-        );
-        let mut list = q.separated(", ");
-        for id in batch {
-            list.push_bind(*id);
-        }
-        q.push(")");
-        rows.extend(q.build_query_as::<Row>().fetch_all(db).await?);
-    }
+/// Matches `subjects` against the stored advisories: for each, its
+/// distribution's ecosystem ('' for a distribution no loaded plugin
+/// declares: nothing matched) and its findings, worst first.
+pub async fn find(
+    db: &Db,
+    plugins: &PluginHost,
+    subjects: &[Subject],
+) -> Result<Vec<(String, Vec<Finding>)>, ScanError> {
     let registry = plugins.registry();
-    let ecosystem_of: HashMap<String, String> = rows
+    let ecosystem_of: HashMap<String, String> = subjects
         .iter()
-        .filter_map(|r| {
+        .filter_map(|s| {
             registry
-                .distribution(&r.distribution)
-                .map(|(_, d)| (r.distribution.clone(), d.vulnerability.osv.clone()))
+                .distribution(&s.distribution)
+                .map(|(_, d)| (s.distribution.clone(), d.vulnerability.osv.clone()))
         })
         .collect();
     drop(registry);
-    rows.retain(|r| ecosystem_of.contains_key(&r.distribution));
-    let row_names: Vec<BTreeSet<String>> = rows.iter().map(names).collect();
-
     // Candidate advisories per (ecosystem, name).
-    let wanted: BTreeSet<(&str, &str)> = rows
+    let wanted: BTreeSet<(&str, &str)> = subjects
         .iter()
-        .zip(&row_names)
-        .flat_map(|(r, names)| {
-            let eco = ecosystem_of[&r.distribution].as_str();
-            names.iter().map(move |n| (eco, n.as_str()))
-        })
+        .filter_map(|s| Some((ecosystem_of.get(&s.distribution)?.as_str(), &s.names)))
+        .flat_map(|(eco, names)| names.iter().map(move |n| (eco, n.as_str())))
         .collect();
     let wanted: Vec<(&str, &str)> = wanted.into_iter().collect();
     let mut candidates: HashMap<(String, String), Vec<String>> = HashMap::new();
@@ -203,8 +262,11 @@ pub async fn scan(db: &Db, plugins: &PluginHost, ids: &[&str]) -> Result<Vec<Sca
     // distribution's plugin must order.
     let mut work: Vec<(usize, &str, &repod_osv::Affected)> = Vec::new();
     let mut pairs: HashMap<&str, BTreeSet<(String, String)>> = HashMap::new();
-    for (i, (row, names)) in rows.iter().zip(&row_names).enumerate() {
-        let eco = &ecosystem_of[&row.distribution];
+    for (i, row) in subjects.iter().enumerate() {
+        let Some(eco) = ecosystem_of.get(&row.distribution) else {
+            continue;
+        };
+        let names = &row.names;
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut seen = BTreeSet::new();
         for name in names {
@@ -253,12 +315,12 @@ pub async fn scan(db: &Db, plugins: &PluginHost, ids: &[&str]) -> Result<Vec<Sca
             .copied()
             .unwrap_or(Ordering::Equal)
     };
-    let mut found: Vec<Vec<Finding>> = vec![Vec::new(); rows.len()];
+    let mut found: Vec<Vec<Finding>> = vec![Vec::new(); subjects.len()];
     for (i, id, affected) in work {
         if found[i].iter().any(|f| f.advisory_id == id) {
             continue;
         }
-        if let Some(hit) = repod_osv::is_affected(affected, &rows[i].version, &cmp) {
+        if let Some(hit) = repod_osv::is_affected(affected, &subjects[i].version, &cmp) {
             let s = &stored[id];
             found[i].push(Finding {
                 advisory_id: id.to_owned(),
@@ -270,71 +332,323 @@ pub async fn scan(db: &Db, plugins: &PluginHost, ids: &[&str]) -> Result<Vec<Sca
         }
     }
 
+    Ok(subjects
+        .iter()
+        .zip(found)
+        .map(|(s, mut findings)| {
+            findings.sort_by(|a, b| {
+                rank(&b.severity)
+                    .cmp(&rank(&a.severity))
+                    .then_with(|| a.advisory_id.cmp(&b.advisory_id))
+            });
+            let eco = ecosystem_of
+                .get(&s.distribution)
+                .cloned()
+                .unwrap_or_default();
+            (eco, findings)
+        })
+        .collect())
+}
+
+fn severity_of(word: &str) -> policy::Severity {
+    match word {
+        "critical" => policy::Severity::Critical,
+        "high" => policy::Severity::High,
+        "medium" => policy::Severity::Medium,
+        "low" => policy::Severity::Low,
+        "negligible" => policy::Severity::Negligible,
+        _ => policy::Severity::Unknown,
+    }
+}
+
+/// Each subject's findings judged by its distribution's policy. No
+/// findings: allowed without asking. A policy the config names but no
+/// loaded plugin provides: quarantined (fail closed), saying so.
+pub async fn judge(
+    plugins: &PluginHost,
+    policies: &PolicyConfig,
+    subjects: &[Subject],
+    findings: &[(String, Vec<Finding>)],
+) -> Result<Vec<Judgement>, ScanError> {
+    let mut out: Vec<Option<Judgement>> = vec![None; subjects.len()];
+    // Cases per policy id, with the subject index each answers.
+    let mut cases: HashMap<String, Vec<(usize, policy::Case)>> = HashMap::new();
+    for (i, (subject, (ecosystem, found))) in subjects.iter().zip(findings).enumerate() {
+        if found.is_empty() {
+            out[i] = Some(Judgement {
+                verdict: Verdict::Allow,
+                policy: String::new(),
+                reason: String::new(),
+            });
+            continue;
+        }
+        let Some(id) = policies.of(&subject.distribution) else {
+            out[i] = Some(Judgement {
+                verdict: Verdict::Allow,
+                policy: String::new(),
+                reason: format!(
+                    "no scanner policy for {} ([scan] policy = \"none\")",
+                    subject.distribution
+                ),
+            });
+            continue;
+        };
+        let grype = plugins
+            .registry()
+            .distribution(&subject.distribution)
+            .map(|(_, d)| d.vulnerability.grype.clone())
+            .unwrap_or_default();
+        let case = policy::Case {
+            subject: policy::Subject {
+                name: subject.name.clone(),
+                version: subject.version.clone(),
+                architecture: subject.architecture.clone(),
+                distribution: subject.distribution.clone(),
+                grype_id: grype,
+                osv_ecosystem: ecosystem.clone(),
+                extensions: vec![],
+            },
+            advisories: found
+                .iter()
+                .map(|f| policy::Advisory {
+                    id: f.advisory_id.clone(),
+                    severity: severity_of(&f.severity),
+                    cvss_score: f.cvss_score.map(|s| s as f32),
+                    fixed_versions: f.fixed.iter().cloned().collect(),
+                    summary: f.summary.clone(),
+                    extensions: vec![],
+                })
+                .collect(),
+        };
+        cases.entry(id.to_owned()).or_default().push((i, case));
+    }
+    for (id, batch) in cases {
+        let (index, batch): (Vec<usize>, Vec<policy::Case>) = batch.into_iter().unzip();
+        let wanted = id.clone();
+        let decisions = plugins
+            .blocking(move |registry| {
+                registry
+                    .policies()
+                    .find(|p| p.info.id == wanted)
+                    .map(|p| p.evaluate(&batch))
+                    .transpose()
+            })
+            .await?;
+        for (n, i) in index.into_iter().enumerate() {
+            out[i] = Some(match &decisions {
+                Some(d) => Judgement {
+                    verdict: match d[n].verdict {
+                        policy::Verdict::Allow => Verdict::Allow,
+                        policy::Verdict::Quarantine => Verdict::Quarantine,
+                        policy::Verdict::Block => Verdict::Block,
+                    },
+                    policy: id.clone(),
+                    reason: d[n].reason.clone(),
+                },
+                None => Judgement {
+                    verdict: Verdict::Quarantine,
+                    policy: id.clone(),
+                    reason: format!(
+                        "the scanner policy {id} ([scan] in the config) is not loaded: \
+                         quarantined until it is, or until a person decides"
+                    ),
+                },
+            });
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|j| j.expect("every subject judged"))
+        .collect())
+}
+
+/// The state a row is in: a live decision covering every finding wins over
+/// the policy; a rejection always stands.
+pub fn state_of(
+    findings: &[Finding],
+    judgement: &Judgement,
+    decision: Option<&Decision>,
+    now_ms: i64,
+) -> &'static str {
+    if let Some(d) = decision {
+        if d.decision == "reject" {
+            return "rejected";
+        }
+        let live = d.expires_ms.is_none_or(|at| at > now_ms);
+        let covered = findings.iter().all(|f| d.covers.contains(&f.advisory_id));
+        if live && covered {
+            return "approved";
+        }
+    }
+    if findings.is_empty() {
+        return "clean";
+    }
+    match judgement.verdict {
+        Verdict::Allow => "findings",
+        Verdict::Quarantine => "quarantined",
+        Verdict::Block => "blocked",
+    }
+}
+
+const DECISION_COLUMNS: &str = "id, package_id, decision, justification, actor, at_ms, expires_ms, \
+     covers, inherited_from";
+
+/// The latest decision about each of `ids` that has one.
+pub async fn latest_decisions(
+    db: &Db,
+    ids: &[&str],
+) -> Result<HashMap<String, Decision>, sqlx::Error> {
+    let mut out: HashMap<String, Decision> = HashMap::new();
+    for batch in ids.chunks(BATCH) {
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {DECISION_COLUMNS} FROM decisions WHERE package_id IN ("
+        ));
+        let mut list = q.separated(", ");
+        for id in batch {
+            list.push_bind(*id);
+        }
+        q.push(") ORDER BY at_ms, id");
+        let found: Vec<Decision> = q.build_query_as().fetch_all(db).await?;
+        for d in found {
+            out.insert(d.package_id.clone(), d);
+        }
+    }
+    Ok(out)
+}
+
+/// Records a row's scan (replacing the previous one) in the caller's
+/// transaction.
+pub async fn store(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    scan: &Scan,
+    names: &BTreeSet<String>,
+) -> Result<(), sqlx::Error> {
+    for table in ["findings", "package_names"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE package_id = $1"))
+            .bind(&scan.package_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for f in &scan.findings {
+        sqlx::query(
+            "INSERT INTO findings (package_id, advisory_id, severity, cvss_score, fixed) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&scan.package_id)
+        .bind(&f.advisory_id)
+        .bind(&f.severity)
+        .bind(f.cvss_score)
+        .bind(&f.fixed)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for name in names {
+        sqlx::query("INSERT INTO package_names (package_id, name) VALUES ($1, $2)")
+            .bind(&scan.package_id)
+            .bind(name)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO scans (package_id, scanned_ms, ecosystem, findings, worst, state, policy, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (package_id) DO UPDATE SET \
+         scanned_ms = excluded.scanned_ms, ecosystem = excluded.ecosystem, \
+         findings = excluded.findings, worst = excluded.worst, state = excluded.state, \
+         policy = excluded.policy, reason = excluded.reason",
+    )
+    .bind(&scan.package_id)
+    .bind(scan.scanned_ms)
+    .bind(&scan.ecosystem)
+    .bind(scan.findings.len() as i64)
+    .bind(&scan.worst)
+    .bind(&scan.state)
+    .bind(&scan.policy)
+    .bind(&scan.reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A scan result as stored and answered.
+pub fn result(
+    package_id: &str,
+    ecosystem: String,
+    findings: Vec<Finding>,
+    judgement: Judgement,
+    decision: Option<Decision>,
+) -> Scan {
     let scanned_ms = now_ms();
+    let state = state_of(&findings, &judgement, decision.as_ref(), scanned_ms);
+    Scan {
+        package_id: package_id.to_owned(),
+        scanned_ms,
+        ecosystem,
+        state: state.to_owned(),
+        policy: judgement.policy,
+        reason: judgement.reason,
+        worst: findings
+            .first()
+            .map_or("none".to_owned(), |f| f.severity.clone()),
+        findings,
+        decision,
+    }
+}
+
+/// Scans the rows `ids` and stores what it finds (replacing their previous
+/// scans). Rows of distributions no loaded plugin declares are skipped.
+/// Nothing is published or held here: a row already in a distribution
+/// stays; its state flags it.
+pub async fn scan(
+    db: &Db,
+    plugins: &PluginHost,
+    policies: &PolicyConfig,
+    ids: &[&str],
+) -> Result<Vec<Scan>, ScanError> {
+    let mut rows: Vec<Row> = Vec::with_capacity(ids.len());
+    for batch in ids.chunks(BATCH) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT p.id, p.distribution, p.name, p.version, p.architecture, b.parsed \
+             FROM packages p JOIN blobs b ON b.sha256 = p.sha256 WHERE p.id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in batch {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        rows.extend(q.build_query_as::<Row>().fetch_all(db).await?);
+    }
+    {
+        let registry = plugins.registry();
+        rows.retain(|r| registry.distribution(&r.distribution).is_some());
+    }
+    let subjects: Vec<Subject> = rows
+        .iter()
+        .map(|r| Subject {
+            distribution: r.distribution.clone(),
+            name: r.name.clone(),
+            version: r.version.clone(),
+            architecture: r.architecture.clone(),
+            names: names(r),
+        })
+        .collect();
+    let found = find(db, plugins, &subjects).await?;
+    let judged = judge(plugins, policies, &subjects, &found).await?;
+    let row_ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let mut decisions = latest_decisions(db, &row_ids).await?;
     let mut scans = Vec::with_capacity(rows.len());
     let mut tx = crate::db::write(db).await?;
-    for ((row, names), mut findings) in rows.iter().zip(&row_names).zip(found) {
-        findings.sort_by(|a, b| {
-            rank(&b.severity)
-                .cmp(&rank(&a.severity))
-                .then_with(|| a.advisory_id.cmp(&b.advisory_id))
-        });
-        let worst = findings
-            .first()
-            .map_or("none".to_owned(), |f| f.severity.clone());
-        for table in ["findings", "package_names"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE package_id = $1"))
-                .bind(&row.id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for f in &findings {
-            sqlx::query(
-                "INSERT INTO findings (package_id, advisory_id, severity, cvss_score, fixed) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&row.id)
-            .bind(&f.advisory_id)
-            .bind(&f.severity)
-            .bind(f.cvss_score)
-            .bind(&f.fixed)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for name in names {
-            sqlx::query("INSERT INTO package_names (package_id, name) VALUES ($1, $2)")
-                .bind(&row.id)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let ecosystem = ecosystem_of[&row.distribution].clone();
-        sqlx::query(
-            "INSERT INTO scans (package_id, scanned_ms, ecosystem, findings, worst) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (package_id) DO UPDATE SET \
-             scanned_ms = excluded.scanned_ms, ecosystem = excluded.ecosystem, \
-             findings = excluded.findings, worst = excluded.worst",
-        )
-        .bind(&row.id)
-        .bind(scanned_ms)
-        .bind(&ecosystem)
-        .bind(findings.len() as i64)
-        .bind(&worst)
-        .execute(&mut *tx)
-        .await?;
-        scans.push(Scan {
-            package_id: row.id.clone(),
-            scanned_ms,
+    for (((row, subject), (ecosystem, findings)), judgement) in
+        rows.iter().zip(&subjects).zip(found).zip(judged)
+    {
+        let scan = result(
+            &row.id,
             ecosystem,
-            state: if findings.is_empty() {
-                "clean"
-            } else {
-                "findings"
-            }
-            .to_owned(),
-            worst,
             findings,
-        });
+            judgement,
+            decisions.remove(&row.id),
+        );
+        store(&mut tx, &scan, &subject.names).await?;
+        scans.push(scan);
     }
     tx.commit().await?;
     Ok(scans)
@@ -396,12 +710,15 @@ pub async fn affected_by(
 
 /// The latest scan of a row, if it was scanned.
 pub async fn of(db: &Db, package_id: &str) -> Result<Option<Scan>, sqlx::Error> {
-    let head: Option<(i64, String, String)> =
-        sqlx::query_as("SELECT scanned_ms, ecosystem, worst FROM scans WHERE package_id = $1")
-            .bind(package_id)
-            .fetch_optional(db)
-            .await?;
-    let Some((scanned_ms, ecosystem, worst)) = head else {
+    type Head = (i64, String, String, String, String, String);
+    let head: Option<Head> = sqlx::query_as(
+        "SELECT scanned_ms, ecosystem, worst, state, policy, reason FROM scans \
+         WHERE package_id = $1",
+    )
+    .bind(package_id)
+    .fetch_optional(db)
+    .await?;
+    let Some((scanned_ms, ecosystem, worst, state, policy, reason)) = head else {
         return Ok(None);
     };
     let mut findings: Vec<Finding> = sqlx::query_as(
@@ -417,17 +734,18 @@ pub async fn of(db: &Db, package_id: &str) -> Result<Option<Scan>, sqlx::Error> 
             .cmp(&rank(&a.severity))
             .then_with(|| a.advisory_id.cmp(&b.advisory_id))
     });
+    let decision = latest_decisions(db, &[package_id])
+        .await?
+        .remove(package_id);
     Ok(Some(Scan {
         package_id: package_id.to_owned(),
         scanned_ms,
         ecosystem,
-        state: if findings.is_empty() {
-            "clean"
-        } else {
-            "findings"
-        }
-        .to_owned(),
+        state,
+        policy,
+        reason,
         worst,
         findings,
+        decision,
     }))
 }

@@ -45,6 +45,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         publisher.clone(),
         repod_reader::Limits::default(),
         writes,
+        settings.policies.clone(),
     ));
     let collected = packages.collect_garbage().await?;
     if collected > 0 {

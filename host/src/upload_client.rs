@@ -23,6 +23,8 @@ pub struct Options {
 pub enum Outcome {
     Added,
     Present,
+    /// Stored but held for review (the vulnerability gate); why.
+    Quarantined(String),
     Rejected(String),
 }
 
@@ -71,6 +73,14 @@ fn upload_one(agent: &ureq::Agent, options: &Options, path: &Path) -> Outcome {
         .send(file);
     match response {
         Ok(r) if r.status() == 201 => Outcome::Added,
+        Ok(r) if r.status() == 202 => {
+            let body = r.into_string().unwrap_or_default();
+            let held = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["held"].as_str().map(str::to_owned))
+                .unwrap_or(body);
+            Outcome::Quarantined(held)
+        }
         Ok(_) => Outcome::Present,
         Err(ureq::Error::Status(code, r)) => {
             let body = r.into_string().unwrap_or_default();
@@ -143,8 +153,15 @@ pub fn summary(results: &[(PathBuf, Outcome)]) -> (String, bool) {
     for (path, why) in &rejected {
         text.push_str(&format!("rejected {}: {why}\n", path.display()));
     }
+    let mut quarantined = 0;
+    for (path, result) in results {
+        if let Outcome::Quarantined(why) = result {
+            text.push_str(&format!("quarantined {}: {why}\n", path.display()));
+            quarantined += 1;
+        }
+    }
     text.push_str(&format!(
-        "{added} added, {present} already present, {} rejected\n",
+        "{added} added, {quarantined} quarantined, {present} already present, {} rejected\n",
         rejected.len()
     ));
     (text, rejected.is_empty())

@@ -204,7 +204,7 @@ async fn rescan(state: &AppState, report: &ImportReport) -> Result<usize, Proble
         .await
         .map_err(Problem::internal)?;
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let scans = crate::scan::scan(&state.db, &state.plugins, &ids)
+    let scans = crate::scan::scan(&state.db, &state.plugins, &state.packages.policies, &ids)
         .await
         .map_err(|e| {
             Problem::internal(format!(

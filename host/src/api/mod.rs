@@ -98,6 +98,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(scans::package))
         .routes(routes!(scans::list))
         .routes(routes!(scans::rescan))
+        .routes(routes!(scans::decide))
         .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES))
         .merge(uploads)
         .merge(advisory_files)

@@ -33,9 +33,13 @@ pub struct Changed {
     package: PackageRecord,
     /// The version number; absent when nothing changed.
     distribution_version: Option<i64>,
-    /// What matching it against the stored advisories found.
+    /// What matching it against the stored advisories found, and the
+    /// policy's verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     scan: Option<crate::scan::Scan>,
+    /// Why the package is stored but not published (quarantined).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held: Option<String>,
 }
 
 /// The package's latest scan, scanning it now if it never was. A scan that
@@ -43,7 +47,9 @@ pub struct Changed {
 async fn scanned(state: &AppState, id: &str) -> Option<crate::scan::Scan> {
     let result = match crate::scan::of(&state.db, id).await {
         Ok(Some(scan)) => Ok(vec![scan]),
-        Ok(None) => crate::scan::scan(&state.db, &state.plugins, &[id]).await,
+        Ok(None) => {
+            crate::scan::scan(&state.db, &state.plugins, &state.packages.policies, &[id]).await
+        }
         Err(e) => Err(e.into()),
     };
     match result {
@@ -74,7 +80,12 @@ impl From<IngestError> for Problem {
                 Problem::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
             IngestError::Plugin(p) => p.into(),
-            IngestError::Io(_) | IngestError::Db(_) => Problem::internal(e),
+            IngestError::Blocked(ref scan) => {
+                let findings = serde_json::to_value(&scan.findings).unwrap_or_default();
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "blocked", e.to_string())
+                    .with("findings", findings)
+            }
+            IngestError::Scan(_) | IngestError::Io(_) | IngestError::Db(_) => Problem::internal(e),
         }
     }
 }
@@ -211,22 +222,48 @@ pub async fn upload(
         .ingest(received, &distribution, &filename, &caller, &reason)
         .await?;
     Ok(match outcome {
-        Outcome::Created(record, version) => {
+        Outcome::Created(record, version, scan) => {
             tracing::info!(
                 by = caller.name,
                 id = record.id,
                 package = record.name,
                 version = record.version,
                 dist = record.distribution,
+                scan = scan.state,
                 "package added"
             );
-            let scan = scanned(&state, &record.id).await;
             (
                 StatusCode::CREATED,
                 Json(Changed {
                     package: record,
                     distribution_version: version.map(|v| v.number),
-                    scan,
+                    scan: Some(*scan),
+                    held: None,
+                }),
+            )
+        }
+        Outcome::Quarantined(record, scan) => {
+            tracing::info!(
+                by = caller.name,
+                id = record.id,
+                package = record.name,
+                version = record.version,
+                dist = record.distribution,
+                "package quarantined: {}",
+                scan.reason
+            );
+            let held = format!(
+                "stored but not published: {} ({}); a maintainer publishes it with POST \
+                 /api/v1/packages/{}/decision {{\"decision\": \"approve\", \"justification\": \"...\"}}",
+                scan.state, scan.reason, record.id
+            );
+            (
+                StatusCode::ACCEPTED,
+                Json(Changed {
+                    package: record,
+                    distribution_version: None,
+                    scan: Some(*scan),
+                    held: Some(held),
                 }),
             )
         }
@@ -236,6 +273,7 @@ pub async fn upload(
                 scan: scanned(&state, &record.id).await,
                 package: record,
                 distribution_version: None,
+                held: None,
             }),
         ),
     })

@@ -13,6 +13,8 @@ pub struct Problem {
     /// Short machine-readable slug; the `type` is `urn:repod:problem:<slug>`.
     pub kind: &'static str,
     pub detail: String,
+    /// Extension members (RFC 9457 §3.2), e.g. the findings behind a block.
+    pub extra: Option<(&'static str, serde_json::Value)>,
 }
 
 impl Problem {
@@ -21,7 +23,14 @@ impl Problem {
             status,
             kind,
             detail: detail.into(),
+            extra: None,
         }
+    }
+
+    /// Adds the extension member `name`.
+    pub fn with(mut self, name: &'static str, value: serde_json::Value) -> Problem {
+        self.extra = Some((name, value));
+        self
     }
 
     pub fn not_found(detail: impl Into<String>) -> Problem {
@@ -44,12 +53,15 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = json!({
+        let mut body = json!({
             "type": format!("urn:repod:problem:{}", self.kind),
             "title": self.status.canonical_reason().unwrap_or("Error"),
             "status": self.status.as_u16(),
             "detail": self.detail,
         });
+        if let Some((name, value)) = self.extra {
+            body[name] = value;
+        }
         (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],

@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::{AppState, Problem};
 use crate::catalog::{self, PackageRecord};
+use crate::lifecycle::{Decided, DecisionRequest};
 use crate::scan::Scan;
 use crate::tokens::{Caller, Role};
 
@@ -40,9 +42,14 @@ pub async fn package(
     {
         return Ok(Json(scan));
     }
-    let mut scans = crate::scan::scan(&state.db, &state.plugins, &[id.as_str()])
-        .await
-        .map_err(Problem::internal)?;
+    let mut scans = crate::scan::scan(
+        &state.db,
+        &state.plugins,
+        &state.packages.policies,
+        &[id.as_str()],
+    )
+    .await
+    .map_err(Problem::internal)?;
     scans.pop().map(Json).ok_or_else(|| {
         Problem::not_found(format!(
             "package {id} is in a distribution no loaded plugin declares: it is not scanned"
@@ -54,7 +61,7 @@ pub async fn package(
 pub struct ScansQuery {
     /// Only this distribution's current packages.
     distribution: Option<String>,
-    /// `clean` or `findings`.
+    /// clean, findings, quarantined, blocked, approved or rejected.
     state: Option<String>,
 }
 
@@ -76,7 +83,14 @@ pub struct ScanReport {
     pub packages: Vec<ScanRow>,
 }
 
-const STATES: [&str; 2] = ["clean", "findings"];
+const STATES: [&str; 6] = [
+    "clean",
+    "findings",
+    "quarantined",
+    "blocked",
+    "approved",
+    "rejected",
+];
 
 #[utoipa::path(
     get,
@@ -108,42 +122,53 @@ pub async fn list(
             "no distribution {d}; GET /api/v1/distributions lists them"
         )));
     }
-    let filter = catalog::Filter {
-        distribution: q.distribution.clone(),
-        name: None,
-        architecture: None,
-    };
-    let packages = catalog::list(&state.db, &filter)
+    // Current packages, and held ones (quarantined at upload: never in a
+    // version), with their latest scans.
+    #[derive(sqlx::FromRow)]
+    struct Scanned {
+        #[sqlx(flatten)]
+        package: PackageRecord,
+        scanned_ms: i64,
+        findings: i64,
+        worst: String,
+        state: String,
+    }
+    let sql = format!(
+        "SELECT {}, s.scanned_ms, s.findings, s.worst, s.state FROM packages p \
+         JOIN blobs b ON b.sha256 = p.sha256 JOIN scans s ON s.package_id = p.id \
+         WHERE (EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id \
+         AND m.removed_in IS NULL) OR NOT EXISTS (SELECT 1 FROM memberships m \
+         WHERE m.package_id = p.id)) {} ORDER BY p.distribution, p.name, p.version, p.architecture",
+        catalog::COLUMNS,
+        if q.distribution.is_some() {
+            "AND p.distribution = $1"
+        } else {
+            ""
+        }
+    );
+    let mut rebuilt = sqlx::query_as::<_, Scanned>(&sql);
+    if let Some(d) = &q.distribution {
+        rebuilt = rebuilt.bind(d);
+    }
+    let rows: Vec<Scanned> = rebuilt
+        .fetch_all(&state.db)
         .await
         .map_err(Problem::internal)?;
-    let heads: Vec<(String, i64, i64, String)> =
-        sqlx::query_as("SELECT package_id, scanned_ms, findings, worst FROM scans")
-            .fetch_all(&state.db)
-            .await
-            .map_err(Problem::internal)?;
-    let heads: std::collections::HashMap<String, (i64, i64, String)> = heads
-        .into_iter()
-        .map(|(id, at, n, worst)| (id, (at, n, worst)))
-        .collect();
     let mut report = ScanReport {
         states: BTreeMap::new(),
         worst: BTreeMap::new(),
         packages: Vec::new(),
     };
-    for package in packages {
-        let Some((scanned_ms, findings, worst)) = heads.get(&package.id).cloned() else {
-            continue;
-        };
-        let row_state = if findings == 0 { "clean" } else { "findings" };
-        *report.states.entry(row_state.to_owned()).or_default() += 1;
-        *report.worst.entry(worst.clone()).or_default() += 1;
-        if q.state.as_deref().is_none_or(|s| s == row_state) {
+    for row in rows {
+        *report.states.entry(row.state.clone()).or_default() += 1;
+        *report.worst.entry(row.worst.clone()).or_default() += 1;
+        if q.state.as_deref().is_none_or(|s| s == row.state) {
             report.packages.push(ScanRow {
-                package,
-                state: row_state.to_owned(),
-                worst,
-                findings,
-                scanned_ms,
+                package: row.package,
+                state: row.state,
+                worst: row.worst,
+                findings: row.findings,
+                scanned_ms: row.scanned_ms,
             });
         }
     }
@@ -174,11 +199,43 @@ pub async fn rescan(
         .await
         .map_err(Problem::internal)?;
     let ids: Vec<&str> = ids.iter().map(|(id,)| id.as_str()).collect();
-    let scans = crate::scan::scan(&state.db, &state.plugins, &ids)
+    let scans = crate::scan::scan(&state.db, &state.plugins, &state.packages.policies, &ids)
         .await
         .map_err(Problem::internal)?;
     Ok(Json(Rescanned {
         scanned: scans.len(),
         with_findings: scans.iter().filter(|s| !s.findings.is_empty()).count(),
     }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/packages/{id}/decision",
+    tag = "scans",
+    summary = "Approve or reject a package's findings, with a justification; approving a quarantined package publishes it, rejecting a published one removes it (maintainer)",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "package id")),
+    request_body = DecisionRequest,
+    responses((status = 201, description = "decided; a new version was made", body = Decided), (status = 200, description = "decided; the distribution's content did not change", body = Decided), (status = 400, description = "not approve/reject, empty justification, or a bad or past expiry"), (status = 404, description = "no such package"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
+pub async fn decide(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    request: Result<Json<DecisionRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Decided>), Problem> {
+    caller.require(Role::Maintainer)?;
+    let Json(request) = request.map_err(|e| {
+        Problem::bad_request(format!(
+            "{}; the body is JSON: {{\"decision\": \"approve\" | \"reject\", \"justification\": \"why\"}} plus optional \"expires\"",
+            e.body_text()
+        ))
+    })?;
+    let decided = state.packages.decide(&id, &request, &caller).await?;
+    let status = if decided.distribution_version.is_some() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(decided)))
 }

@@ -49,7 +49,7 @@ macro_rules! columns {
          b.size, p.filename, p.uploaded_by, p.created_at, p.origin"
     };
 }
-const COLUMNS: &str = columns!();
+pub(crate) const COLUMNS: &str = columns!();
 
 pub(crate) const SELECT: &str = concat!(
     "SELECT ",
@@ -109,6 +109,9 @@ pub struct NewPackage<'a> {
     pub pool_paths: &'a [String],
     /// (index path, sort key, text)
     pub entries: Vec<(&'a str, &'a str, &'a str)>,
+    /// Store the row (and blob) but keep it out of the distribution's
+    /// versions: a quarantined upload, published once a person approves.
+    pub hold: bool,
 }
 
 /// What a publish needs of a package besides its blob: its pool paths and
@@ -385,10 +388,20 @@ pub async fn add_many(
         });
         q.build().execute(&mut **tx).await?;
     }
+    let held: HashSet<&str> = packages
+        .iter()
+        .zip(&outcomes)
+        .filter(|(p, _)| p.hold)
+        .filter_map(|(_, o)| match o {
+            Some(Added::Created(r) | Added::Restored(r)) => Some(r.id.as_str()),
+            _ => None,
+        })
+        .collect();
     let members: Vec<&str> = new_rows
         .iter()
         .map(|(id, _)| id.as_str())
         .chain(restored.iter().map(String::as_str))
+        .filter(|id| !held.contains(id))
         .collect();
     change.add_many(tx, &members).await?;
     Ok(outcomes

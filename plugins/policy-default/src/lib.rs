@@ -2,15 +2,19 @@
 //!
 //! Each matched advisory is ranked by severity. The worst one decides:
 //! at or above `block-at` the package is blocked, at or above `quarantine-at`
-//! it is quarantined, otherwise allowed. An advisory without a fixed version
-//! yet can be treated one step more leniently (`unfixed-lenient`), because
-//! there is nothing to upgrade to. Thresholds come from the plugin's config
-//! section, e.g.
+//! it is quarantined, otherwise allowed. By default an advisory without a
+//! fixed version does not count (`ignore-unfixed`): there is nothing to
+//! upgrade to, so holding the package back helps no one; with
+//! `ignore-unfixed = false` it counts, one step more leniently if
+//! `unfixed-lenient` says so. So out of the box: quarantine on High or
+//! Critical findings that have a fix, never block. Thresholds come from the
+//! plugin's config section, e.g.
 //!
 //! ```toml
-//! [plugins.policy-default]
-//! block-at = "critical"
+//! [plugin.policy-default]
+//! block-at = "never"
 //! quarantine-at = "high"
+//! ignore-unfixed = true
 //! unfixed-lenient = false
 //! ```
 
@@ -81,12 +85,18 @@ struct Config {
     block_at: Level,
     #[serde(default = "default_quarantine")]
     quarantine_at: Level,
+    #[serde(default = "yes")]
+    ignore_unfixed: bool,
     #[serde(default)]
     unfixed_lenient: bool,
 }
 
+fn yes() -> bool {
+    true
+}
+
 fn default_block() -> Level {
-    Level::Critical
+    Level::Never
 }
 fn default_quarantine() -> Level {
     Level::High
@@ -97,6 +107,7 @@ fn default_quarantine() -> Level {
 pub struct Thresholds {
     block_at: Level,
     quarantine_at: Level,
+    ignore_unfixed: bool,
     unfixed_lenient: bool,
 }
 
@@ -114,6 +125,7 @@ impl Thresholds {
         Ok(Thresholds {
             block_at: config.block_at,
             quarantine_at: config.quarantine_at,
+            ignore_unfixed: config.ignore_unfixed,
             unfixed_lenient: config.unfixed_lenient,
         })
     }
@@ -122,6 +134,7 @@ impl Thresholds {
         vec![
             ("block-at".into(), self.block_at.name().into()),
             ("quarantine-at".into(), self.quarantine_at.name().into()),
+            ("ignore-unfixed".into(), self.ignore_unfixed.to_string()),
             ("unfixed-lenient".into(), self.unfixed_lenient.to_string()),
         ]
     }
@@ -137,16 +150,19 @@ impl Thresholds {
         Ok(Thresholds {
             block_at: Level::parse(get("block-at")?)?,
             quarantine_at: Level::parse(get("quarantine-at")?)?,
+            ignore_unfixed: get("ignore-unfixed")? == "true",
             unfixed_lenient: get("unfixed-lenient")? == "true",
         })
     }
 
-    fn effective(&self, advisory: &Advisory) -> Level {
+    /// The level an advisory counts at; `None` when it does not count.
+    fn effective(&self, advisory: &Advisory) -> Option<Level> {
         let level = Level::of(advisory.severity);
-        if self.unfixed_lenient && advisory.fixed_versions.is_empty() {
-            level.lenient()
-        } else {
-            level
+        let unfixed = advisory.fixed_versions.is_empty();
+        match (unfixed, self.ignore_unfixed, self.unfixed_lenient) {
+            (true, true, _) => None,
+            (true, false, true) => Some(level.lenient()),
+            _ => Some(level),
         }
     }
 
@@ -154,12 +170,19 @@ impl Thresholds {
         let worst = case
             .advisories
             .iter()
-            .map(|a| (self.effective(a), a))
+            .filter_map(|a| self.effective(a).map(|level| (level, a)))
             .max_by_key(|(level, _)| *level);
         let Some((level, _)) = worst else {
             return Decision {
                 verdict: Verdict::Allow,
-                reason: "no matching advisories".into(),
+                reason: if case.advisories.is_empty() {
+                    "no matching advisories".into()
+                } else {
+                    format!(
+                        "{} advisories, none with a fix yet (ignore-unfixed)",
+                        case.advisories.len()
+                    )
+                },
             };
         };
         let verdict = if level >= self.block_at {
@@ -172,7 +195,7 @@ impl Thresholds {
         let ids: Vec<&str> = case
             .advisories
             .iter()
-            .filter(|a| self.effective(a) == level)
+            .filter(|a| self.effective(a) == Some(level))
             .map(|a| a.id.as_str())
             .collect();
         let reason = match verdict {
@@ -223,10 +246,10 @@ impl PolicyGuest for DefaultPolicy {
                 "block at {}, quarantine at {}{}",
                 thresholds.block_at.name(),
                 thresholds.quarantine_at.name(),
-                if thresholds.unfixed_lenient {
-                    ", one step lenient on unfixed advisories"
-                } else {
-                    ""
+                match (thresholds.ignore_unfixed, thresholds.unfixed_lenient) {
+                    (true, _) => ", advisories without a fix ignored",
+                    (false, true) => ", one step lenient on advisories without a fix",
+                    (false, false) => "",
                 }
             ),
             settings: thresholds.to_settings(),
@@ -294,7 +317,7 @@ mod tests {
     }
 
     #[test]
-    fn default_thresholds() {
+    fn default_thresholds_quarantine_high_with_a_fix_and_never_block() {
         let out = verdicts(
             "{}",
             vec![
@@ -305,9 +328,10 @@ mod tests {
                     advisory("CVE-2", Severity::High, true),
                 ]),
                 case(vec![
-                    advisory("CVE-3", Severity::Critical, false),
+                    advisory("CVE-3", Severity::Critical, true),
                     advisory("CVE-2", Severity::High, true),
                 ]),
+                case(vec![advisory("CVE-4", Severity::Critical, false)]),
             ],
         );
         let v: Vec<Verdict> = out.iter().map(|(v, _)| *v).collect();
@@ -317,21 +341,21 @@ mod tests {
                 Verdict::Allow,
                 Verdict::Allow,
                 Verdict::Quarantine,
-                Verdict::Block
+                Verdict::Quarantine,
+                Verdict::Allow
             ]
         );
-        assert_eq!(
-            out[3].1,
-            "CVE-3 severity critical reaches block-at critical"
-        );
         assert_eq!(out[2].1, "CVE-2 severity high reaches quarantine-at high");
+        assert_eq!(
+            out[4].1,
+            "1 advisories, none with a fix yet (ignore-unfixed)"
+        );
     }
 
     #[test]
-    fn unfixed_lenient_lowers_one_step() {
-        let cfg = r#"{"unfixed-lenient": true}"#;
+    fn blocking_and_unfixed_handling_are_configurable() {
         let out = verdicts(
-            cfg,
+            r#"{"block-at": "critical", "ignore-unfixed": false, "unfixed-lenient": true}"#,
             vec![
                 case(vec![advisory("CVE-3", Severity::Critical, false)]),
                 case(vec![advisory("CVE-3", Severity::Critical, true)]),
@@ -339,6 +363,15 @@ mod tests {
         );
         assert_eq!(out[0].0, Verdict::Quarantine);
         assert_eq!(out[1].0, Verdict::Block);
+        assert_eq!(
+            out[1].1,
+            "CVE-3 severity critical reaches block-at critical"
+        );
+        let out = verdicts(
+            r#"{"ignore-unfixed": false}"#,
+            vec![case(vec![advisory("CVE-3", Severity::High, false)])],
+        );
+        assert_eq!(out[0].0, Verdict::Quarantine);
     }
 
     #[test]
