@@ -8,7 +8,8 @@
 use std::path::PathBuf;
 
 use repod_tests::apt::root_for;
-use repod_tests::fixtures::small_deb;
+use repod_tests::fixtures::{self, small_deb};
+use repod_tests::rpm::{Dnf, Signer, client_config, daemon_signed_by};
 use repod_tests::{Daemon, Reply, wasm};
 use serde_json::{Value, json};
 
@@ -178,6 +179,25 @@ fn quarantine_approval_and_promotion_as_apt_sees_them() {
         && e["actor"] == "security"
         && e["detail"].as_str().unwrap().contains(why)));
 
+    // The decision as OpenVEX, for Grype and Trivy.
+    let vex = daemon.get("/api/v1/distributions/jammy/vex", Some(&up));
+    assert_eq!(vex.status, 200, "{}", vex.body);
+    assert_eq!(vex.body["@context"], "https://openvex.dev/ns/v0.2.0");
+    let statements = vex.body["statements"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{}", vex.body);
+    assert_eq!(statements[0]["status"], "not_affected");
+    assert_eq!(statements[0]["vulnerability"]["name"], "USN-6429-1");
+    assert_eq!(
+        statements[0]["products"][0]["@id"],
+        format!("pkg:deb/ubuntu/libcurl4@{VULNERABLE}?arch=amd64&distro=jammy")
+    );
+    assert!(
+        statements[0]["impact_statement"]
+            .as_str()
+            .unwrap()
+            .contains(why)
+    );
+
     // Promotion carries the decision; noble (Ubuntu 24.04) has no finding.
     let promoted = daemon.post_json(
         "/api/v1/distributions/promote",
@@ -245,12 +265,8 @@ fn rejection_removes_and_expiry_reopens() {
     let id = held.body["id"].as_str().unwrap().to_owned();
 
     // Approved until shortly: once it expires, review re-opens.
-    let soon = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 2;
-    let expires = httpdate_rfc3339(soon);
+    let expires = (chrono::Utc::now() + chrono::Duration::seconds(2))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let approved = decide(
         &daemon,
         &maintainer,
@@ -288,28 +304,6 @@ fn rejection_removes_and_expiry_reopens() {
     assert_eq!(again.status, 202, "{}", again.body);
     assert_eq!(again.body["scan"]["state"], "rejected");
     assert_eq!(listed(&daemon), 0);
-}
-
-/// RFC 3339 UTC for Unix seconds `t`.
-fn httpdate_rfc3339(t: u64) -> String {
-    let days = (t / 86_400) as i64;
-    let secs = t % 86_400;
-    // Civil from days (Howard Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 #[test]
@@ -359,4 +353,66 @@ fn a_stricter_policy_loaded_at_runtime_blocks_in_its_tier_only() {
     let fixed = upload(&daemon, &up, "noble", &libcurl("8.2.1-1ubuntu3.1", "c"));
     assert_eq!(fixed.status, 201, "{}", fixed.body);
     assert_eq!(fixed.body["scan"]["state"], "clean");
+}
+
+#[test]
+fn dnf_cannot_see_a_quarantined_rpm_until_it_is_approved() {
+    let signer = Signer::new();
+    let daemon = daemon_signed_by(&signer);
+    let up = daemon.token("uploader", "ci");
+    let maintainer = daemon.token("maintainer", "security");
+    // ALSA-2023:0282: sudo, Important (High), fixed in 1.9.5p2-7.el9_1.1.
+    import(&daemon, record("ALSA-2023_0282.json"));
+    let dir = tempfile::tempdir().unwrap();
+    let build = |release: &str| {
+        let file = fixtures::rpm(dir.path(), "sudo", "1.9.5p2", release, "x86_64", "");
+        signer.sign_rpm(&file);
+        file
+    };
+    let (vulnerable, fixed) = (build("7.el9"), build("7.el9_1.1"));
+    let held = upload(
+        &daemon,
+        &up,
+        "almalinux9",
+        &std::fs::read(&vulnerable).unwrap(),
+    );
+    assert_eq!(held.status, 202, "{}", held.body);
+    assert_eq!(
+        held.body["scan"]["findings"][0]["advisory_id"],
+        "ALSA-2023:0282"
+    );
+    assert_eq!(held.body["scan"]["findings"][0]["severity"], "high");
+    let published = daemon.upload_file("almalinux9", &up, &fixed);
+    assert_eq!(published.status, 201, "{}", published.body);
+    daemon.publish("almalinux9", &up);
+
+    let dnf = Dnf::new(&client_config(&daemon, "almalinux9"), "x86_64");
+    // The first makecache imports the repository key (repo_gpgcheck).
+    repod_tests::rpm::ok(&mut dnf.cmd(&["makecache"]));
+    // Every version dnf can see, not only the newest.
+    let all = || -> Vec<String> {
+        let out = repod_tests::rpm::ok(&mut dnf.cmd(&[
+            "-q",
+            "repoquery",
+            "--showduplicates",
+            "--qf",
+            "%{name}-%{version}-%{release}.%{arch}",
+        ]));
+        let mut names: Vec<String> = out.lines().map(str::to_owned).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(all(), ["sudo-1.9.5p2-7.el9_1.1.x86_64"]);
+    let approved = decide(
+        &daemon,
+        &maintainer,
+        held.body["id"].as_str().unwrap(),
+        json!({"decision": "approve", "justification": "needed on the build hosts until the rebuild"}),
+    );
+    assert_eq!(approved.status, 201, "{}", approved.body);
+    repod_tests::rpm::ok(&mut dnf.cmd(&["makecache"]));
+    assert_eq!(
+        all(),
+        ["sudo-1.9.5p2-7.el9.x86_64", "sudo-1.9.5p2-7.el9_1.1.x86_64"]
+    );
 }

@@ -4,7 +4,7 @@
 use repod_tests::Daemon;
 
 /// Every `/api/v1` operation, as the other tests exercise them.
-const ROUTES: [(&str, &str); 32] = [
+const ROUTES: [(&str, &str); 33] = [
     ("get", "/plugins"),
     ("post", "/plugins"),
     ("post", "/plugins/reload"),
@@ -37,6 +37,7 @@ const ROUTES: [(&str, &str); 32] = [
     ("get", "/scans"),
     ("post", "/scans/rescan"),
     ("post", "/packages/{id}/decision"),
+    ("get", "/distributions/{id}/vex"),
 ];
 
 #[test]

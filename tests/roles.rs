@@ -19,7 +19,7 @@ fn every_route_with_every_role() {
     let trixie = std::fs::read(wasm("trixie_plugin")).unwrap();
 
     // (method, path, weakest role index)
-    let routes: [(&str, &str, usize); 32] = [
+    let routes: [(&str, &str, usize); 33] = [
         ("GET", "/api/v1/plugins", 0),
         ("POST", "/api/v1/plugins", 3),
         ("POST", "/api/v1/plugins/reload", 3),
@@ -52,6 +52,7 @@ fn every_route_with_every_role() {
         ("GET", "/api/v1/scans", 0),
         ("POST", "/api/v1/scans/rescan", 3),
         ("POST", "/api/v1/packages/no-such-id/decision", 2),
+        ("GET", "/api/v1/distributions/jammy/vex", 0),
     ];
     let mut created_tokens = 0;
     let mut call = |method: &str, path: &str, token: Option<&str>, allowed: bool| -> Reply {

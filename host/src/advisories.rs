@@ -332,8 +332,8 @@ pub async fn import(
     Ok(report)
 }
 
-/// Whether RFC 3339 time `a` is later than `b`. Both passed validation;
-/// compared as UTC instants to the second, then by fraction.
+/// Whether RFC 3339 time `a` is later than `b` (both passed validation;
+/// compared as instants, so offsets and fraction digits do not matter).
 fn later(a: &str, b: &str) -> bool {
     match (instant(a), instant(b)) {
         (Some(a), Some(b)) => a > b,
@@ -341,44 +341,20 @@ fn later(a: &str, b: &str) -> bool {
     }
 }
 
-/// Unix milliseconds of an RFC 3339 time.
-pub(crate) fn unix_ms(t: &str) -> Option<i64> {
-    let (secs, fraction) = instant(t)?;
-    let millis: i64 = format!("{fraction:0<3}")[..3].parse().ok()?;
-    Some(secs * 1000 + millis)
+fn instant(t: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    chrono::DateTime::parse_from_rfc3339(t).ok()
 }
 
-/// Seconds since the epoch and the fraction digits of an RFC 3339 time.
-fn instant(t: &str) -> Option<(i64, String)> {
-    let (date, rest) = t.split_once(['T', 't', ' '])?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let hms = rest.get(..8)?;
-    let mut h = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (h.next()??, h.next()??, h.next()??);
-    let mut tail = &rest[8..];
-    let mut fraction = String::new();
-    if let Some(f) = tail.strip_prefix('.') {
-        let digits = f.chars().take_while(char::is_ascii_digit).count();
-        fraction = f[..digits].trim_end_matches('0').to_owned();
-        tail = &f[digits..];
-    }
-    let offset = match tail {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = if tail.starts_with('-') { -1 } else { 1 };
-            let mut o = tail.get(1..)?.splitn(2, ':').map(|p| p.parse::<i64>().ok());
-            sign * (o.next()?? * 3600 + o.next()?? * 60)
-        }
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hh * 3600 + mm * 60 + ss - offset, fraction))
+/// Unix milliseconds of an RFC 3339 time.
+pub(crate) fn unix_ms(t: &str) -> Option<i64> {
+    instant(t).map(|i| i.timestamp_millis())
+}
+
+/// An RFC 3339 UTC time (seconds) for Unix milliseconds.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Records a failed import in the history and answers with why.
@@ -591,10 +567,9 @@ mod tests {
             "2023-10-11T19:47:24.789222646Z",
             "2023-10-11T19:47:24Z"
         ));
-        assert_eq!(instant("1970-01-01T00:00:00Z"), Some((0, String::new())));
-        assert_eq!(
-            instant("2000-03-01T00:00:00Z").map(|i| i.0),
-            Some(951_868_800)
-        );
+        assert_eq!(unix_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(unix_ms("2000-03-01T00:00:00.5Z"), Some(951_868_800_500));
+        assert_eq!(rfc3339(951_868_800_000), "2000-03-01T00:00:00Z");
+        assert_eq!(unix_ms("yesterday"), None);
     }
 }

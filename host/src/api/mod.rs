@@ -11,6 +11,7 @@ mod problem;
 mod repos;
 mod scans;
 mod tokens;
+mod vex;
 
 use std::sync::Arc;
 
@@ -99,6 +100,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(scans::list))
         .routes(routes!(scans::rescan))
         .routes(routes!(scans::decide))
+        .routes(routes!(vex::document))
         .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES))
         .merge(uploads)
         .merge(advisory_files)
