@@ -304,6 +304,32 @@ fn rejection_removes_and_expiry_reopens() {
     assert_eq!(again.status, 202, "{}", again.body);
     assert_eq!(again.body["scan"]["state"], "rejected");
     assert_eq!(listed(&daemon), 0);
+
+    // The same report from the CLI.
+    let report = |args: &[&str]| {
+        std::process::Command::new(repod_tests::repod_bin())
+            .args(["scan", "report"])
+            .args(args)
+            .args(["--url", &daemon.url, "--token", &up])
+            .output()
+            .unwrap()
+    };
+    let out = report(&["--distribution", "jammy"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.starts_with("states: rejected 1\nworst severity: critical 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "rejected     critical   libcurl4 {VULNERABLE} amd64 in jammy (1 findings) {id}"
+        )),
+        "{text}"
+    );
+    let out = report(&["--state", "sideways"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown state"));
 }
 
 #[test]

@@ -106,6 +106,24 @@ impl Client {
         )
     }
 
+    /// The scan report of one or every distribution, by state.
+    pub fn scan_report(
+        &self,
+        distribution: Option<&str>,
+        state: Option<&str>,
+    ) -> Result<(u16, Value), ClientError> {
+        let query: Vec<String> = [("distribution", distribution), ("state", state)]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+            .collect();
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", query.join("&"))
+        };
+        self.call("GET", &format!("/scans{query}"), None)
+    }
+
     pub fn init(&self) -> Result<(u16, Value), ClientError> {
         self.call("POST", "/distributions/init", None)
     }
@@ -345,6 +363,43 @@ pub fn import_summary(answer: &Value) -> String {
             (None, None) => "a record".to_owned(),
         };
         out.push_str(&format!("  rejected {place}: {}\n", s(&r["reason"])));
+    }
+    out
+}
+
+/// The scan report: counts per state and per worst severity, then one line
+/// per package.
+pub fn scan_summary(answer: &Value) -> String {
+    let counts = |key: &str| -> String {
+        answer[key]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "none".to_owned())
+    };
+    let mut out = format!(
+        "states: {}\nworst severity: {}\n",
+        counts("states"),
+        counts("worst")
+    );
+    for row in answer["packages"].as_array().into_iter().flatten() {
+        let p = &row["package"];
+        out.push_str(&format!(
+            "{:<12} {:<10} {} {} {} in {} ({} findings) {}\n",
+            s(&row["state"]),
+            s(&row["worst"]),
+            s(&p["name"]),
+            s(&p["version"]),
+            s(&p["architecture"]),
+            s(&p["distribution"]),
+            row["findings"],
+            s(&p["id"])
+        ));
     }
     out
 }

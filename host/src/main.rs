@@ -53,6 +53,27 @@ enum Command {
         #[command(subcommand)]
         command: AdvisoriesCommand,
     },
+    /// Scan results in a running daemon.
+    Scan {
+        #[command(subcommand)]
+        command: ScanCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScanCommand {
+    /// Packages by scan state (clean, findings, quarantined, blocked,
+    /// approved, rejected) with counts per state and worst severity.
+    Report {
+        /// Only this distribution
+        #[arg(long)]
+        distribution: Option<String>,
+        /// Only packages in this state
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 #[derive(Subcommand)]
@@ -402,6 +423,21 @@ fn main() -> anyhow::Result<()> {
             args.remote.report(
                 client.versions(&args.distribution, args.version, args.limit, args.before),
                 repod::api_client::versions_summary,
+            )?;
+            Ok(())
+        }
+        Command::Scan {
+            command:
+                ScanCommand::Report {
+                    distribution,
+                    state,
+                    remote,
+                },
+        } => {
+            let client = remote.client();
+            remote.report(
+                client.scan_report(distribution.as_deref(), state.as_deref()),
+                repod::api_client::scan_summary,
             )?;
             Ok(())
         }

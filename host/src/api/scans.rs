@@ -96,7 +96,7 @@ const STATES: [&str; 6] = [
     get,
     path = "/scans",
     tag = "scans",
-    summary = "Scanned packages (current ones of every or one distribution) by state, with counts per state and worst severity (reader)",
+    summary = "Scanned packages of every or one distribution (current, held back, rejected) by state, with counts per state and worst severity (reader)",
     security(("bearer" = [])),
     params(ScansQuery),
     responses((status = 200, description = "the report", body = ScanReport), (status = 400, description = "unknown state"), (status = 404, description = "unknown distribution"), (status = 401, description = "missing or unknown token"))
@@ -122,8 +122,8 @@ pub async fn list(
             "no distribution {d}; GET /api/v1/distributions lists them"
         )));
     }
-    // Current packages, and held ones (quarantined at upload: never in a
-    // version), with their latest scans.
+    // Current packages, held ones (quarantined at upload: never in a
+    // version) and rejected ones still stored, with their latest scans.
     #[derive(sqlx::FromRow)]
     struct Scanned {
         #[sqlx(flatten)]
@@ -138,7 +138,7 @@ pub async fn list(
          JOIN blobs b ON b.sha256 = p.sha256 JOIN scans s ON s.package_id = p.id \
          WHERE (EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id \
          AND m.removed_in IS NULL) OR NOT EXISTS (SELECT 1 FROM memberships m \
-         WHERE m.package_id = p.id)) {} ORDER BY p.distribution, p.name, p.version, p.architecture",
+         WHERE m.package_id = p.id) OR s.state = 'rejected') {} ORDER BY p.distribution, p.name, p.version, p.architecture",
         catalog::COLUMNS,
         if q.distribution.is_some() {
             "AND p.distribution = $1"
