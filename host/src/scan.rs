@@ -127,7 +127,6 @@ struct Row {
     name: String,
     version: String,
     architecture: String,
-    parsed: Option<String>,
 }
 
 /// The source package a package was built from, as advisories may name
@@ -157,16 +156,6 @@ pub fn names_of(name: &str, source: Option<String>) -> BTreeSet<String> {
     let mut out = BTreeSet::from([name.to_owned()]);
     out.extend(source);
     out
-}
-
-fn names(row: &Row) -> BTreeSet<String> {
-    let source = row
-        .parsed
-        .as_deref()
-        .and_then(|p| serde_json::from_str::<repod_reader::Package>(p).ok())
-        .as_ref()
-        .and_then(source_name);
-    names_of(&row.name, source)
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -516,56 +505,72 @@ pub async fn latest_decisions(
     Ok(out)
 }
 
-/// Records a row's scan (replacing the previous one) in the caller's
-/// transaction.
+/// Records rows' scans (replacing their previous ones) in the caller's
+/// transaction, a few multi-row statements per [`BATCH`] rows.
 pub async fn store(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
-    scan: &Scan,
-    names: &BTreeSet<String>,
+    scans: &[(Scan, &BTreeSet<String>)],
 ) -> Result<(), sqlx::Error> {
-    for table in ["findings", "package_names"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE package_id = $1"))
-            .bind(&scan.package_id)
-            .execute(&mut **tx)
-            .await?;
+    for batch in scans.chunks(BATCH) {
+        for table in ["findings", "package_names"] {
+            let mut q =
+                QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE package_id IN ("));
+            let mut list = q.separated(", ");
+            for (scan, _) in batch {
+                list.push_bind(&scan.package_id);
+            }
+            q.push(")");
+            q.build().execute(&mut **tx).await?;
+        }
+        let findings: Vec<(&str, &Finding)> = batch
+            .iter()
+            .flat_map(|(s, _)| s.findings.iter().map(move |f| (s.package_id.as_str(), f)))
+            .collect();
+        for rows in findings.chunks(BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO findings (package_id, advisory_id, severity, cvss_score, fixed) ",
+            );
+            q.push_values(rows, |mut b, (id, f)| {
+                b.push_bind(*id)
+                    .push_bind(&f.advisory_id)
+                    .push_bind(&f.severity)
+                    .push_bind(f.cvss_score)
+                    .push_bind(&f.fixed);
+            });
+            q.build().execute(&mut **tx).await?;
+        }
+        let names: Vec<(&str, &String)> = batch
+            .iter()
+            .flat_map(|(s, names)| names.iter().map(move |n| (s.package_id.as_str(), n)))
+            .collect();
+        for rows in names.chunks(BATCH) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("INSERT INTO package_names (package_id, name) ");
+            q.push_values(rows, |mut b, (id, name)| {
+                b.push_bind(*id).push_bind(name.as_str());
+            });
+            q.build().execute(&mut **tx).await?;
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO scans (package_id, scanned_ms, ecosystem, findings, worst, state, policy, reason) ",
+        );
+        q.push_values(batch, |mut b, (scan, _)| {
+            b.push_bind(&scan.package_id)
+                .push_bind(scan.scanned_ms)
+                .push_bind(&scan.ecosystem)
+                .push_bind(scan.findings.len() as i64)
+                .push_bind(&scan.worst)
+                .push_bind(&scan.state)
+                .push_bind(&scan.policy)
+                .push_bind(&scan.reason);
+        });
+        q.push(
+            " ON CONFLICT (package_id) DO UPDATE SET scanned_ms = excluded.scanned_ms, \
+             ecosystem = excluded.ecosystem, findings = excluded.findings, worst = excluded.worst, \
+             state = excluded.state, policy = excluded.policy, reason = excluded.reason",
+        );
+        q.build().execute(&mut **tx).await?;
     }
-    for f in &scan.findings {
-        sqlx::query(
-            "INSERT INTO findings (package_id, advisory_id, severity, cvss_score, fixed) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&scan.package_id)
-        .bind(&f.advisory_id)
-        .bind(&f.severity)
-        .bind(f.cvss_score)
-        .bind(&f.fixed)
-        .execute(&mut **tx)
-        .await?;
-    }
-    for name in names {
-        sqlx::query("INSERT INTO package_names (package_id, name) VALUES ($1, $2)")
-            .bind(&scan.package_id)
-            .bind(name)
-            .execute(&mut **tx)
-            .await?;
-    }
-    sqlx::query(
-        "INSERT INTO scans (package_id, scanned_ms, ecosystem, findings, worst, state, policy, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (package_id) DO UPDATE SET \
-         scanned_ms = excluded.scanned_ms, ecosystem = excluded.ecosystem, \
-         findings = excluded.findings, worst = excluded.worst, state = excluded.state, \
-         policy = excluded.policy, reason = excluded.reason",
-    )
-    .bind(&scan.package_id)
-    .bind(scan.scanned_ms)
-    .bind(&scan.ecosystem)
-    .bind(scan.findings.len() as i64)
-    .bind(&scan.worst)
-    .bind(&scan.state)
-    .bind(&scan.policy)
-    .bind(&scan.reason)
-    .execute(&mut **tx)
-    .await?;
     Ok(())
 }
 
@@ -605,10 +610,11 @@ pub async fn scan(
     ids: &[&str],
 ) -> Result<Vec<Scan>, ScanError> {
     let mut rows: Vec<Row> = Vec::with_capacity(ids.len());
+    let mut known: HashMap<String, BTreeSet<String>> = HashMap::new();
     for batch in ids.chunks(BATCH) {
         let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT p.id, p.distribution, p.name, p.version, p.architecture, b.parsed \
-             FROM packages p JOIN blobs b ON b.sha256 = p.sha256 WHERE p.id IN (",
+            "SELECT p.id, p.distribution, p.name, p.version, p.architecture \
+             FROM packages p WHERE p.id IN (",
         );
         let mut list = q.separated(", ");
         for id in batch {
@@ -616,10 +622,50 @@ pub async fn scan(
         }
         q.push(")");
         rows.extend(q.build_query_as::<Row>().fetch_all(db).await?);
+        // The names an earlier scan matched each row under.
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT package_id, name FROM package_names WHERE package_id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in batch {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        let names: Vec<(String, String)> = q.build_query_as().fetch_all(db).await?;
+        for (id, name) in names {
+            known.entry(id).or_default().insert(name);
+        }
     }
     {
         let registry = plugins.registry();
         rows.retain(|r| registry.distribution(&r.distribution).is_some());
+    }
+    // Rows never scanned: their source name from what the reader parsed.
+    let fresh: Vec<&str> = rows
+        .iter()
+        .filter(|r| !known.contains_key(&r.id))
+        .map(|r| r.id.as_str())
+        .collect();
+    for batch in fresh.chunks(BATCH) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT p.id, p.name, b.parsed FROM packages p JOIN blobs b ON b.sha256 = p.sha256 \
+             WHERE p.id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in batch {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        let parsed: Vec<(String, String, Option<String>)> =
+            q.build_query_as().fetch_all(db).await?;
+        for (id, name, parsed) in parsed {
+            let source = parsed
+                .as_deref()
+                .and_then(|p| serde_json::from_str::<repod_reader::Package>(p).ok())
+                .as_ref()
+                .and_then(source_name);
+            known.insert(id, names_of(&name, source));
+        }
     }
     let subjects: Vec<Subject> = rows
         .iter()
@@ -628,30 +674,32 @@ pub async fn scan(
             name: r.name.clone(),
             version: r.version.clone(),
             architecture: r.architecture.clone(),
-            names: names(r),
+            names: known
+                .remove(&r.id)
+                .unwrap_or_else(|| names_of(&r.name, None)),
         })
         .collect();
     let found = find(db, plugins, &subjects).await?;
     let judged = judge(plugins, policies, &subjects, &found).await?;
     let row_ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let mut decisions = latest_decisions(db, &row_ids).await?;
-    let mut scans = Vec::with_capacity(rows.len());
+    let results: Vec<(Scan, &BTreeSet<String>)> = rows
+        .iter()
+        .zip(&subjects)
+        .zip(found)
+        .zip(judged)
+        .map(|(((row, subject), (ecosystem, findings)), judgement)| {
+            let decision = decisions.remove(&row.id);
+            (
+                result(&row.id, ecosystem, findings, judgement, decision),
+                &subject.names,
+            )
+        })
+        .collect();
     let mut tx = crate::db::write(db).await?;
-    for (((row, subject), (ecosystem, findings)), judgement) in
-        rows.iter().zip(&subjects).zip(found).zip(judged)
-    {
-        let scan = result(
-            &row.id,
-            ecosystem,
-            findings,
-            judgement,
-            decisions.remove(&row.id),
-        );
-        store(&mut tx, &scan, &subject.names).await?;
-        scans.push(scan);
-    }
+    store(&mut tx, &results).await?;
     tx.commit().await?;
-    Ok(scans)
+    Ok(results.into_iter().map(|(scan, _)| scan).collect())
 }
 
 /// Severity words, worst highest.
