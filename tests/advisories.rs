@@ -307,3 +307,192 @@ fn the_cli_imports_files_and_fails_when_one_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A tiny HTTP server on loopback serving `body` at `/osv/all.zip` with
+/// `etag`, answering 304 to a matching `If-None-Match`, 404 elsewhere.
+/// Returns its base URL; `seen` collects each request's path and whether
+/// it was conditional.
+struct Feed {
+    url: String,
+    content: std::sync::Arc<std::sync::Mutex<(Vec<u8>, String)>>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, bool)>>>,
+}
+
+fn feed_server(body: Vec<u8>, etag: &str) -> Feed {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let content = std::sync::Arc::new(std::sync::Mutex::new((body, etag.to_owned())));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (c, s) = (content.clone(), seen.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let mut if_none_match = None;
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                if header.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = header.split_once(':')
+                    && k.eq_ignore_ascii_case("if-none-match")
+                {
+                    if_none_match = Some(v.trim().to_owned());
+                }
+            }
+            s.lock()
+                .unwrap()
+                .push((path.clone(), if_none_match.is_some()));
+            let (body, etag) = c.lock().unwrap().clone();
+            let head = |status: &str, len: usize| {
+                format!(
+                    "HTTP/1.1 {status}\r\nETag: {etag}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+                )
+            };
+            let reply = if path != "/osv/all.zip" {
+                head("404 Not Found", 0).into_bytes()
+            } else if if_none_match.as_deref() == Some(etag.as_str()) {
+                head("304 Not Modified", 0).into_bytes()
+            } else {
+                let mut r = head("200 OK", body.len()).into_bytes();
+                r.extend_from_slice(&body);
+                r
+            };
+            let _ = stream.write_all(&reply);
+        }
+    });
+    Feed { url, content, seen }
+}
+
+#[test]
+fn feeds_sync_conditionally_and_keep_the_last_good_data() {
+    let names = [
+        "ALSA-2023_0959.json",
+        "ALSA-2023_2523.json",
+        "USN-6429-1.json",
+    ];
+    let zip = zip_of(
+        &names
+            .iter()
+            .map(|n| (n.to_string(), record(n)))
+            .collect::<Vec<_>>(),
+    );
+    let feed = feed_server(zip, "\"v1\"");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("DLA-3008-1.json"),
+        record("DLA-3008-1.json"),
+    )
+    .unwrap();
+    let sources = [
+        format!("{}/osv/all.zip", feed.url),
+        dir.path().display().to_string(),
+        format!("{}/missing.zip", feed.url),
+    ];
+    let daemon = Daemon::builder()
+        .config(&format!(
+            "[advisories]\nfeeds = [\"{}\", \"{}\", \"{}\"]\nsync-every-minutes = 0\n",
+            sources[0], sources[1], sources[2]
+        ))
+        .start();
+    let sync = || {
+        let reply = daemon.post_json("/api/v1/advisories/sync", Some(&daemon.admin), json!({}));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body["feeds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["status"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let reader = daemon.token("reader", "r");
+    daemon
+        .post_json("/api/v1/advisories/sync", Some(&reader), json!({}))
+        .problem(403);
+
+    assert_eq!(sync(), ["ok", "ok", "failed"]);
+    assert_eq!(
+        all_ids(&daemon),
+        [
+            "ALSA-2023:0959",
+            "ALSA-2023:2523",
+            "DLA-3008-1",
+            "USN-6429-1"
+        ]
+    );
+    // Nothing changed: a conditional request answered 304, and the
+    // directory's files are as they were.
+    assert_eq!(sync(), ["unchanged", "unchanged", "failed"]);
+    let seen = feed.seen.lock().unwrap().clone();
+    let zip_requests: Vec<bool> = seen
+        .iter()
+        .filter(|(p, _)| p == "/osv/all.zip")
+        .map(|(_, conditional)| *conditional)
+        .collect();
+    assert_eq!(zip_requests, [false, true]);
+
+    // The feed breaks: the last good data stays, and the failure is shown.
+    *feed.content.lock().unwrap() = (b"<html>maintenance</html>".to_vec(), "\"v2\"".to_owned());
+    assert_eq!(sync()[0], "failed");
+    assert_eq!(all_ids(&daemon).len(), 4);
+    let feeds = daemon.get("/api/v1/advisories/feeds", Some(&reader));
+    assert_eq!(feeds.status, 200, "{}", feeds.body);
+    let zip_state = feeds.body["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["source"] == sources[0].as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(zip_state["status"], "failed");
+    assert!(
+        zip_state["error"]
+            .as_str()
+            .unwrap()
+            .contains("expected an OSV record")
+    );
+    assert_eq!(
+        zip_state["etag"], "\"v1\"",
+        "the last good sync's validator stays"
+    );
+    let missing = feeds.body["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["source"] == sources[2].as_str())
+        .unwrap()
+        .clone();
+    assert!(
+        missing["error"].as_str().unwrap().contains("404"),
+        "{missing}"
+    );
+    // The history has every attempt, failures with why.
+    let history = daemon.get("/api/v1/advisories/imports?limit=100", Some(&reader));
+    let failed = history.body["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| !i["error"].is_null())
+        .count();
+    assert_eq!(failed, 4, "{}", history.body);
+    let audit = daemon.get("/api/v1/audit", Some(&daemon.admin));
+    let syncs = audit.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "advisories.sync")
+        .count();
+    assert_eq!(syncs, 3);
+
+    // With no feeds configured, a sync is refused with what to do.
+    let plain = Daemon::start();
+    let detail = plain
+        .post_json("/api/v1/advisories/sync", Some(&plain.admin), json!({}))
+        .problem(409);
+    assert!(detail.contains("[advisories] feeds"), "{detail}");
+}

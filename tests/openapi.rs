@@ -4,7 +4,7 @@
 use repod_tests::Daemon;
 
 /// Every `/api/v1` operation, as the other tests exercise them.
-const ROUTES: [(&str, &str); 33] = [
+const ROUTES: [(&str, &str); 35] = [
     ("get", "/plugins"),
     ("post", "/plugins"),
     ("post", "/plugins/reload"),
@@ -38,6 +38,8 @@ const ROUTES: [(&str, &str); 33] = [
     ("post", "/scans/rescan"),
     ("post", "/packages/{id}/decision"),
     ("get", "/distributions/{id}/vex"),
+    ("post", "/advisories/sync"),
+    ("get", "/advisories/feeds"),
 ];
 
 #[test]

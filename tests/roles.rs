@@ -19,7 +19,7 @@ fn every_route_with_every_role() {
     let trixie = std::fs::read(wasm("trixie_plugin")).unwrap();
 
     // (method, path, weakest role index)
-    let routes: [(&str, &str, usize); 33] = [
+    let routes: [(&str, &str, usize); 35] = [
         ("GET", "/api/v1/plugins", 0),
         ("POST", "/api/v1/plugins", 3),
         ("POST", "/api/v1/plugins/reload", 3),
@@ -53,6 +53,8 @@ fn every_route_with_every_role() {
         ("POST", "/api/v1/scans/rescan", 3),
         ("POST", "/api/v1/packages/no-such-id/decision", 2),
         ("GET", "/api/v1/distributions/jammy/vex", 0),
+        ("POST", "/api/v1/advisories/sync", 3),
+        ("GET", "/api/v1/advisories/feeds", 0),
     ];
     let mut created_tokens = 0;
     let mut call = |method: &str, path: &str, token: Option<&str>, allowed: bool| -> Reply {

@@ -67,6 +67,42 @@ pub struct ImportReport {
     pub changed: BTreeSet<(String, String)>,
 }
 
+impl ImportReport {
+    fn new(source: &str, actor: &str) -> ImportReport {
+        let started_ms = now_ms();
+        ImportReport {
+            id: crate::db::new_id(),
+            source: source.to_owned(),
+            actor: actor.to_owned(),
+            started_ms,
+            finished_ms: started_ms,
+            added: 0,
+            updated: 0,
+            unchanged: 0,
+            rejected: 0,
+            rejections: vec![],
+            error: None,
+            rescanned: 0,
+            changed: BTreeSet::new(),
+        }
+    }
+}
+
+/// Records, in the import history, that `source` could not be fetched.
+pub async fn record_failure(
+    db: &Db,
+    source: &str,
+    actor: &str,
+    why: &str,
+) -> Result<ImportReport, sqlx::Error> {
+    let mut report = ImportReport::new(source, actor);
+    report.error = Some(why.to_owned());
+    let mut tx = crate::db::write(db).await?;
+    record_import(&mut tx, &report).await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
 /// An advisory as the API lists it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AdvisorySummary {
@@ -165,22 +201,7 @@ pub async fn import(
     actor: &str,
     limits: repod_osv::Limits,
 ) -> Result<ImportReport, AdvisoryError> {
-    let started_ms = now_ms();
-    let mut report = ImportReport {
-        id: crate::db::new_id(),
-        source: source.to_owned(),
-        actor: actor.to_owned(),
-        started_ms,
-        finished_ms: started_ms,
-        added: 0,
-        updated: 0,
-        unchanged: 0,
-        rejected: 0,
-        rejections: vec![],
-        error: None,
-        rescanned: 0,
-        changed: BTreeSet::new(),
-    };
+    let mut report = ImportReport::new(source, actor);
     let parsed = tokio::task::spawn_blocking(move || {
         repod_osv::parse(&bytes, &limits).map(|import| {
             let mut ready = Vec::with_capacity(import.advisories.len());

@@ -22,6 +22,11 @@
 //! [versions.distribution.noble]
 //! keep-last = 50             # per distribution
 //!
+//! [advisories]               # OSV feeds, synced on a schedule and on demand
+//! feeds = ["https://osv-vulnerabilities.storage.googleapis.com/Ubuntu/all.zip",
+//!          "/srv/osv/almalinux9"]   # an all.zip or record URL, or a directory
+//! sync-every-minutes = 360   # 0: only on demand (POST /api/v1/advisories/sync)
+//!
 //! [scan]                     # the vulnerability gate
 //! policy = "default"         # the scanner-policy plugin (its id) judging findings
 //! [scan.distribution.noble]
@@ -109,7 +114,27 @@ struct FileConfig {
     #[serde(default)]
     scan: FileScan,
     #[serde(default)]
+    advisories: FileAdvisories,
+    #[serde(default)]
     plugin: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileAdvisories {
+    #[serde(default)]
+    feeds: Vec<String>,
+    sync_every_minutes: Option<u64>,
+}
+
+/// `[advisories]`: the feeds to sync and how often.
+#[derive(Debug, Clone, Default)]
+pub struct FeedConfig {
+    /// `http(s)://` URLs of an OSV file (a record, an array or a zip), or
+    /// directories of records (a path, or `file://`).
+    pub feeds: Vec<String>,
+    /// `None`: only on demand.
+    pub every: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -219,6 +244,8 @@ pub struct Settings {
     pub retention: RetentionConfig,
     /// Which scanner policy judges each distribution (`[scan]`).
     pub policies: PolicyConfig,
+    /// Advisory feeds (`[advisories]`).
+    pub feeds: FeedConfig,
     /// Each plugin's config section, serialised as JSON for the plugin.
     pub plugin_sections: PluginSections,
 }
@@ -289,6 +316,30 @@ impl Settings {
 
         let retention = retention(&file.versions)?;
         let policies = policies(&file.scan);
+        for feed in &file.advisories.feeds {
+            let web = feed.starts_with("http://") || feed.starts_with("https://");
+            let local = feed.starts_with("file://") || feed.starts_with('/');
+            if !web && !local {
+                anyhow::bail!(
+                    "advisories.feeds: {feed:?} is neither an http(s) URL nor an absolute directory path"
+                );
+            }
+        }
+        let feeds = FeedConfig {
+            feeds: file
+                .advisories
+                .feeds
+                .iter()
+                .map(|f| match f.strip_prefix("file://") {
+                    Some(path) => path.to_owned(),
+                    None => f.clone(),
+                })
+                .collect(),
+            every: match file.advisories.sync_every_minutes.unwrap_or(360) {
+                0 => None,
+                m => Some(Duration::from_secs(m * 60)),
+            },
+        };
 
         let plugin_sections = file
             .plugin
@@ -310,6 +361,7 @@ impl Settings {
             keep_superseded,
             retention,
             policies,
+            feeds,
             plugin_sections,
         })
     }

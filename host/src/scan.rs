@@ -797,3 +797,19 @@ pub async fn of(db: &Db, package_id: &str) -> Result<Option<Scan>, sqlx::Error> 
         decision,
     }))
 }
+
+/// Scans again what an advisory import changed (the rows its records name,
+/// and rows never scanned); how many rows.
+pub async fn rescan_after(
+    db: &Db,
+    plugins: &PluginHost,
+    policies: &PolicyConfig,
+    report: &crate::advisories::ImportReport,
+) -> Result<usize, ScanError> {
+    if report.added + report.updated == 0 {
+        return Ok(0);
+    }
+    let ids = affected_by(db, plugins, &report.changed).await?;
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    Ok(scan(db, plugins, policies, &ids).await?.len())
+}

@@ -65,7 +65,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         packages,
         publisher,
         max_upload: settings.max_upload,
+        feeds: Arc::new(settings.feeds.clone()),
     };
+    if let Some(every) = settings.feeds.every
+        && !settings.feeds.feeds.is_empty()
+    {
+        tokio::spawn(sync_feeds(state.clone(), every));
+    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -81,6 +87,33 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())
+}
+
+/// Syncs the advisory feeds now and every `every`, re-scanning what their
+/// imports change. Failures are logged and recorded (import history, feed
+/// status); the data of the last good sync stays.
+async fn sync_feeds(state: AppState, every: std::time::Duration) {
+    loop {
+        for source in &state.feeds.feeds {
+            match crate::feeds::sync(&state.db, source).await {
+                Ok(synced) => {
+                    if let Some(report) = &synced.import
+                        && let Err(e) = crate::scan::rescan_after(
+                            &state.db,
+                            &state.plugins,
+                            &state.packages.policies,
+                            report,
+                        )
+                        .await
+                    {
+                        tracing::error!(feed = source, "re-scan after the feed sync failed: {e}");
+                    }
+                }
+                Err(e) => tracing::error!(feed = source, "feed sync failed: {e}"),
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// What both the daemon and `repod publish` open in the data directory.

@@ -197,19 +197,92 @@ pub async fn imports(
 /// Scans again the packages `report`'s changed advisories name (and those
 /// never scanned); how many.
 async fn rescan(state: &AppState, report: &ImportReport) -> Result<usize, Problem> {
-    if report.added + report.updated == 0 {
-        return Ok(0);
-    }
-    let ids = crate::scan::affected_by(&state.db, &state.plugins, &report.changed)
-        .await
-        .map_err(Problem::internal)?;
-    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let scans = crate::scan::scan(&state.db, &state.plugins, &state.packages.policies, &ids)
+    crate::scan::rescan_after(&state.db, &state.plugins, &state.packages.policies, report)
         .await
         .map_err(|e| {
             Problem::internal(format!(
                 "the advisories were imported, but scanning the packages they name failed: {e}"
             ))
-        })?;
-    Ok(scans.len())
+        })
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SyncAnswer {
+    pub feeds: Vec<crate::feeds::Synced>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/advisories/sync",
+    tag = "advisories",
+    summary = "Sync every configured advisory feed now (conditional requests; a failing feed keeps its last good data) and re-scan what changed (admin)",
+    security(("bearer" = [])),
+    responses((status = 200, description = "each feed's outcome", body = SyncAnswer), (status = 409, description = "no feeds are configured ([advisories] feeds)"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
+pub async fn sync(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<SyncAnswer>, Problem> {
+    caller.require(Role::Admin)?;
+    if state.feeds.feeds.is_empty() {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "no-feeds",
+            "no advisory feeds are configured: name them in [advisories] feeds, or import files \
+             with POST /api/v1/advisories",
+        ));
+    }
+    let mut feeds = Vec::new();
+    for source in &state.feeds.feeds {
+        let mut synced = crate::feeds::sync(&state.db, source)
+            .await
+            .map_err(Problem::internal)?;
+        if let Some(report) = &mut synced.import {
+            report.rescanned = rescan(&state, report).await?;
+        }
+        feeds.push(synced);
+    }
+    let detail = feeds
+        .iter()
+        .map(|f| format!("{}: {}", f.source, f.status))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut conn = state.db.acquire().await.map_err(Problem::internal)?;
+    crate::audit::record(&mut conn, &caller.name, "advisories.sync", "feeds", &detail)
+        .await
+        .map_err(Problem::internal)?;
+    Ok(Json(SyncAnswer { feeds }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FeedList {
+    /// Feeds the config names, and what each last sync saw (absent: never
+    /// synced).
+    pub configured: Vec<String>,
+    pub states: Vec<crate::feeds::FeedState>,
+    /// Minutes between scheduled syncs; none: on demand only.
+    pub sync_every_minutes: Option<u64>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/advisories/feeds",
+    tag = "advisories",
+    summary = "The configured advisory feeds and their last syncs",
+    security(("bearer" = [])),
+    responses((status = 200, description = "feeds", body = FeedList), (status = 401, description = "missing or unknown token"))
+)]
+pub async fn feeds(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<FeedList>, Problem> {
+    caller.require(Role::Reader)?;
+    let states = crate::feeds::states(&state.db)
+        .await
+        .map_err(Problem::internal)?;
+    Ok(Json(FeedList {
+        configured: state.feeds.feeds.clone(),
+        states,
+        sync_every_minutes: state.feeds.every.map(|d| d.as_secs() / 60),
+    }))
 }

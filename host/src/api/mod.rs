@@ -39,6 +39,8 @@ pub struct AppState {
     pub publisher: Arc<crate::publish::Publisher>,
     /// Largest package upload accepted, in bytes.
     pub max_upload: u64,
+    /// Advisory feeds (`[advisories]`).
+    pub feeds: Arc<crate::config::FeedConfig>,
 }
 
 #[derive(utoipa::OpenApi)]
@@ -95,6 +97,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tokens::revoke))
         .routes(routes!(audit::list))
         .routes(routes!(advisories::imports))
+        .routes(routes!(advisories::sync))
+        .routes(routes!(advisories::feeds))
         .routes(routes!(advisories::show))
         .routes(routes!(scans::package))
         .routes(routes!(scans::list))
