@@ -34,6 +34,10 @@ use crate::plugins::policy_contract as policy;
 /// Rows per statement.
 const BATCH: usize = 500;
 
+/// Above this many (ecosystem, name) pairs a scan reads the ecosystems'
+/// whole advisory index instead of looking each pair up.
+const WHOLE_INDEX_ABOVE: usize = 2000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     #[error(transparent)]
@@ -199,7 +203,31 @@ pub async fn find(
         .collect();
     let wanted: Vec<(&str, &str)> = wanted.into_iter().collect();
     let mut candidates: HashMap<(String, String), Vec<String>> = HashMap::new();
-    for batch in wanted.chunks(BATCH) {
+    // Many names (a full re-scan): one read of the ecosystems' whole index
+    // beats thousands of lookups; few (an upload): look them up.
+    let ecosystems: BTreeSet<&str> = wanted.iter().map(|(e, _)| *e).collect();
+    if wanted.len() > WHOLE_INDEX_ABOVE {
+        let wanted: std::collections::HashSet<(&str, &str)> = wanted.iter().copied().collect();
+        for ecosystem in ecosystems {
+            let rows: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT ecosystem, name, advisory_id FROM advisory_packages WHERE ecosystem = $1",
+            )
+            .bind(ecosystem)
+            .fetch_all(db)
+            .await?;
+            for (e, n, id) in rows {
+                if wanted.contains(&(e.as_str(), n.as_str())) {
+                    candidates.entry((e, n)).or_default().push(id);
+                }
+            }
+        }
+    }
+    let lookups: &[(&str, &str)] = if wanted.len() > WHOLE_INDEX_ABOVE {
+        &[]
+    } else {
+        &wanted
+    };
+    for batch in lookups.chunks(BATCH) {
         let mut q = QueryBuilder::<Sqlite>::new("WITH wanted (ecosystem, name) AS (");
         q.push_values(batch, |mut b, (e, n)| {
             b.push_bind(*e).push_bind(*n);

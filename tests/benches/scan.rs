@@ -10,8 +10,8 @@
 //! bench-src-K), with `[scan] policy = "none"` so nothing is held back.
 //! A synthetic OSV records, two per source name, each an ECOSYSTEM range
 //! `introduced 0, fixed V` with a CVSS 3.1 vector; V is above the packages'
-//! versions for one record in two, so about half the packages have a
-//! finding. They are imported as one zip (its time, which includes the
+//! versions for one record in four (one of the two of every other source),
+//! so half the packages have one finding. They are imported as one zip (its time, which includes the
 //! re-scan of every package the records name, is shown but not a figure).
 //!
 //! Figures, each the median of REPOD_BENCH_RUNS (default 3):
@@ -47,12 +47,17 @@ fn deb(i: usize) -> (String, Vec<u8>) {
     (format!("{name}_1.{i}-1_amd64.deb"), bytes)
 }
 
+/// Whether record `j`'s fix is above every version of its source: the odd
+/// records of even sources.
+fn affects(j: usize) -> bool {
+    j % 4 == 1
+}
+
 /// Record `j`: names source `j / 2` (of the N / 5 there are, wrapping);
-/// odd records are fixed above every version of that source (affecting its
-/// packages), even ones below.
+/// see [`affects`].
 fn advisory(j: usize, sources: usize, modified: &str, fixed_bump: usize) -> Value {
     let source = (j / 2) % sources;
-    let fixed = if j % 2 == 1 {
+    let fixed = if affects(j) {
         format!("1.{}-1", source * 5 + 5 + fixed_bump)
     } else {
         "1.0-0".to_owned()
@@ -122,6 +127,12 @@ fn main() {
         answer["rescanned"]
     );
 
+    // Packages of a source an affecting record names.
+    let hit: std::collections::HashSet<usize> = (0..a)
+        .filter(|j| affects(*j))
+        .map(|j| (j / 2) % sources)
+        .collect();
+    let expected = (0..n).filter(|i| hit.contains(&(i / 5))).count();
     let full = median_of(|_| {
         let mut body = Value::Null;
         let t = timed(|| {
@@ -130,7 +141,7 @@ fn main() {
             body = reply.body;
         });
         assert_eq!(body["scanned"], n);
-        eprintln!("  full: {} with findings", body["with_findings"]);
+        assert_eq!(body["with_findings"], expected, "{body}");
         t
     });
 
