@@ -86,6 +86,11 @@ fn rpms_match_binary_name_records_with_epochs_by_rpm_order() {
         findings(&answer["scan"]),
         [finding("ALSA-2023:0959", "medium", Some("2:1.34-6.el9_1"))]
     );
+    // With the CVE ids it fixes, for whoever reads the finding.
+    assert_eq!(
+        answer["scan"]["findings"][0]["aliases"],
+        json!(["CVE-2022-48303"])
+    );
     // The fixed build itself is clean...
     let fixed = fixtures::rpm(dir.path(), "tar", "1.34", "6.el9_1", "x86_64", "Epoch: 2\n");
     let answer = upload_rpm(&daemon, &up, &fixed);
@@ -154,6 +159,15 @@ fn debs_match_source_name_records_in_their_own_ecosystem_by_dpkg_order() {
             Some("7.81.0-1ubuntu1.14")
         )],
         "{answer}"
+    );
+    let first = &answer["scan"]["findings"][0];
+    assert_eq!(first["cvss_score"], 9.8);
+    assert!(
+        first["cvss_vector"]
+            .as_str()
+            .unwrap()
+            .starts_with("CVSS:3."),
+        "{first}"
     );
     // A tilde sorts before the release it precedes.
     let tilde = small_deb("libcurl4", "7.81.0-1ubuntu1.14~rc1", "amd64", source, "b");
@@ -263,4 +277,40 @@ fn an_advisory_change_rescans_what_it_names_and_agrees_with_a_full_rescan() {
     let full = daemon.post_json("/api/v1/scans/rescan", Some(&daemon.admin), json!({}));
     assert_eq!(full.body["with_findings"], 2);
     assert_eq!(states(), incremental, "a full re-scan finds the same");
+}
+
+#[test]
+fn a_codename_added_by_config_scans_in_its_own_ecosystem() {
+    // Debian 9 is no first-party codename: the config adds it, with the
+    // ecosystem the real DLA records use.
+    let daemon = Daemon::builder()
+        .config(
+            "[scan]\npolicy = \"none\"\n\
+             [plugin.debian.distributions.stretch]\n\
+             display-name = \"Debian 9\"\ngrype = \"debian:9\"\nosv = \"Debian:9\"\n",
+        )
+        .start();
+    let up = daemon.token("uploader", "ci");
+    import(&daemon, record("DLA-3008-1.json"));
+    let source = "Source: openssl\n";
+    // DLA-3008-1: openssl in Debian:9, fixed in 1.1.0l-1~deb9u6.
+    let cases = [
+        ("1.1.0l-1~deb9u5", Some("1.1.0l-1~deb9u6")),
+        ("1.1.0f-3+deb9u2", Some("1.1.0l-1~deb9u6")),
+        ("1.1.0l-1~deb9u6", None),
+        ("1.1.0l-1", None),
+    ];
+    for (version, fixed) in cases {
+        let bytes = small_deb("libssl1.1", version, "amd64", source, version);
+        let answer = upload_deb(&daemon, &up, "stretch", &bytes);
+        assert_eq!(answer["scan"]["ecosystem"], "Debian:9", "{answer}");
+        match fixed {
+            Some(fixed) => assert_eq!(
+                findings(&answer["scan"]),
+                [finding("DLA-3008-1", "unknown", Some(fixed))],
+                "{version}"
+            ),
+            None => assert_eq!(answer["scan"]["state"], "clean", "{version}"),
+        }
+    }
 }

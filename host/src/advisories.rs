@@ -174,20 +174,26 @@ fn prepare(advisory: repod_osv::Advisory) -> Result<Prepared, String> {
             packages.insert((ecosystem.clone(), affected.package.name.clone()));
         }
     }
-    let aliases = advisory
-        .aliases
-        .iter()
-        .chain(&advisory.upstream)
-        .chain(&advisory.related)
-        .filter(|a| **a != advisory.id)
-        .cloned()
-        .collect();
+    let aliases = aliases_of(&advisory);
     Ok(Prepared {
         rated: repod_osv::severity(&advisory),
         advisory,
         aliases,
         packages,
     })
+}
+
+/// The other ids a record is known by: its aliases, and the upstream and
+/// related ids distributions list (the CVE ids a notice fixes).
+pub(crate) fn aliases_of(advisory: &repod_osv::Advisory) -> BTreeSet<String> {
+    advisory
+        .aliases
+        .iter()
+        .chain(&advisory.upstream)
+        .chain(&advisory.related)
+        .filter(|a| **a != advisory.id)
+        .cloned()
+        .collect()
 }
 
 /// Imports `bytes` (one OSV record, a JSON array of records, or a zip of

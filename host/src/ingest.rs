@@ -287,7 +287,7 @@ impl Packages {
             _ => unreachable!("refusals returned above"),
         };
         let scan = scan::result(&record.id, ecosystem, findings, judgement, decision);
-        scan::store(&mut tx, &[(scan.clone(), &subject.names)]).await?;
+        scan::store(&mut tx, &[(scan.clone(), Some(&subject.names))]).await?;
         if hold {
             let detail = format!(
                 "{} {} {} sha256 {} held out of {dist}: {}",

@@ -34,6 +34,16 @@ use crate::plugins::policy_contract as policy;
 /// Rows per statement.
 const BATCH: usize = 500;
 
+/// Advisories parsed from their stored records, by id, with the import
+/// that stored the revision: a re-scan parses only records imported since.
+#[allow(clippy::type_complexity)]
+static PARSED: std::sync::LazyLock<
+    std::sync::Mutex<HashMap<String, (String, std::sync::Arc<repod_osv::Advisory>)>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// Parsed advisories kept at most (then the cache starts over).
+const PARSED_MAX: usize = 500_000;
+
 /// Above this many (ecosystem, name) pairs a scan reads the ecosystems'
 /// whole advisory index instead of looking each pair up.
 const WHOLE_INDEX_ABOVE: usize = 2000;
@@ -50,9 +60,13 @@ pub enum ScanError {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Finding {
     pub advisory_id: String,
+    /// The advisory's other ids (the CVE ids a distribution notice fixes).
+    #[sqlx(skip)]
+    pub aliases: Vec<String>,
     /// critical, high, medium, low, negligible or unknown.
     pub severity: String,
     pub cvss_score: Option<f64>,
+    pub cvss_vector: Option<String>,
     /// The version that fixes it; none: no fix yet.
     pub fixed: Option<String>,
     pub summary: String,
@@ -171,9 +185,11 @@ pub(crate) fn now_ms() -> i64 {
 
 /// A stored advisory as the matcher needs it.
 struct Stored {
-    advisory: repod_osv::Advisory,
+    /// `None` until parsed (then always `Some`).
+    advisory: Option<std::sync::Arc<repod_osv::Advisory>>,
     severity: String,
     cvss_score: Option<f64>,
+    cvss_vector: Option<String>,
     summary: String,
 }
 
@@ -244,9 +260,10 @@ pub async fn find(
     let advisory_ids: BTreeSet<&str> = candidates.values().flatten().map(String::as_str).collect();
     let advisory_ids: Vec<&str> = advisory_ids.into_iter().collect();
     let mut stored: HashMap<String, Stored> = HashMap::new();
+    let mut misses: Vec<String> = Vec::new();
     for batch in advisory_ids.chunks(BATCH) {
         let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT id, record, severity, cvss_score, summary FROM advisories \
+            "SELECT id, import_id, severity, cvss_score, cvss_vector, summary FROM advisories \
              WHERE withdrawn IS NULL AND id IN (",
         );
         let mut list = q.separated(", ");
@@ -254,26 +271,59 @@ pub async fn find(
             list.push_bind(*id);
         }
         q.push(")");
-        let found: Vec<(String, String, String, Option<f64>, String)> =
-            q.build_query_as().fetch_all(db).await?;
-        for (id, record, severity, cvss_score, summary) in found {
+        type Found = (String, String, String, Option<f64>, Option<String>, String);
+        let found: Vec<Found> = q.build_query_as().fetch_all(db).await?;
+        let cache = PARSED.lock().expect("advisory cache");
+        for (id, import_id, severity, cvss_score, cvss_vector, summary) in found {
+            let advisory = cache
+                .get(&id)
+                .filter(|(from, _)| *from == import_id)
+                .map(|(_, a)| a.clone());
+            if advisory.is_none() {
+                misses.push(id.clone());
+            }
+            stored.insert(
+                id,
+                Stored {
+                    advisory,
+                    severity,
+                    cvss_score,
+                    cvss_vector,
+                    summary,
+                },
+            );
+        }
+    }
+    // Records not parsed since they were stored: parse them once.
+    for batch in misses.chunks(BATCH) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT id, import_id, record FROM advisories WHERE id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in batch {
+            list.push_bind(id);
+        }
+        q.push(")");
+        let records: Vec<(String, String, String)> = q.build_query_as().fetch_all(db).await?;
+        let mut cache = PARSED.lock().expect("advisory cache");
+        if cache.len() > PARSED_MAX {
+            cache.clear();
+        }
+        for (id, import_id, record) in records {
             match repod_osv::parse(record.as_bytes(), &repod_osv::Limits::default()) {
                 Ok(import) if import.advisories.len() == 1 => {
-                    let advisory = import.advisories.into_iter().next().expect("one");
-                    stored.insert(
-                        id,
-                        Stored {
-                            advisory,
-                            severity,
-                            cvss_score,
-                            summary,
-                        },
-                    );
+                    let advisory =
+                        std::sync::Arc::new(import.advisories.into_iter().next().expect("one"));
+                    cache.insert(id.clone(), (import_id, advisory.clone()));
+                    if let Some(s) = stored.get_mut(&id) {
+                        s.advisory = Some(advisory);
+                    }
                 }
                 _ => tracing::error!(advisory = id, "a stored advisory no longer parses; skipped"),
             }
         }
     }
+    stored.retain(|_, s| s.advisory.is_some());
 
     // Every (row, advisory, affected entry) to evaluate, and the pairs its
     // distribution's plugin must order.
@@ -292,11 +342,13 @@ pub async fn find(
                 .into_iter()
                 .flatten()
             {
-                let Some(s) = stored.get(id) else { continue };
+                let Some(advisory) = stored.get(id).and_then(|s| s.advisory.as_deref()) else {
+                    continue;
+                };
                 if !seen.insert(id.as_str()) {
                     continue;
                 }
-                for affected in repod_osv::matches(&s.advisory, eco, &name_refs) {
+                for affected in repod_osv::matches(advisory, eco, &name_refs) {
                     pairs
                         .entry(row.distribution.as_str())
                         .or_default()
@@ -341,8 +393,14 @@ pub async fn find(
             let s = &stored[id];
             found[i].push(Finding {
                 advisory_id: id.to_owned(),
+                aliases: s
+                    .advisory
+                    .as_deref()
+                    .map(|a| crate::advisories::aliases_of(a).into_iter().collect())
+                    .unwrap_or_default(),
                 severity: s.severity.clone(),
                 cvss_score: s.cvss_score,
+                cvss_vector: s.cvss_vector.clone(),
                 fixed: hit.fixed,
                 summary: s.summary.clone(),
             });
@@ -534,18 +592,31 @@ pub async fn latest_decisions(
 }
 
 /// Records rows' scans (replacing their previous ones) in the caller's
-/// transaction, a few multi-row statements per [`BATCH`] rows.
+/// transaction, a few multi-row statements per [`BATCH`] rows. Names given
+/// replace the row's stored ones; `None` leaves them.
 pub async fn store(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
-    scans: &[(Scan, &BTreeSet<String>)],
+    scans: &[(Scan, Option<&BTreeSet<String>>)],
 ) -> Result<(), sqlx::Error> {
     for batch in scans.chunks(BATCH) {
-        for table in ["findings", "package_names"] {
+        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM findings WHERE package_id IN (");
+        let mut list = q.separated(", ");
+        for (scan, _) in batch {
+            list.push_bind(&scan.package_id);
+        }
+        q.push(")");
+        q.build().execute(&mut **tx).await?;
+        let renamed: Vec<&str> = batch
+            .iter()
+            .filter(|(_, names)| names.is_some())
+            .map(|(scan, _)| scan.package_id.as_str())
+            .collect();
+        if !renamed.is_empty() {
             let mut q =
-                QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE package_id IN ("));
+                QueryBuilder::<Sqlite>::new("DELETE FROM package_names WHERE package_id IN (");
             let mut list = q.separated(", ");
-            for (scan, _) in batch {
-                list.push_bind(&scan.package_id);
+            for id in renamed {
+                list.push_bind(id);
             }
             q.push(")");
             q.build().execute(&mut **tx).await?;
@@ -569,6 +640,7 @@ pub async fn store(
         }
         let names: Vec<(&str, &String)> = batch
             .iter()
+            .filter_map(|(s, names)| Some((s, (*names)?)))
             .flat_map(|(s, names)| names.iter().map(move |n| (s.package_id.as_str(), n)))
             .collect();
         for rows in names.chunks(BATCH) {
@@ -637,6 +709,7 @@ pub async fn scan(
     policies: &PolicyConfig,
     ids: &[&str],
 ) -> Result<Vec<Scan>, ScanError> {
+    let started = std::time::Instant::now();
     let mut rows: Vec<Row> = Vec::with_capacity(ids.len());
     let mut known: HashMap<String, BTreeSet<String>> = HashMap::new();
     for batch in ids.chunks(BATCH) {
@@ -664,6 +737,52 @@ pub async fn scan(
             known.entry(id).or_default().insert(name);
         }
     }
+    scan_rows(db, plugins, policies, rows, known, started).await
+}
+
+/// Scans every stored package (`POST /scans/rescan`): the same as [`scan`]
+/// with every id, read in two queries instead of two per [`BATCH`].
+pub async fn scan_all(
+    db: &Db,
+    plugins: &PluginHost,
+    policies: &PolicyConfig,
+) -> Result<Vec<Scan>, ScanError> {
+    let started = std::time::Instant::now();
+    type Listed = (String, String, String, String, String, Option<String>);
+    let listed: Vec<Listed> = sqlx::query_as(
+        "SELECT p.id, p.distribution, p.name, p.version, p.architecture, \
+         (SELECT group_concat(pn.name, char(10)) FROM package_names pn \
+          WHERE pn.package_id = p.id) FROM packages p",
+    )
+    .fetch_all(db)
+    .await?;
+    let mut known: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut rows = Vec::with_capacity(listed.len());
+    for (id, distribution, name, version, architecture, names) in listed {
+        if let Some(names) = names {
+            known.insert(id.clone(), names.split('\n').map(str::to_owned).collect());
+        }
+        rows.push(Row {
+            id,
+            distribution,
+            name,
+            version,
+            architecture,
+        });
+    }
+    scan_rows(db, plugins, policies, rows, known, started).await
+}
+
+/// Scans `rows`; `known` has the names earlier scans matched rows under
+/// (the others are read from what the reader parsed, and stored).
+async fn scan_rows(
+    db: &Db,
+    plugins: &PluginHost,
+    policies: &PolicyConfig,
+    mut rows: Vec<Row>,
+    mut known: HashMap<String, BTreeSet<String>>,
+    started: std::time::Instant,
+) -> Result<Vec<Scan>, ScanError> {
     {
         let registry = plugins.registry();
         rows.retain(|r| registry.distribution(&r.distribution).is_some());
@@ -674,6 +793,8 @@ pub async fn scan(
         .filter(|r| !known.contains_key(&r.id))
         .map(|r| r.id.as_str())
         .collect();
+    let fresh_ids: std::collections::HashSet<String> =
+        fresh.iter().map(|id| (*id).to_owned()).collect();
     for batch in fresh.chunks(BATCH) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "SELECT p.id, p.name, b.parsed FROM packages p JOIN blobs b ON b.sha256 = p.sha256 \
@@ -707,26 +828,44 @@ pub async fn scan(
                 .unwrap_or_else(|| names_of(&r.name, None)),
         })
         .collect();
+    let read = started.elapsed();
     let found = find(db, plugins, &subjects).await?;
+    let matched = started.elapsed();
     let judged = judge(plugins, policies, &subjects, &found).await?;
     let row_ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let mut decisions = latest_decisions(db, &row_ids).await?;
-    let results: Vec<(Scan, &BTreeSet<String>)> = rows
+    let decided = started.elapsed();
+    let results: Vec<(Scan, Option<&BTreeSet<String>>)> = rows
         .iter()
         .zip(&subjects)
         .zip(found)
         .zip(judged)
         .map(|(((row, subject), (ecosystem, findings)), judgement)| {
             let decision = decisions.remove(&row.id);
+            // Names an earlier scan stored stay as they are.
+            let names = fresh_ids.contains(&row.id).then_some(&subject.names);
             (
                 result(&row.id, ecosystem, findings, judgement, decision),
-                &subject.names,
+                names,
             )
         })
         .collect();
     let mut tx = crate::db::write(db).await?;
     store(&mut tx, &results).await?;
     tx.commit().await?;
+    let ms = |d: std::time::Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
+    tracing::info!(
+        packages = results.len(),
+        with_findings = results
+            .iter()
+            .filter(|(s, _)| !s.findings.is_empty())
+            .count(),
+        read_ms = ms(read),
+        match_ms = ms(matched - read),
+        judge_ms = ms(decided - matched),
+        store_ms = ms(started.elapsed() - decided),
+        "scanned"
+    );
     Ok(results.into_iter().map(|(scan, _)| scan).collect())
 }
 
@@ -798,13 +937,22 @@ pub async fn of(db: &Db, package_id: &str) -> Result<Option<Scan>, sqlx::Error> 
         return Ok(None);
     };
     let mut findings: Vec<Finding> = sqlx::query_as(
-        "SELECT f.advisory_id, f.severity, f.cvss_score, f.fixed, \
+        "SELECT f.advisory_id, f.severity, f.cvss_score, a.cvss_vector, f.fixed, \
          COALESCE(a.summary, '') AS summary FROM findings f \
          LEFT JOIN advisories a ON a.id = f.advisory_id WHERE f.package_id = $1",
     )
     .bind(package_id)
     .fetch_all(db)
     .await?;
+    for f in &mut findings {
+        let aliases: Vec<(String,)> = sqlx::query_as(
+            "SELECT alias FROM advisory_aliases WHERE advisory_id = $1 ORDER BY alias",
+        )
+        .bind(&f.advisory_id)
+        .fetch_all(db)
+        .await?;
+        f.aliases = aliases.into_iter().map(|(a,)| a).collect();
+    }
     findings.sort_by(|a, b| {
         rank(&b.severity)
             .cmp(&rank(&a.severity))

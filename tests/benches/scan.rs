@@ -159,6 +159,15 @@ fn main() {
         t
     });
 
+    // Where the time went (the daemon logs each scan's phases).
+    for line in daemon.log().lines().filter(|l| l.contains(" scanned ")) {
+        eprintln!(
+            "  {}",
+            line.split_once("scanned")
+                .map_or(line, |(_, rest)| rest)
+                .trim()
+        );
+    }
     let report = daemon.get("/api/v1/scans?distribution=jammy&state=clean", Some(&token));
     eprintln!("clean: {}", report.body["states"]);
     println!("| packages | advisories | full re-scan | incremental (one advisory) |");

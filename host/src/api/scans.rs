@@ -194,12 +194,7 @@ pub async fn rescan(
     caller: Caller,
 ) -> Result<Json<Rescanned>, Problem> {
     caller.require(Role::Admin)?;
-    let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM packages")
-        .fetch_all(&state.db)
-        .await
-        .map_err(Problem::internal)?;
-    let ids: Vec<&str> = ids.iter().map(|(id,)| id.as_str()).collect();
-    let scans = crate::scan::scan(&state.db, &state.plugins, &state.packages.policies, &ids)
+    let scans = crate::scan::scan_all(&state.db, &state.plugins, &state.packages.policies)
         .await
         .map_err(Problem::internal)?;
     Ok(Json(Rescanned {
