@@ -10,26 +10,15 @@ use std::process::Command;
 use repod_tests::{Daemon, repod_bin};
 use serde_json::{Value, json};
 
-fn records_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../testdata/advisories"
-    ))
-}
-
 /// Every real record file, by name.
 fn record_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(records_dir())
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repod_tests::advisories_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
     files
-}
-
-fn record(file: &str) -> Vec<u8> {
-    std::fs::read(records_dir().join(file)).unwrap()
 }
 
 fn zip_of(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
@@ -159,14 +148,15 @@ fn real_records_import_and_are_found_by_id_alias_ecosystem_and_package() {
         (json!(0), json!(0), json!(files.len()))
     );
     // A later revision replaces a record; an earlier one does not.
-    let mut later: Value = serde_json::from_slice(&record("ALSA-2023_0959.json")).unwrap();
+    let mut later: Value =
+        serde_json::from_slice(&repod_tests::advisory_record("ALSA-2023_0959.json")).unwrap();
     later["modified"] = json!("2030-01-01T00:00:00Z");
     later["summary"] = json!("Important: tar security update");
     let reply = import(&daemon, later.to_string().into_bytes());
     assert_eq!(reply.body["updated"], 1, "{}", reply.body);
     let tar = daemon.get("/api/v1/advisories/ALSA-2023:0959", Some(&reader));
     assert_eq!(tar.body["severity"], "high");
-    let reply = import(&daemon, record("ALSA-2023_0959.json"));
+    let reply = import(&daemon, repod_tests::advisory_record("ALSA-2023_0959.json"));
     assert_eq!(reply.body["unchanged"], 1, "{}", reply.body);
     let tar = daemon.get("/api/v1/advisories/ALSA-2023:0959", Some(&reader));
     assert_eq!(tar.body["modified"], "2030-01-01T00:00:00Z");
@@ -187,7 +177,7 @@ fn real_records_import_and_are_found_by_id_alias_ecosystem_and_package() {
 #[test]
 fn bad_advisory_input_is_refused_and_changes_nothing() {
     let daemon = Daemon::start();
-    let reply = import(&daemon, record("ALSA-2023_0959.json"));
+    let reply = import(&daemon, repod_tests::advisory_record("ALSA-2023_0959.json"));
     assert_eq!(reply.status, 200, "{}", reply.body);
     let before = all_ids(&daemon);
 
@@ -228,10 +218,11 @@ fn bad_advisory_input_is_refused_and_changes_nothing() {
         .problem(400);
 
     // One bad record in an array: named, the rest imported.
-    let mut ubuntu: Value = serde_json::from_slice(&record("USN-6409-1.json")).unwrap();
+    let mut ubuntu: Value =
+        serde_json::from_slice(&repod_tests::advisory_record("USN-6409-1.json")).unwrap();
     ubuntu["modified"] = json!("yesterday");
     let array = json!([
-        serde_json::from_slice::<Value>(&record("DLA-3008-1.json")).unwrap(),
+        serde_json::from_slice::<Value>(&repod_tests::advisory_record("DLA-3008-1.json")).unwrap(),
         ubuntu
     ]);
     let reply = import(&daemon, array.to_string().into_bytes());
@@ -263,8 +254,8 @@ fn bad_advisory_input_is_refused_and_changes_nothing() {
 fn the_cli_imports_files_and_fails_when_one_is_refused() {
     let daemon = Daemon::start();
     let files = [
-        records_dir().join("ALSA-2024_4312.json"),
-        records_dir().join("USN-6859-1.json"),
+        repod_tests::advisories_dir().join("ALSA-2024_4312.json"),
+        repod_tests::advisories_dir().join("USN-6859-1.json"),
     ];
     let run = |args: &[&std::ffi::OsStr], token: &str| {
         Command::new(repod_bin())
@@ -379,14 +370,14 @@ fn feeds_sync_conditionally_and_keep_the_last_good_data() {
     let zip = zip_of(
         &names
             .iter()
-            .map(|n| (n.to_string(), record(n)))
+            .map(|n| (n.to_string(), repod_tests::advisory_record(n)))
             .collect::<Vec<_>>(),
     );
     let feed = feed_server(zip, "\"v1\"");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("DLA-3008-1.json"),
-        record("DLA-3008-1.json"),
+        repod_tests::advisory_record("DLA-3008-1.json"),
     )
     .unwrap();
     let sources = [

@@ -5,27 +5,11 @@
 //! target's ecosystem has re-opens review there; a stricter policy plugin,
 //! loaded at runtime, blocks in its tier only.
 
-use std::path::PathBuf;
-
 use repod_tests::apt::root_for;
 use repod_tests::fixtures::{self, small_deb};
 use repod_tests::rpm::{Dnf, Signer, client_config, daemon_signed_by};
-use repod_tests::{Daemon, Reply, wasm};
+use repod_tests::{Daemon, Reply, advisory_record, wasm};
 use serde_json::{Value, json};
-
-fn record(file: &str) -> Vec<u8> {
-    let path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../testdata/advisories"
-    ));
-    std::fs::read(path.join(file)).unwrap()
-}
-
-fn import(daemon: &Daemon, bytes: Vec<u8>) -> Value {
-    let reply = daemon.post_bytes("/api/v1/advisories", Some(&daemon.admin), bytes);
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body
-}
 
 /// libcurl4 built from curl, as Ubuntu ships it.
 fn libcurl(version: &str, payload: &str) -> Vec<u8> {
@@ -62,7 +46,7 @@ fn quarantine_approval_and_promotion_as_apt_sees_them() {
     let daemon = Daemon::start();
     let up = daemon.token("uploader", "ci");
     let maintainer = daemon.token("maintainer", "security");
-    import(&daemon, record("USN-6429-1.json"));
+    daemon.import_advisories(advisory_record("USN-6429-1.json"));
     let key = daemon.served_key();
 
     // Critical with a fix: the default policy quarantines it.
@@ -234,7 +218,7 @@ fn quarantine_approval_and_promotion_as_apt_sees_them() {
             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "7.81.0-1ubuntu1.20"}]}]
         }]
     });
-    let imported = import(&daemon, noble_only.to_string().into_bytes());
+    let imported = daemon.import_advisories(noble_only.to_string().into_bytes());
     assert!(imported["rescanned"].as_u64().unwrap() >= 1, "{imported}");
     let noble_scan = scan_of(&daemon, &noble_id);
     assert_eq!(noble_scan["state"], "quarantined", "{noble_scan}");
@@ -260,7 +244,7 @@ fn rejection_removes_and_expiry_reopens() {
     let daemon = Daemon::start();
     let up = daemon.token("uploader", "ci");
     let maintainer = daemon.token("maintainer", "security");
-    import(&daemon, record("USN-6429-1.json"));
+    daemon.import_advisories(advisory_record("USN-6429-1.json"));
     let held = upload(&daemon, &up, "jammy", &libcurl(VULNERABLE, "v"));
     let id = held.body["id"].as_str().unwrap().to_owned();
 
@@ -338,7 +322,7 @@ fn a_stricter_policy_loaded_at_runtime_blocks_in_its_tier_only() {
         .config("[scan.distribution.noble]\npolicy = \"strict\"\n")
         .start();
     let up = daemon.token("uploader", "ci");
-    import(&daemon, record("UBUNTU-CVE-2023-38545.json"));
+    daemon.import_advisories(advisory_record("UBUNTU-CVE-2023-38545.json"));
 
     // The policy noble names is not loaded yet: fail closed (quarantine).
     let held = upload(&daemon, &up, "noble", &libcurl("7.81.0-1ubuntu1.12", "a"));
@@ -388,7 +372,7 @@ fn dnf_cannot_see_a_quarantined_rpm_until_it_is_approved() {
     let up = daemon.token("uploader", "ci");
     let maintainer = daemon.token("maintainer", "security");
     // ALSA-2023:0282: sudo, Important (High), fixed in 1.9.5p2-7.el9_1.1.
-    import(&daemon, record("ALSA-2023_0282.json"));
+    daemon.import_advisories(advisory_record("ALSA-2023_0282.json"));
     let dir = tempfile::tempdir().unwrap();
     let build = |release: &str| {
         let file = fixtures::rpm(dir.path(), "sudo", "1.9.5p2", release, "x86_64", "");

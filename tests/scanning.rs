@@ -5,10 +5,8 @@
 //! tests are about matching: the gate (policies, quarantine) is off where
 //! a finding would otherwise hold the package back (tests/gate.rs has it).
 
-use std::path::PathBuf;
-
 use repod_tests::fixtures::{self, small_deb};
-use repod_tests::{Daemon, Reply};
+use repod_tests::{Daemon, Reply, advisory_record};
 use serde_json::{Value, json};
 
 /// A daemon whose distributions have no scanner policy: findings are
@@ -17,20 +15,6 @@ fn matching_only() -> Daemon {
     Daemon::builder()
         .config("[scan]\npolicy = \"none\"\n")
         .start()
-}
-
-fn record(file: &str) -> Vec<u8> {
-    let path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../testdata/advisories"
-    ));
-    std::fs::read(path.join(file)).unwrap()
-}
-
-fn import(daemon: &Daemon, bytes: Vec<u8>) -> Value {
-    let reply = daemon.post_bytes("/api/v1/advisories", Some(&daemon.admin), bytes);
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body
 }
 
 fn upload_deb(daemon: &Daemon, token: &str, dist: &str, bytes: &[u8]) -> Value {
@@ -73,8 +57,8 @@ fn finding(id: &str, severity: &str, fixed: Option<&str>) -> (String, String, Op
 fn rpms_match_binary_name_records_with_epochs_by_rpm_order() {
     let daemon = Daemon::start();
     let up = daemon.token("uploader", "ci");
-    import(&daemon, record("ALSA-2023_0959.json"));
-    import(&daemon, record("ALSA-2023_2523.json"));
+    daemon.import_advisories(advisory_record("ALSA-2023_0959.json"));
+    daemon.import_advisories(advisory_record("ALSA-2023_2523.json"));
     let dir = tempfile::tempdir().unwrap();
 
     // tar's header has no Epoch tag; the fix is 2:1.34-6.el9_1: affected.
@@ -143,7 +127,7 @@ fn rpms_match_binary_name_records_with_epochs_by_rpm_order() {
 fn debs_match_source_name_records_in_their_own_ecosystem_by_dpkg_order() {
     let daemon = matching_only();
     let up = daemon.token("uploader", "ci");
-    import(&daemon, record("USN-6429-1.json"));
+    daemon.import_advisories(advisory_record("USN-6429-1.json"));
 
     // libcurl4 is built from curl; USN-6429-1 names curl, fixed in jammy at
     // 7.81.0-1ubuntu1.14.
@@ -243,7 +227,7 @@ fn an_advisory_change_rescans_what_it_names_and_agrees_with_a_full_rescan() {
             .collect()
     };
 
-    let imported = import(&daemon, record("USN-6429-1.json"));
+    let imported = daemon.import_advisories(advisory_record("USN-6429-1.json"));
     // Only the two curl packages are named (and none is unscanned).
     assert_eq!(imported["rescanned"], 2, "{imported}");
     let incremental = states();
@@ -261,14 +245,14 @@ fn an_advisory_change_rescans_what_it_names_and_agrees_with_a_full_rescan() {
     assert_eq!(states(), incremental, "a full re-scan finds the same");
 
     // A later revision says 7.81.0-1ubuntu1.16 fixes it: b is affected now.
-    let mut revised: Value = serde_json::from_slice(&record("USN-6429-1.json")).unwrap();
+    let mut revised: Value = serde_json::from_slice(&advisory_record("USN-6429-1.json")).unwrap();
     revised["modified"] = json!("2030-01-01T00:00:00Z");
     for affected in revised["affected"].as_array_mut().unwrap() {
         if affected["package"]["ecosystem"] == "Ubuntu:22.04:LTS" {
             affected["ranges"][0]["events"][1]["fixed"] = json!("7.81.0-1ubuntu1.16");
         }
     }
-    let imported = import(&daemon, revised.to_string().into_bytes());
+    let imported = daemon.import_advisories(revised.to_string().into_bytes());
     assert_eq!(imported["updated"], 1);
     assert_eq!(imported["rescanned"], 2, "{imported}");
     let incremental = states();
@@ -291,7 +275,7 @@ fn a_codename_added_by_config_scans_in_its_own_ecosystem() {
         )
         .start();
     let up = daemon.token("uploader", "ci");
-    import(&daemon, record("DLA-3008-1.json"));
+    daemon.import_advisories(advisory_record("DLA-3008-1.json"));
     let source = "Source: openssl\n";
     // DLA-3008-1: openssl in Debian:9, fixed in 1.1.0l-1~deb9u6.
     let cases = [

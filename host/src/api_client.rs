@@ -112,15 +112,7 @@ impl Client {
         distribution: Option<&str>,
         state: Option<&str>,
     ) -> Result<(u16, Value), ClientError> {
-        let query: Vec<String> = [("distribution", distribution), ("state", state)]
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
-            .collect();
-        let query = if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", query.join("&"))
-        };
+        let query = query_string(&[("distribution", distribution), ("state", state)]);
         self.call("GET", &format!("/scans{query}"), None)
     }
 
@@ -147,20 +139,26 @@ impl Client {
         if let Some(n) = number {
             return self.call("GET", &format!("/distributions/{dist}/versions/{n}"), None);
         }
-        let query: Vec<String> = [("limit", limit), ("before", before)]
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
-            .collect();
-        let query = if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", query.join("&"))
-        };
+        let (limit, before) = (limit.map(|n| n.to_string()), before.map(|n| n.to_string()));
+        let query = query_string(&[("limit", limit.as_deref()), ("before", before.as_deref())]);
         self.call(
             "GET",
             &format!("/distributions/{dist}/versions{query}"),
             None,
         )
+    }
+}
+
+/// `?k=v&...` of the set parameters, or nothing.
+fn query_string(params: &[(&str, Option<&str>)]) -> String {
+    let set: Vec<String> = params
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+        .collect();
+    if set.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", set.join("&"))
     }
 }
 

@@ -487,6 +487,14 @@ impl Daemon {
         self.send(ureq::delete(&format!("{}{path}", self.url)), token, None)
     }
 
+    /// Imports an OSV file as admin; asserts it was taken (200) and
+    /// returns the import report.
+    pub fn import_advisories(&self, bytes: Vec<u8>) -> Value {
+        let reply = self.post_bytes("/api/v1/advisories", Some(&self.admin), bytes);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body
+    }
+
     /// The served public key, `/repos/keys/repod.asc`.
     pub fn served_key(&self) -> Vec<u8> {
         let (status, key) = self.get_bytes("/repos/keys/repod.asc");
@@ -561,4 +569,17 @@ pub fn future_contract_plugin() -> Vec<u8> {
     }
     assert!(rewrote > 0, "no contract version found to rewrite");
     bytes
+}
+
+/// `testdata/advisories`: real OSV records, with their provenance README.
+pub fn advisories_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/advisories"
+    ))
+}
+
+/// The bytes of one record file of [`advisories_dir`].
+pub fn advisory_record(file: &str) -> Vec<u8> {
+    std::fs::read(advisories_dir().join(file)).unwrap()
 }
