@@ -487,3 +487,35 @@ fn feeds_sync_conditionally_and_keep_the_last_good_data() {
         .problem(409);
     assert!(detail.contains("[advisories] feeds"), "{detail}");
 }
+
+#[test]
+fn a_scheduled_feed_is_synced_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("USN-6429-1.json"),
+        repod_tests::advisory_record("USN-6429-1.json"),
+    )
+    .unwrap();
+    let daemon = Daemon::builder()
+        .config(&format!(
+            "[advisories]\nfeeds = [\"file://{}\"]\nsync-every-minutes = 60\n",
+            dir.path().display()
+        ))
+        .start();
+    // No sync asked for: the schedule's first run is at start.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while all_ids(&daemon).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{}", daemon.log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(all_ids(&daemon), ["USN-6429-1"]);
+    let feeds = daemon.get("/api/v1/advisories/feeds", Some(&daemon.admin));
+    assert_eq!(feeds.body["sync_every_minutes"], 60);
+    assert_eq!(feeds.body["states"][0]["status"], "ok");
+    assert_eq!(
+        feeds.body["states"][0]["source"],
+        dir.path().display().to_string()
+    );
+    let history = daemon.get("/api/v1/advisories/imports", Some(&daemon.admin));
+    assert_eq!(history.body["imports"][0]["actor"], "feed");
+}
