@@ -314,6 +314,44 @@ fn rejection_removes_and_expiry_reopens() {
     let out = report(&["--state", "sideways"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown state"));
+
+    // A quarantined package can be discarded outright: another build of
+    // the same version is then judged afresh.
+    let other = upload(&daemon, &up, "jammy", &libcurl("7.81.0-1ubuntu1.12", "h"));
+    assert_eq!(other.status, 202, "{}", other.body);
+    let other_id = other.body["id"].as_str().unwrap();
+    let rebuilt = upload(
+        &daemon,
+        &up,
+        "jammy",
+        &libcurl("7.81.0-1ubuntu1.12", "rebuilt"),
+    );
+    assert_eq!(
+        rebuilt.status, 409,
+        "the held build keeps its name: {}",
+        rebuilt.body
+    );
+    let path = format!("/api/v1/packages/{other_id}?reason=bad+build");
+    assert_eq!(daemon.delete(&path, Some(&maintainer)).status, 204);
+    daemon
+        .get(&format!("/api/v1/packages/{other_id}"), Some(&up))
+        .problem(404);
+    let rebuilt = upload(
+        &daemon,
+        &up,
+        "jammy",
+        &libcurl("7.81.0-1ubuntu1.12", "rebuilt"),
+    );
+    assert_eq!(rebuilt.status, 202, "{}", rebuilt.body);
+    let audit = daemon.get("/api/v1/audit", Some(&daemon.admin));
+    assert!(
+        audit.body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "package.discard"
+                && e["detail"].as_str().unwrap().ends_with(": bad build"))
+    );
 }
 
 #[test]

@@ -319,7 +319,9 @@ impl Packages {
 
     /// Removes a package from its distribution's next version. Its row,
     /// blob and pool file stay while a kept version lists it (retention
-    /// collects them). `None` if no current package has this id.
+    /// collects them). A package the gate held back (never in a version) is
+    /// discarded: row, scan, decisions and (if unused) blob. `None` if no
+    /// current or held package has this id.
     pub async fn remove(
         &self,
         id: &str,
@@ -333,7 +335,40 @@ impl Packages {
         let mut tx = crate::db::write(&self.db).await?;
         let mut change = Change::begin(&mut tx, &row.distribution).await?;
         let Some(record) = catalog::remove(&mut tx, &mut change, id).await? else {
-            return Ok(None);
+            // A package the gate held back (never in a version) is discarded.
+            let Some((record, blob)) = catalog::discard_held(&mut tx, id).await? else {
+                return Ok(None);
+            };
+            let detail = format!(
+                "{} {} {} held out of {}, discarded{}",
+                record.name,
+                record.version,
+                record.architecture,
+                record.distribution,
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {reason}")
+                }
+            );
+            audit::record(
+                &mut tx,
+                &caller.name,
+                "package.discard",
+                &record.id,
+                &detail,
+            )
+            .await?;
+            tx.commit().await?;
+            if let Some(sha) = blob
+                && let Err(e) = self.blobs.remove(&sha)
+            {
+                tracing::error!(
+                    sha256 = sha,
+                    "cannot delete a discarded package's blob: {e}"
+                );
+            }
+            return Ok(Some((record, None)));
         };
         let detail = format!(
             "{} {} {} from {}",

@@ -373,7 +373,7 @@ pub struct RemoveQuery {
     delete,
     path = "/packages/{id}",
     tag = "packages",
-    summary = "Remove a package from its distribution: a new version without it; kept versions still list it (maintainer)",
+    summary = "Remove a package from its distribution: a new version without it; kept versions still list it. A quarantined package (never published) is discarded (maintainer)",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "package id"), ("reason" = Option<String>, Query, description = "recorded with the version the removal makes")),
     responses((status = 204, description = "removed"), (status = 404, description = "no such package in its distribution's current version"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))

@@ -482,6 +482,50 @@ pub async fn remove(
     Ok(Some(record))
 }
 
+/// Deletes a row that never was in any version (held back at upload by the
+/// vulnerability gate), with its pool paths, scans and decisions; its blob
+/// too when no other row uses it (the caller deletes the file after the
+/// commit). `None` if there is no such row.
+pub async fn discard_held(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+) -> Result<Option<(PackageRecord, Option<String>)>, sqlx::Error> {
+    let record: Option<PackageRecord> = sqlx::query_as(&format!(
+        "{SELECT} WHERE p.id = $1 AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id)"
+    ))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(record) = record else {
+        return Ok(None);
+    };
+    // Never published, so no tree lists its paths and no pool file was
+    // linked for it; a row with the same bytes keeps them in any case.
+    sqlx::query("DELETE FROM package_paths WHERE package_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM packages WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    let used: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM packages WHERE sha256 = $1 LIMIT 1")
+            .bind(&record.sha256)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let blob = if used.is_none() {
+        sqlx::query("DELETE FROM blobs WHERE sha256 = $1")
+            .bind(&record.sha256)
+            .execute(&mut **tx)
+            .await?;
+        Some(record.sha256.clone())
+    } else {
+        None
+    };
+    Ok(Some((record, blob)))
+}
+
 /// SHA-256 of every blob the database knows.
 pub async fn blob_hashes(db: &Db) -> Result<Vec<String>, sqlx::Error> {
     let rows: Vec<(String,)> = sqlx::query_as("SELECT sha256 FROM blobs")
