@@ -283,6 +283,36 @@ fn rejection_removes_and_expiry_reopens() {
     assert_eq!(rejected.body["distribution_version"]["action"], "reject");
     assert_eq!(rejected.body["scan"]["state"], "rejected");
     assert_eq!(listed(&daemon), 0);
+    // A rollback to a version that had it does not bring it back.
+    let before = rejected.body["distribution_version"]["number"]
+        .as_i64()
+        .unwrap()
+        - 1;
+    let rollback = daemon.post_json(
+        "/api/v1/distributions/jammy/rollback",
+        Some(&maintainer),
+        json!({"version": before, "reason": "undo"}),
+    );
+    assert!(
+        rollback.status == 200 || rollback.status == 201,
+        "{}",
+        rollback.body
+    );
+    assert_eq!(rollback.body["held_back"], 1, "{}", rollback.body);
+    assert_eq!(listed(&daemon), 0);
+    // The rejection is in the VEX document: affected, removed.
+    let vex = daemon.get("/api/v1/distributions/jammy/vex", Some(&up));
+    let statements = vex.body["statements"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{}", vex.body);
+    assert_eq!(statements[0]["status"], "affected");
+    assert!(
+        statements[0]["action_statement"]
+            .as_str()
+            .unwrap()
+            .contains("the fix did not land"),
+        "{}",
+        vex.body
+    );
     // The same bytes again stay out.
     let again = upload(&daemon, &up, "jammy", &libcurl(VULNERABLE, "v"));
     assert_eq!(again.status, 202, "{}", again.body);

@@ -224,9 +224,10 @@ impl Packages {
         .expect("one subject");
         // A decision about these very bytes in this distribution (a
         // re-upload of an approved package) stands.
-        let earlier: Option<(String,)> = sqlx::query_as(
-            "SELECT id FROM packages WHERE distribution = $1 AND sha256 = $2 AND name = $3 \
-             AND version = $4 AND architecture = $5",
+        let earlier: Option<(String, bool)> = sqlx::query_as(
+            "SELECT id, EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = packages.id \
+             AND m.removed_in IS NULL) FROM packages WHERE distribution = $1 AND sha256 = $2 \
+             AND name = $3 AND version = $4 AND architecture = $5",
         )
         .bind(dist)
         .bind(&received.sha256)
@@ -236,7 +237,7 @@ impl Packages {
         .fetch_optional(&self.db)
         .await?;
         let decision = match &earlier {
-            Some((id,)) => scan::latest_decisions(&self.db, &[id]).await?.remove(id),
+            Some((id, _)) => scan::latest_decisions(&self.db, &[id]).await?.remove(id),
             None => None,
         };
         let verdict = scan::result(
@@ -246,7 +247,10 @@ impl Packages {
             judgement.clone(),
             decision.clone(),
         );
-        if verdict.state == "blocked" {
+        // The same bytes already published answer 200 (nothing changes),
+        // whatever the advisories say now: a later scan flags them.
+        let published = earlier.as_ref().is_some_and(|(_, current)| *current);
+        if verdict.state == "blocked" && !published {
             return Err(IngestError::Blocked(Box::new(verdict)));
         }
         let hold = matches!(verdict.state.as_str(), "quarantined" | "rejected");

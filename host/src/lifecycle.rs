@@ -152,6 +152,9 @@ pub struct RolledBack {
     pub distribution_version: Option<VersionRecord>,
     pub added: usize,
     pub removed: usize,
+    /// Packages of that version the vulnerability gate holds now (rejected
+    /// since): left out.
+    pub held_back: usize,
     pub publish: Option<Report>,
 }
 
@@ -594,7 +597,14 @@ impl Packages {
             .into_iter()
             .collect();
         let remove: Vec<&str> = current.difference(&wanted).map(String::as_str).collect();
-        let add: Vec<&str> = wanted.difference(&current).map(String::as_str).collect();
+        // Rows the gate holds (rejected since) do not come back with a
+        // rollback: only a decision releases them.
+        let returning: Vec<&str> = wanted.difference(&current).map(String::as_str).collect();
+        let held = catalog::held(&mut tx, &returning).await?;
+        let add: Vec<&str> = returning
+            .into_iter()
+            .filter(|id| !held.contains(*id))
+            .collect();
         change.remove_many(&mut tx, &remove).await?;
         change.add_many(&mut tx, &add).await?;
         let version_record = if change.is_empty() {
@@ -628,6 +638,7 @@ impl Packages {
             distribution_version: version_record,
             added: add.len(),
             removed: remove.len(),
+            held_back: held.len(),
             publish,
         })
     }
@@ -988,17 +999,34 @@ impl Packages {
         .bind(serde_json::to_string(&decision.covers).map_err(std::io::Error::other)?)
         .execute(&mut *tx)
         .await?;
-        let (held,): (bool,) =
-            sqlx::query_as("SELECT NOT EXISTS (SELECT 1 FROM memberships WHERE package_id = $1)")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let (held, current): (bool, bool) = sqlx::query_as(
+            "SELECT held = 1, EXISTS (SELECT 1 FROM memberships WHERE package_id = $1 \
+             AND removed_in IS NULL) FROM packages WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
         let mut change = Change::begin(&mut tx, &dist).await?;
-        match (decision.decision.as_str(), held) {
-            ("approve", true) => change.add_many(&mut tx, &[id]).await?,
-            ("reject", false) => change.remove_many(&mut tx, &[id]).await?,
-            _ => {}
-        }
+        // Approval releases a held row into the next version; rejection
+        // takes a current one out and holds it (retention keeps it, DELETE
+        // discards it).
+        let held_now = match (decision.decision.as_str(), held, current) {
+            ("approve", true, false) => {
+                change.add_many(&mut tx, &[id]).await?;
+                false
+            }
+            ("approve", _, _) => false,
+            ("reject", _, true) => {
+                change.remove_many(&mut tx, &[id]).await?;
+                true
+            }
+            _ => held,
+        };
+        sqlx::query("UPDATE packages SET held = $1 WHERE id = $2")
+            .bind(held_now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let detail = format!(
             "{} {} {} {} in {dist} (covers {}): {justification}",
             decision.decision,

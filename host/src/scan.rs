@@ -44,6 +44,10 @@ static PARSED: std::sync::LazyLock<
 /// Parsed advisories kept at most (then the cache starts over).
 const PARSED_MAX: usize = 500_000;
 
+/// Version pairs per `compare-versions` call: bounds what one plugin
+/// instance holds (its memory limit applies per call).
+const COMPARE_BATCH: usize = 50_000;
+
 /// Above this many (ecosystem, name) pairs a scan reads the ecosystems'
 /// whole advisory index instead of looking each pair up.
 const WHOLE_INDEX_ABOVE: usize = 2000;
@@ -359,8 +363,16 @@ pub async fn find(
         }
     }
     let mut order: HashMap<(String, String), Ordering> = HashMap::new();
-    for (dist, set) in pairs {
-        let list: Vec<(String, String)> = set.into_iter().collect();
+    let pairs: Vec<(&str, Vec<(String, String)>)> = pairs
+        .into_iter()
+        .flat_map(|(dist, set)| {
+            let list: Vec<(String, String)> = set.into_iter().collect();
+            list.chunks(COMPARE_BATCH)
+                .map(|c| (dist, c.to_vec()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (dist, list) in pairs {
         let dist_owned = dist.to_owned();
         let asked = list.clone();
         let answers = plugins
@@ -851,6 +863,13 @@ async fn scan_rows(
         })
         .collect();
     let mut tx = crate::db::write(db).await?;
+    // Rows retention collected since they were read are not stored.
+    let ids: Vec<&str> = results.iter().map(|(s, _)| s.package_id.as_str()).collect();
+    let there = crate::catalog::still_there(&mut tx, &ids).await?;
+    let results: Vec<(Scan, Option<&BTreeSet<String>>)> = results
+        .into_iter()
+        .filter(|(s, _)| there.contains(&s.package_id))
+        .collect();
     store(&mut tx, &results).await?;
     tx.commit().await?;
     let ms = |d: std::time::Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);

@@ -122,8 +122,8 @@ pub async fn list(
             "no distribution {d}; GET /api/v1/distributions lists them"
         )));
     }
-    // Current packages, held ones (quarantined at upload: never in a
-    // version) and rejected ones still stored, with their latest scans.
+    // Current packages and held ones (quarantined, or rejected), with
+    // their latest scans.
     #[derive(sqlx::FromRow)]
     struct Scanned {
         #[sqlx(flatten)]
@@ -136,9 +136,8 @@ pub async fn list(
     let sql = format!(
         "SELECT {}, s.scanned_ms, s.findings, s.worst, s.state FROM packages p \
          JOIN blobs b ON b.sha256 = p.sha256 JOIN scans s ON s.package_id = p.id \
-         WHERE (EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id \
-         AND m.removed_in IS NULL) OR NOT EXISTS (SELECT 1 FROM memberships m \
-         WHERE m.package_id = p.id) OR s.state = 'rejected') {} ORDER BY p.distribution, p.name, p.version, p.architecture",
+         WHERE (p.held = 1 OR EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id \
+         AND m.removed_in IS NULL)) {} ORDER BY p.distribution, p.name, p.version, p.architecture",
         catalog::COLUMNS,
         if q.distribution.is_some() {
             "AND p.distribution = $1"

@@ -74,19 +74,21 @@ pub async fn document(
             )));
         }
     };
-    // The latest decision about each package the distribution holds now or
-    // holds back (quarantined at upload).
+    // The latest live (unexpired) decision about each package the
+    // distribution holds now or holds back (quarantined, rejected).
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT p.name, p.version, p.architecture, b.format, d.decision, d.justification, \
          d.actor, d.at_ms, d.covers FROM decisions d JOIN packages p ON p.id = d.package_id \
          JOIN blobs b ON b.sha256 = p.sha256 WHERE p.distribution = $1 \
-         AND (EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id AND m.removed_in IS NULL) \
-              OR NOT EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id)) \
+         AND (p.held = 1 OR EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id \
+              AND m.removed_in IS NULL)) \
+         AND (d.expires_ms IS NULL OR d.expires_ms > $2) \
          AND NOT EXISTS (SELECT 1 FROM decisions later WHERE later.package_id = d.package_id \
               AND (later.at_ms > d.at_ms OR (later.at_ms = d.at_ms AND later.id > d.id))) \
          ORDER BY p.name, p.version, p.architecture",
     )
     .bind(&id)
+    .bind(crate::scan::now_ms())
     .fetch_all(&state.db)
     .await
     .map_err(Problem::internal)?;

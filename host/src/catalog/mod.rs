@@ -404,6 +404,17 @@ pub async fn add_many(
         .filter(|id| !held.contains(id))
         .collect();
     change.add_many(tx, &members).await?;
+    // Held rows are marked (retention keeps them, decisions release them);
+    // a row added to a version is not held any more.
+    let held: Vec<&str> = held.into_iter().collect();
+    for (ids, flag) in [(&held, 1), (&members, 0)] {
+        for batch in ids.chunks(BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new("UPDATE packages SET held = ");
+            q.push_bind(flag).push(" WHERE id IN (");
+            push_list(&mut q, batch);
+            q.build().execute(&mut **tx).await?;
+        }
+    }
     Ok(outcomes
         .into_iter()
         .map(|o| o.expect("every outcome decided"))
@@ -482,16 +493,18 @@ pub async fn remove(
     Ok(Some(record))
 }
 
-/// Deletes a row that never was in any version (held back at upload by the
-/// vulnerability gate), with its pool paths, scans and decisions; its blob
-/// too when no other row uses it (the caller deletes the file after the
-/// commit). `None` if there is no such row.
+/// Deletes a row the vulnerability gate holds back (not in the current
+/// version), with its pool paths, scans and decisions; its blob too when no
+/// other row uses it (the caller deletes the file after the commit). A held
+/// row a kept version still lists is only un-held (retention collects it
+/// with that version). `None` if there is no such row.
 pub async fn discard_held(
     tx: &mut Transaction<'_, Sqlite>,
     id: &str,
 ) -> Result<Option<(PackageRecord, Option<String>)>, sqlx::Error> {
     let record: Option<PackageRecord> = sqlx::query_as(&format!(
-        "{SELECT} WHERE p.id = $1 AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id)"
+        "{SELECT} WHERE p.id = $1 AND p.held = 1 AND NOT EXISTS (SELECT 1 FROM memberships m \
+         WHERE m.package_id = p.id AND m.removed_in IS NULL)"
     ))
     .bind(id)
     .fetch_optional(&mut **tx)
@@ -499,6 +512,18 @@ pub async fn discard_held(
     let Some(record) = record else {
         return Ok(None);
     };
+    let (listed,): (bool,) =
+        sqlx::query_as("SELECT EXISTS (SELECT 1 FROM memberships WHERE package_id = $1)")
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?;
+    if listed {
+        sqlx::query("UPDATE packages SET held = 0 WHERE id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(Some((record, None)));
+    }
     // Never published, so no tree lists its paths and no pool file was
     // linked for it; a row with the same bytes keeps them in any case.
     sqlx::query("DELETE FROM package_paths WHERE package_id = $1")
@@ -600,6 +625,20 @@ pub async fn still_there(
             .build_query_as()
             .fetch_all(&mut **tx)
             .await?;
+        out.extend(rows.into_iter().map(|(id,)| id));
+    }
+    Ok(out)
+}
+
+/// Which of `ids` the vulnerability gate holds, in the caller's transaction.
+pub async fn held(
+    tx: &mut Transaction<'_, Sqlite>,
+    ids: &[&str],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let mut out = HashSet::new();
+    for batch in ids.chunks(BATCH) {
+        let mut q = in_list("SELECT id FROM packages WHERE held = 1 AND id IN (", batch);
+        let rows: Vec<(String,)> = q.build_query_as().fetch_all(&mut **tx).await?;
         out.extend(rows.into_iter().map(|(id,)| id));
     }
     Ok(out)

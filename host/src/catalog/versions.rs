@@ -507,7 +507,9 @@ pub async fn collect(
             "SELECT p.id, p.sha256 FROM packages p WHERE p.id IN (",
             batch,
         );
-        q.push(" AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id)");
+        q.push(
+            " AND p.held = 0 AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id)",
+        );
         let dead: Vec<(String, String)> = q.build_query_as().fetch_all(&mut **tx).await?;
         if dead.is_empty() {
             continue;
