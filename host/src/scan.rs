@@ -863,9 +863,17 @@ async fn scan_rows(
         })
         .collect();
     let mut tx = crate::db::write(db).await?;
-    // Rows retention collected since they were read are not stored.
-    let ids: Vec<&str> = results.iter().map(|(s, _)| s.package_id.as_str()).collect();
-    let there = crate::catalog::still_there(&mut tx, &ids).await?;
+    // Rows retention collected since they were read are not stored (many:
+    // one read of every id beats a lookup per batch).
+    let there: std::collections::HashSet<String> = if results.len() > WHOLE_INDEX_ABOVE {
+        let all: Vec<(String,)> = sqlx::query_as("SELECT id FROM packages")
+            .fetch_all(&mut *tx)
+            .await?;
+        all.into_iter().map(|(id,)| id).collect()
+    } else {
+        let ids: Vec<&str> = results.iter().map(|(s, _)| s.package_id.as_str()).collect();
+        crate::catalog::still_there(&mut tx, &ids).await?
+    };
     let results: Vec<(Scan, Option<&BTreeSet<String>>)> = results
         .into_iter()
         .filter(|(s, _)| there.contains(&s.package_id))
