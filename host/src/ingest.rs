@@ -208,117 +208,143 @@ impl Packages {
             architecture: prepared.identity.architecture.clone(),
             names: scan::names_of(&prepared.identity.name, source),
         };
-        let (ecosystem, findings) =
-            scan::find(&self.db, &self.plugins, std::slice::from_ref(&subject))
-                .await?
-                .pop()
-                .expect("one subject");
-        let judgement = scan::judge(
-            &self.plugins,
-            &self.policies,
-            std::slice::from_ref(&subject),
-            &[(ecosystem.clone(), findings.clone())],
-        )
-        .await?
-        .pop()
-        .expect("one subject");
-        // A decision about these very bytes in this distribution (a
-        // re-upload of an approved package) stands.
-        let earlier: Option<(String, bool)> = sqlx::query_as(
-            "SELECT id, EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = packages.id \
-             AND m.removed_in IS NULL) FROM packages WHERE distribution = $1 AND sha256 = $2 \
-             AND name = $3 AND version = $4 AND architecture = $5",
-        )
-        .bind(dist)
-        .bind(&received.sha256)
-        .bind(&subject.name)
-        .bind(&subject.version)
-        .bind(&subject.architecture)
-        .fetch_optional(&self.db)
-        .await?;
-        let decision = match &earlier {
-            Some((id, _)) => scan::latest_decisions(&self.db, &[id]).await?.remove(id),
-            None => None,
-        };
-        let verdict = scan::result(
-            "",
-            ecosystem.clone(),
-            findings.clone(),
-            judgement.clone(),
-            decision.clone(),
-        );
-        // The same bytes already published answer 200 (nothing changes),
-        // whatever the advisories say now: a later scan flags them.
-        let published = earlier.as_ref().is_some_and(|(_, current)| *current);
-        if verdict.state == "blocked" && !published {
-            return Err(IngestError::Blocked(Box::new(verdict)));
-        }
-        let hold = matches!(verdict.state.as_str(), "quarantined" | "rejected");
-        let new = NewPackage {
-            hold,
-            name: &prepared.identity.name,
-            version: &prepared.identity.version,
-            architecture: &prepared.identity.architecture,
-            sha256: &received.sha256,
-            size: received.size,
-            format,
-            filename,
-            uploaded_by: &caller.name,
-            origin: None,
-            parsed: Some(&stored),
-            pool_paths: &prepared.pool_paths,
-            entries: entries(&prepared),
-        };
-        let _writes = self.writes.lock().await;
-        let mut tx = crate::db::write(&self.db).await?;
-        let mut change = Change::begin(&mut tx, dist).await?;
-        let added = catalog::add(&mut tx, &mut change, new).await?;
-        if let Some(refused) = IngestError::from_added(dist, &added) {
-            return Err(refused);
-        }
-        let record = match added {
-            Added::Existing(record) => return Ok(Outcome::Existing(record)),
-            Added::Created(record) => {
-                // The blob is durable before the rows that refer to it.
-                let blobs = self.blobs.clone();
-                tokio::task::spawn_blocking(move || blobs.commit(&received).map(|()| received))
-                    .await
-                    .expect("blob commit panicked")?;
-                record
-            }
-            // The row, and so its blob, was kept for an older version.
-            Added::Restored(record) => record,
-            _ => unreachable!("refusals returned above"),
-        };
-        let scan = scan::result(&record.id, ecosystem, findings, judgement, decision);
-        scan::store(&mut tx, &[(scan.clone(), Some(&subject.names))]).await?;
-        if hold {
-            let detail = format!(
-                "{} {} {} sha256 {} held out of {dist}: {}",
-                record.name, record.version, record.architecture, record.sha256, scan.reason
-            );
-            audit::record(
-                &mut tx,
-                &caller.name,
-                "package.quarantine",
-                &record.id,
-                &detail,
+        // Imports do not take the catalog lock: one that commits between this
+        // scan and the commit below would re-scan before this row exists. So
+        // the transaction checks for one and, if so, the gate runs again
+        // (imports commit through SQLite's one writer: none can commit while
+        // the transaction below is open, and any later one sees this row).
+        let mut attempts = 0;
+        loop {
+            // The newest import so far: one after it committed after this scan.
+            let (seen,): (i64,) =
+                sqlx::query_as("SELECT COALESCE(MAX(rowid), 0) FROM advisory_imports")
+                    .fetch_one(&self.db)
+                    .await?;
+            let (ecosystem, findings) =
+                scan::find(&self.db, &self.plugins, std::slice::from_ref(&subject))
+                    .await?
+                    .pop()
+                    .expect("one subject");
+            let judgement = scan::judge(
+                &self.plugins,
+                &self.policies,
+                std::slice::from_ref(&subject),
+                &[(ecosystem.clone(), findings.clone())],
             )
+            .await?
+            .pop()
+            .expect("one subject");
+            // A decision about these very bytes in this distribution (a
+            // re-upload of an approved package) stands.
+            let earlier: Option<(String, bool)> = sqlx::query_as(
+                "SELECT id, EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = packages.id \
+                 AND m.removed_in IS NULL) FROM packages WHERE distribution = $1 AND sha256 = $2 \
+                 AND name = $3 AND version = $4 AND architecture = $5",
+            )
+            .bind(dist)
+            .bind(&received.sha256)
+            .bind(&subject.name)
+            .bind(&subject.version)
+            .bind(&subject.architecture)
+            .fetch_optional(&self.db)
             .await?;
+            let decision = match &earlier {
+                Some((id, _)) => scan::latest_decisions(&self.db, &[id]).await?.remove(id),
+                None => None,
+            };
+            let verdict = scan::result(
+                "",
+                ecosystem.clone(),
+                findings.clone(),
+                judgement.clone(),
+                decision.clone(),
+            );
+            // The same bytes already published answer 200 (nothing changes),
+            // whatever the advisories say now: a later scan flags them.
+            let published = earlier.as_ref().is_some_and(|(_, current)| *current);
+            if verdict.state == "blocked" && !published {
+                return Err(IngestError::Blocked(Box::new(verdict)));
+            }
+            let hold = matches!(verdict.state.as_str(), "quarantined" | "rejected");
+            let new = NewPackage {
+                hold,
+                name: &prepared.identity.name,
+                version: &prepared.identity.version,
+                architecture: &prepared.identity.architecture,
+                sha256: &received.sha256,
+                size: received.size,
+                format,
+                filename,
+                uploaded_by: &caller.name,
+                origin: None,
+                parsed: Some(&stored),
+                pool_paths: &prepared.pool_paths,
+                entries: entries(&prepared),
+            };
+            let writes = self.writes.lock().await;
+            let mut tx = crate::db::write(&self.db).await?;
+            let (imported,): (bool,) = sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM advisory_imports WHERE rowid > $1 \
+                 AND added + updated > 0)",
+            )
+            .bind(seen)
+            .fetch_one(&mut *tx)
+            .await?;
+            if imported && attempts < 3 {
+                attempts += 1;
+                drop(tx);
+                drop(writes);
+                continue;
+            }
+            let mut change = Change::begin(&mut tx, dist).await?;
+            let added = catalog::add(&mut tx, &mut change, new).await?;
+            if let Some(refused) = IngestError::from_added(dist, &added) {
+                return Err(refused);
+            }
+            let record = match added {
+                Added::Existing(record) => return Ok(Outcome::Existing(record)),
+                Added::Created(record) => {
+                    // The blob is durable before the rows that refer to it.
+                    let blobs = self.blobs.clone();
+                    tokio::task::spawn_blocking(move || blobs.commit(&received).map(|()| received))
+                        .await
+                        .expect("blob commit panicked")?;
+                    record
+                }
+                // The row, and so its blob, was kept for an older version.
+                Added::Restored(record) => record,
+                _ => unreachable!("refusals returned above"),
+            };
+            let scan = scan::result(&record.id, ecosystem, findings, judgement, decision);
+            scan::store(&mut tx, &[(scan.clone(), Some(&subject.names))]).await?;
+            if hold {
+                let detail = format!(
+                    "{} {} {} sha256 {} held out of {dist}: {}",
+                    record.name, record.version, record.architecture, record.sha256, scan.reason
+                );
+                audit::record(
+                    &mut tx,
+                    &caller.name,
+                    "package.quarantine",
+                    &record.id,
+                    &detail,
+                )
+                .await?;
+                tx.commit().await?;
+                return Ok(Outcome::Quarantined(record, Box::new(scan)));
+            }
+            let detail = format!(
+                "{} {} {} sha256 {} into {dist}",
+                record.name, record.version, record.architecture, record.sha256
+            );
+            audit::record(&mut tx, &caller.name, "package.add", &record.id, &detail).await?;
+            let version = change
+                .finish(&mut tx, &caller.name, "upload", reason)
+                .await?;
             tx.commit().await?;
-            return Ok(Outcome::Quarantined(record, Box::new(scan)));
+            self.publisher.changed(dist);
+            return Ok(Outcome::Created(record, version, Box::new(scan)));
         }
-        let detail = format!(
-            "{} {} {} sha256 {} into {dist}",
-            record.name, record.version, record.architecture, record.sha256
-        );
-        audit::record(&mut tx, &caller.name, "package.add", &record.id, &detail).await?;
-        let version = change
-            .finish(&mut tx, &caller.name, "upload", reason)
-            .await?;
-        tx.commit().await?;
-        self.publisher.changed(dist);
-        Ok(Outcome::Created(record, version, Box::new(scan)))
     }
 
     /// Removes a package from its distribution's next version. Its row,
