@@ -166,7 +166,7 @@ fn prepare(advisory: repod_osv::Advisory) -> Result<Prepared, String> {
         if !repod_osv::ecosystems::is_known(ecosystem) {
             return Err(format!(
                 "unknown ecosystem {ecosystem:?}: OSV ecosystems are {} (with an optional \
-                 :release, e.g. Debian:12, Ubuntu:22.04:LTS)",
+                 :release, as a distribution's plugin names it)",
                 repod_osv::ecosystems::KNOWN.join(", ")
             ));
         }

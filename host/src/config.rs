@@ -19,17 +19,17 @@
 //! [versions]                 # retention of repository versions
 //! keep-last = 10             # the last 10 versions of each distribution...
 //! keep-days = 7              # ...and every version younger than 7 days
-//! [versions.distribution.noble]
+//! [versions.distribution.prod]
 //! keep-last = 50             # per distribution
 //!
 //! [advisories]               # OSV feeds, synced on a schedule and on demand
-//! feeds = ["https://osv-vulnerabilities.storage.googleapis.com/Ubuntu/all.zip",
-//!          "/srv/osv/almalinux9"]   # an all.zip or record URL, or a directory
+//! feeds = ["https://osv.example/ECOSYSTEM/all.zip",
+//!          "/srv/osv/records"]      # an all.zip or record URL, or a directory
 //! sync-every-minutes = 360   # 0: only on demand (POST /api/v1/advisories/sync)
 //!
 //! [scan]                     # the vulnerability gate
 //! policy = "default"         # the scanner-policy plugin (its id) judging findings
-//! [scan.distribution.noble]
+//! [scan.distribution.prod]
 //! policy = "strict"          # per distribution; "none" allows everything
 //!
 //! [plugin.example]           # handed to the plugin named "example" as JSON
@@ -406,15 +406,15 @@ mod tests {
             })
         };
         let s = resolve("").unwrap();
-        assert_eq!(s.policies.of("jammy"), Some("default"));
+        assert_eq!(s.policies.of("dist-a"), Some("default"));
         let s = resolve(
-            "[scan]\npolicy = \"lenient\"\n[scan.distribution.noble]\npolicy = \"strict\"\n\
-             [scan.distribution.focal]\npolicy = \"none\"\n",
+            "[scan]\npolicy = \"lenient\"\n[scan.distribution.dist-b]\npolicy = \"strict\"\n\
+             [scan.distribution.dist-c]\npolicy = \"none\"\n",
         )
         .unwrap();
-        assert_eq!(s.policies.of("jammy"), Some("lenient"));
-        assert_eq!(s.policies.of("noble"), Some("strict"));
-        assert_eq!(s.policies.of("focal"), None);
+        assert_eq!(s.policies.of("dist-a"), Some("lenient"));
+        assert_eq!(s.policies.of("dist-b"), Some("strict"));
+        assert_eq!(s.policies.of("dist-c"), None);
         assert!(resolve("[scan]\npolcy = \"x\"\n").is_err());
     }
 
@@ -475,7 +475,7 @@ mod tests {
     #[test]
     fn version_retention_defaults_overrides_and_bounds() {
         let s = Settings::resolve(Overrides::default()).unwrap();
-        assert_eq!(s.retention.of("jammy"), Retention::default());
+        assert_eq!(s.retention.of("dist-a"), Retention::default());
         let dir =
             std::env::temp_dir().join(format!("repod-config-versions-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -486,17 +486,17 @@ mod tests {
             })
         };
         let s =
-            resolve("[versions]\nkeep-last = 3\n[versions.distribution.noble]\nkeep-days = 90\n")
+            resolve("[versions]\nkeep-last = 3\n[versions.distribution.dist-b]\nkeep-days = 90\n")
                 .unwrap();
         assert_eq!(
-            s.retention.of("jammy"),
+            s.retention.of("dist-a"),
             Retention {
                 keep_last: 3,
                 keep_days: 7
             }
         );
         assert_eq!(
-            s.retention.of("noble"),
+            s.retention.of("dist-b"),
             Retention {
                 keep_last: 3,
                 keep_days: 90
@@ -504,7 +504,7 @@ mod tests {
         );
         let err = resolve("[versions]\nkeep-last = 0\n").unwrap_err();
         assert!(format!("{err:#}").contains("at least 1"), "{err:#}");
-        let err = resolve("[versions.distribution.noble]\nkeep = 1\n").unwrap_err();
+        let err = resolve("[versions.distribution.dist-b]\nkeep = 1\n").unwrap_err();
         assert!(
             format!("{err:#}").contains("unknown field `keep`"),
             "{err:#}"

@@ -165,9 +165,9 @@ mod tests {
                 "0005",
                 &[
                     "INSERT INTO blobs VALUES ('b', 1, 'deb', 0)",
-                    "INSERT INTO packages VALUES ('p1', 'jammy', 'n', '1', 'all', 'b', 'f', 'u', 7, '')",
-                    "INSERT INTO packages VALUES ('p2', 'jammy', 'm', '1', 'all', 'b', 'f', 'u', 9, '')",
-                    "INSERT INTO packages VALUES ('p3', 'noble', 'n', '1', 'all', 'b', 'f', 'u', 8, '')",
+                    "INSERT INTO packages VALUES ('p1', 'dist-a', 'n', '1', 'all', 'b', 'f', 'u', 7, '')",
+                    "INSERT INTO packages VALUES ('p2', 'dist-a', 'm', '1', 'all', 'b', 'f', 'u', 9, '')",
+                    "INSERT INTO packages VALUES ('p3', 'dist-b', 'n', '1', 'all', 'b', 'f', 'u', 8, '')",
                 ],
             )
             .await;
@@ -181,8 +181,8 @@ mod tests {
             assert_eq!(
                 versions,
                 [
-                    ("jammy".into(), 1, 9000, "import".into(), 2, 2),
-                    ("noble".into(), 1, 8000, "import".into(), 1, 1)
+                    ("dist-a".into(), 1, 9000, "import".into(), 2, 2),
+                    ("dist-b".into(), 1, 8000, "import".into(), 1, 1)
                 ]
             );
             let latest: Vec<(String, i64)> =
@@ -190,12 +190,12 @@ mod tests {
                     .fetch_all(&db)
                     .await
                     .unwrap();
-            assert_eq!(latest, [("jammy".into(), 1), ("noble".into(), 1)]);
-            let mut jammy = crate::catalog::versions::content_ids(&db, "jammy", 1)
+            assert_eq!(latest, [("dist-a".into(), 1), ("dist-b".into(), 1)]);
+            let mut first = crate::catalog::versions::content_ids(&db, "dist-a", 1)
                 .await
                 .unwrap();
-            jammy.sort();
-            assert_eq!(jammy, ["p1", "p2"]);
+            first.sort();
+            assert_eq!(first, ["p1", "p2"]);
             let current = crate::catalog::list(&db, &crate::catalog::Filter::default())
                 .await
                 .unwrap();

@@ -2,9 +2,9 @@
 //! distribution's OSV ecosystem (the family plugin's `vulnerability.osv`),
 //! with the family plugin's own version order, never a generic one.
 //!
-//! A row is matched under its own name and its source package's (Debian
-//! family records name source packages; AlmaLinux's name binary RPMs, and
-//! a binary RPM's source name is harmless there). Candidates come from the
+//! A row is matched under its own name and its source package's (records
+//! for deb distributions name source packages; some rpm distributions'
+//! name binary RPMs, and a binary RPM's source name is harmless there). Candidates come from the
 //! `advisory_packages` index; every version comparison a distribution's
 //! rows need goes to its plugin in one `compare-versions` call
 //! (`repod_osv::comparisons`), then `repod_osv::is_affected` decides.

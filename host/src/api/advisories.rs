@@ -60,10 +60,11 @@ pub async fn import(
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 pub struct AdvisoryQuery {
-    /// An OSV ecosystem, e.g. `AlmaLinux:9`, `Ubuntu:22.04:LTS`.
+    /// An OSV ecosystem (`<name>:<release>`), as a distribution's
+    /// `vulnerability.osv` names it.
     ecosystem: Option<String>,
     /// A package name as the records name it (a source package for the
-    /// Debian family).
+    /// deb families).
     package: Option<String>,
     /// An advisory id or an alias (e.g. a CVE id).
     id: Option<String>,

@@ -77,7 +77,7 @@ pub async fn promote(
     caller.require(Role::Maintainer)?;
     let request = body(
         request,
-        r#"{"package": "nginx", "from_dist": "jammy", "to_dist": "noble"} plus optional "version", "architecture", "reason""#,
+        r#"{"package": "NAME", "from_dist": "DIST", "to_dist": "DIST"} plus optional "version", "architecture", "reason""#,
     )?;
     let promoted = state.packages.promote(&request, &caller).await?;
     tracing::info!(
@@ -109,7 +109,7 @@ pub async fn migrate(
     caller.require(Role::Maintainer)?;
     let request = body(
         request,
-        r#"{"from_dist": "focal", "to_dist": "jammy"} plus an optional "reason""#,
+        r#"{"from_dist": "DIST", "to_dist": "DIST"} plus an optional "reason""#,
     )?;
     let migrated = state.packages.migrate(&request, &caller).await?;
     tracing::info!(
