@@ -524,25 +524,16 @@ pub enum Found {
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Found, sqlx::Error> {
-    let mut ids: Vec<String> =
-        sqlx::query_as::<_, (String,)>("SELECT id FROM advisories WHERE id = $1")
-            .bind(id)
-            .fetch_all(db)
-            .await?
-            .into_iter()
-            .map(|(i,)| i)
-            .collect();
-    if ids.is_empty() {
-        ids = sqlx::query_as::<_, (String,)>(
-            "SELECT advisory_id FROM advisory_aliases WHERE alias = $1 ORDER BY advisory_id",
-        )
-        .bind(id)
-        .fetch_all(db)
-        .await?
-        .into_iter()
-        .map(|(i,)| i)
-        .collect();
-    }
+    // The record with that id, else those listing it as an alias.
+    let ids: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM advisories WHERE id = $1 UNION ALL \
+         SELECT advisory_id FROM advisory_aliases WHERE alias = $1 \
+           AND NOT EXISTS (SELECT 1 FROM advisories WHERE id = $1) ORDER BY 1",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    let ids: Vec<String> = ids.into_iter().map(|(i,)| i).collect();
     match ids.len() {
         0 => Ok(Found::None),
         1 => Ok(Found::One(Box::new(view(db, &ids[0]).await?))),

@@ -286,3 +286,18 @@ fn failed(next: &mut FeedState, source: &str, why: String) -> Synced {
         import: None,
     }
 }
+
+/// Syncs one feed and re-scans the packages its import changed (their
+/// count in the report's `rescanned`).
+pub async fn sync_and_rescan(
+    db: &Db,
+    plugins: &crate::plugins::PluginHost,
+    policies: &crate::config::PolicyConfig,
+    source: &str,
+) -> Result<Synced, crate::scan::ScanError> {
+    let mut synced = sync(db, source).await?;
+    if let Some(report) = &mut synced.import {
+        report.rescanned = crate::scan::rescan_after(db, plugins, policies, report).await?;
+    }
+    Ok(synced)
+}

@@ -960,13 +960,9 @@ impl Packages {
             return Err(unknown(&dist));
         }
         // The findings the decision covers: those of its latest scan.
-        let scan = match crate::scan::of(&self.db, id).await? {
-            Some(scan) => Some(scan),
-            None => crate::scan::scan(&self.db, &self.plugins, &self.policies, &[id])
-                .await
-                .map_err(|e| LifecycleError::Io(std::io::Error::other(e.to_string())))?
-                .pop(),
-        };
+        let scan = crate::scan::current(&self.db, &self.plugins, &self.policies, id)
+            .await
+            .map_err(|e| LifecycleError::Io(std::io::Error::other(e.to_string())))?;
         let covers: Vec<String> = scan
             .iter()
             .flat_map(|s| s.findings.iter().map(|f| f.advisory_id.clone()))

@@ -423,11 +423,7 @@ pub async fn find(
         .iter()
         .zip(found)
         .map(|(s, mut findings)| {
-            findings.sort_by(|a, b| {
-                rank(&b.severity)
-                    .cmp(&rank(&a.severity))
-                    .then_with(|| a.advisory_id.cmp(&b.advisory_id))
-            });
+            worst_first(&mut findings);
             let eco = ecosystem_of
                 .get(&s.distribution)
                 .cloned()
@@ -896,6 +892,29 @@ async fn scan_rows(
     Ok(results.into_iter().map(|(scan, _)| scan).collect())
 }
 
+/// Findings worst first, then by advisory id.
+fn worst_first(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        rank(&b.severity)
+            .cmp(&rank(&a.severity))
+            .then_with(|| a.advisory_id.cmp(&b.advisory_id))
+    });
+}
+
+/// A row's latest scan, scanning it now if it never was; `None` for a row
+/// of a distribution no loaded plugin declares (or no such row).
+pub async fn current(
+    db: &Db,
+    plugins: &PluginHost,
+    policies: &PolicyConfig,
+    package_id: &str,
+) -> Result<Option<Scan>, ScanError> {
+    match of(db, package_id).await? {
+        Some(scan) => Ok(Some(scan)),
+        None => Ok(scan(db, plugins, policies, &[package_id]).await?.pop()),
+    }
+}
+
 /// Severity words, worst highest.
 fn rank(severity: &str) -> u8 {
     match severity {
@@ -980,11 +999,7 @@ pub async fn of(db: &Db, package_id: &str) -> Result<Option<Scan>, sqlx::Error> 
         .await?;
         f.aliases = aliases.into_iter().map(|(a,)| a).collect();
     }
-    findings.sort_by(|a, b| {
-        rank(&b.severity)
-            .cmp(&rank(&a.severity))
-            .then_with(|| a.advisory_id.cmp(&b.advisory_id))
-    });
+    worst_first(&mut findings);
     let decision = latest_decisions(db, &[package_id])
         .await?
         .remove(package_id);

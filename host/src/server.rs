@@ -95,21 +95,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 async fn sync_feeds(state: AppState, every: std::time::Duration) {
     loop {
         for source in &state.feeds.feeds {
-            match crate::feeds::sync(&state.db, source).await {
-                Ok(synced) => {
-                    if let Some(report) = &synced.import
-                        && let Err(e) = crate::scan::rescan_after(
-                            &state.db,
-                            &state.plugins,
-                            &state.packages.policies,
-                            report,
-                        )
-                        .await
-                    {
-                        tracing::error!(feed = source, "re-scan after the feed sync failed: {e}");
-                    }
-                }
-                Err(e) => tracing::error!(feed = source, "feed sync failed: {e}"),
+            let synced = crate::feeds::sync_and_rescan(
+                &state.db,
+                &state.plugins,
+                &state.packages.policies,
+                source,
+            )
+            .await;
+            if let Err(e) = synced {
+                tracing::error!(
+                    feed = source,
+                    "feed sync or the re-scan after it failed: {e}"
+                );
             }
         }
         tokio::time::sleep(every).await;

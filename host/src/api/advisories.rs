@@ -235,12 +235,14 @@ pub async fn sync(
     }
     let mut feeds = Vec::new();
     for source in &state.feeds.feeds {
-        let mut synced = crate::feeds::sync(&state.db, source)
-            .await
-            .map_err(Problem::internal)?;
-        if let Some(report) = &mut synced.import {
-            report.rescanned = rescan(&state, report).await?;
-        }
+        let synced = crate::feeds::sync_and_rescan(
+            &state.db,
+            &state.plugins,
+            &state.packages.policies,
+            source,
+        )
+        .await
+        .map_err(Problem::internal)?;
         feeds.push(synced);
     }
     let detail = feeds

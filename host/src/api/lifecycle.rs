@@ -43,7 +43,7 @@ impl From<LifecycleError> for Problem {
 
 /// `serde_json` rejections of a request body as a 400 problem that names
 /// the fields expected.
-fn body<T>(
+pub(super) fn body<T>(
     body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
     expected: &str,
 ) -> Result<T, Problem> {
@@ -52,7 +52,7 @@ fn body<T>(
     })
 }
 
-fn status_of(changed: bool) -> StatusCode {
+pub(super) fn status_of(changed: bool) -> StatusCode {
     if changed {
         StatusCode::CREATED
     } else {

@@ -45,15 +45,8 @@ pub struct Changed {
 /// The package's latest scan, scanning it now if it never was. A scan that
 /// fails is logged and left out of the answer: the upload itself stands.
 async fn scanned(state: &AppState, id: &str) -> Option<crate::scan::Scan> {
-    let result = match crate::scan::of(&state.db, id).await {
-        Ok(Some(scan)) => Ok(vec![scan]),
-        Ok(None) => {
-            crate::scan::scan(&state.db, &state.plugins, &state.packages.policies, &[id]).await
-        }
-        Err(e) => Err(e.into()),
-    };
-    match result {
-        Ok(mut scans) => scans.pop(),
+    match crate::scan::current(&state.db, &state.plugins, &state.packages.policies, id).await {
+        Ok(scan) => scan,
         Err(e) => {
             tracing::error!(package = id, "scan failed: {e}");
             None

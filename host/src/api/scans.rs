@@ -36,21 +36,10 @@ pub async fn package(
     {
         return Err(Problem::not_found(format!("no package with id {id}")));
     }
-    if let Some(scan) = crate::scan::of(&state.db, &id)
+    let scan = crate::scan::current(&state.db, &state.plugins, &state.packages.policies, &id)
         .await
-        .map_err(Problem::internal)?
-    {
-        return Ok(Json(scan));
-    }
-    let mut scans = crate::scan::scan(
-        &state.db,
-        &state.plugins,
-        &state.packages.policies,
-        &[id.as_str()],
-    )
-    .await
-    .map_err(Problem::internal)?;
-    scans.pop().map(Json).ok_or_else(|| {
+        .map_err(Problem::internal)?;
+    scan.map(Json).ok_or_else(|| {
         Problem::not_found(format!(
             "package {id} is in a distribution no loaded plugin declares: it is not scanned"
         ))
@@ -219,17 +208,11 @@ pub async fn decide(
     request: Result<Json<DecisionRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Decided>), Problem> {
     caller.require(Role::Maintainer)?;
-    let Json(request) = request.map_err(|e| {
-        Problem::bad_request(format!(
-            "{}; the body is JSON: {{\"decision\": \"approve\" | \"reject\", \"justification\": \"why\"}} plus optional \"expires\"",
-            e.body_text()
-        ))
-    })?;
+    let request = super::lifecycle::body(
+        request,
+        r#"{"decision": "approve" | "reject", "justification": "why"} plus optional "expires""#,
+    )?;
     let decided = state.packages.decide(&id, &request, &caller).await?;
-    let status = if decided.distribution_version.is_some() {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = super::lifecycle::status_of(decided.distribution_version.is_some());
     Ok((status, Json(decided)))
 }
