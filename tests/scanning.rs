@@ -104,20 +104,37 @@ fn rpms_match_binary_name_records_with_epochs_by_rpm_order() {
     let other = fixtures::rpm(dir.path(), "tarball-tools", "1.0", "1.el9", "x86_64", "");
     let answer = upload_rpm(&daemon, &up, &other);
     assert_eq!(answer["scan"]["state"], "clean");
+    // AlmaLinux records list binary RPMs (the el family says so): a
+    // subpackage built from openssl's source RPM that the record does not
+    // list is not matched under its source's name.
+    fixtures::rpm(
+        dir.path(),
+        "openssl",
+        "3.0.7",
+        "4.el9",
+        "x86_64",
+        "Epoch: 1\n%package extra\nSummary: s\n%description extra\nd\n%files extra\n",
+    );
+    let extra = dir
+        .path()
+        .join("rpmbuild-openssl-x86_64/RPMS/x86_64/openssl-extra-3.0.7-4.el9.x86_64.rpm");
+    let answer = upload_rpm(&daemon, &up, &extra);
+    assert_eq!(answer["name"], "openssl-extra", "{answer}");
+    assert_eq!(answer["scan"]["state"], "clean", "{answer}");
 
     // The report counts them.
     let report = daemon.get("/api/v1/scans?distribution=almalinux9", Some(&up));
     assert_eq!(report.status, 200, "{}", report.body);
-    assert_eq!(report.body["states"], json!({"clean": 2, "findings": 3}));
+    assert_eq!(report.body["states"], json!({"clean": 3, "findings": 3}));
     assert_eq!(
         report.body["worst"],
-        json!({"low": 1, "medium": 2, "none": 2})
+        json!({"low": 1, "medium": 2, "none": 3})
     );
     let only = daemon.get(
         "/api/v1/scans?distribution=almalinux9&state=clean",
         Some(&up),
     );
-    assert_eq!(only.body["packages"].as_array().unwrap().len(), 2);
+    assert_eq!(only.body["packages"].as_array().unwrap().len(), 3);
     daemon
         .get("/api/v1/scans?state=quarantined-ish", Some(&up))
         .problem(400);
@@ -168,6 +185,19 @@ fn debs_match_source_name_records_in_their_own_ecosystem_by_dpkg_order() {
     let unsourced = small_deb("libcurl4", "7.81.0-1ubuntu1.12", "amd64", "", "d");
     assert_eq!(
         upload_deb(&daemon, &up, "jammy", &unsourced)["scan"]["state"],
+        "clean"
+    );
+    // Ubuntu records name source packages (the debian family says so): a
+    // binary called curl built from another source is not curl.
+    let other_source = small_deb(
+        "curl",
+        "7.81.0-1ubuntu1.13",
+        "amd64",
+        "Source: curl-ng\n",
+        "e",
+    );
+    assert_eq!(
+        upload_deb(&daemon, &up, "jammy", &other_source)["scan"]["state"],
         "clean"
     );
     // noble is Ubuntu:24.04:LTS, which USN-6429-1 does not list.

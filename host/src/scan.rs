@@ -2,9 +2,12 @@
 //! distribution's OSV ecosystem (the family plugin's `vulnerability.osv`),
 //! with the family plugin's own version order, never a generic one.
 //!
-//! A row is matched under its own name and its source package's (records
-//! for deb distributions name source packages; some rpm distributions'
-//! name binary RPMs, and a binary RPM's source name is harmless there). Candidates come from the
+//! A row is matched under the names its family says advisories list it
+//! under (the `repod.advisory-names` extension of its distribution, see
+//! [`matched_names`]): the source package's for Debian, Ubuntu and
+//! openSUSE, the binary's for AlmaLinux, either when a family does not
+//! say. Both names are stored (`package_names`), so a family that changes
+//! its rule needs no re-read of the packages. Candidates come from the
 //! `advisory_packages` index; every version comparison a distribution's
 //! rows need goes to its plugin in one `compare-versions` call
 //! (`repod_osv::comparisons`), then `repod_osv::is_affected` decides.
@@ -173,11 +176,44 @@ pub fn source_name(package: &repod_reader::Package) -> Option<String> {
     }
 }
 
-/// The names advisories may list a package under: its own and its source's.
+/// The names advisories may list a package under: its own and its source's
+/// ([`matched_names`] picks what its family's advisories use).
 pub fn names_of(name: &str, source: Option<String>) -> BTreeSet<String> {
     let mut out = BTreeSet::from([name.to_owned()]);
     out.extend(source);
     out
+}
+
+/// The `distribution.extensions` key a family plugin declares the names
+/// its advisories use under: `source`, `binary` or `both` (the default,
+/// also for an unknown value: matching under more names misses nothing).
+pub const ADVISORY_NAMES: &str = "repod.advisory-names";
+
+/// Of `names` (a package's own `name` and its source's, [`names_of`]), the
+/// ones advisories of a family with `rule` ([`ADVISORY_NAMES`]) list it
+/// under. `source` falls back to the package's own name when the package
+/// names no other source.
+pub fn matched_names<'a>(
+    rule: Option<&str>,
+    name: &'a str,
+    names: &'a BTreeSet<String>,
+) -> Vec<&'a str> {
+    match rule {
+        Some("binary") => vec![name],
+        Some("source") => {
+            let sources: Vec<&str> = names
+                .iter()
+                .map(String::as_str)
+                .filter(|n| *n != name)
+                .collect();
+            if sources.is_empty() {
+                vec![name]
+            } else {
+                sources
+            }
+        }
+        _ => names.iter().map(String::as_str).collect(),
+    }
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -206,20 +242,34 @@ pub async fn find(
     subjects: &[Subject],
 ) -> Result<Vec<(String, Vec<Finding>)>, ScanError> {
     let registry = plugins.registry();
-    let ecosystem_of: HashMap<String, String> = subjects
+    // Each distribution's ecosystem and the names its advisories use.
+    let mut ecosystem_of: HashMap<String, String> = HashMap::new();
+    let mut rule_of: HashMap<String, String> = HashMap::new();
+    for s in subjects {
+        if let Some((_, d)) = registry.distribution(&s.distribution) {
+            ecosystem_of.insert(s.distribution.clone(), d.vulnerability.osv.clone());
+            if let Some((_, rule)) = d.extensions.iter().find(|(k, _)| k == ADVISORY_NAMES) {
+                rule_of.insert(s.distribution.clone(), rule.clone());
+            }
+        }
+    }
+    drop(registry);
+    let names_of: Vec<Vec<&str>> = subjects
         .iter()
-        .filter_map(|s| {
-            registry
-                .distribution(&s.distribution)
-                .map(|(_, d)| (s.distribution.clone(), d.vulnerability.osv.clone()))
+        .map(|s| {
+            matched_names(
+                rule_of.get(&s.distribution).map(String::as_str),
+                &s.name,
+                &s.names,
+            )
         })
         .collect();
-    drop(registry);
     // Candidate advisories per (ecosystem, name).
     let wanted: BTreeSet<(&str, &str)> = subjects
         .iter()
-        .filter_map(|s| Some((ecosystem_of.get(&s.distribution)?.as_str(), &s.names)))
-        .flat_map(|(eco, names)| names.iter().map(move |n| (eco, n.as_str())))
+        .zip(&names_of)
+        .filter_map(|(s, names)| Some((ecosystem_of.get(&s.distribution)?.as_str(), names)))
+        .flat_map(|(eco, names)| names.iter().map(move |n| (eco, *n)))
         .collect();
     let wanted: Vec<(&str, &str)> = wanted.into_iter().collect();
     let mut candidates: HashMap<(String, String), Vec<String>> = HashMap::new();
@@ -337,12 +387,11 @@ pub async fn find(
         let Some(eco) = ecosystem_of.get(&row.distribution) else {
             continue;
         };
-        let names = &row.names;
-        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let name_refs = &names_of[i];
         let mut seen = BTreeSet::new();
-        for name in names {
+        for name in name_refs {
             for id in candidates
-                .get(&(eco.clone(), name.clone()))
+                .get(&(eco.clone(), (*name).to_owned()))
                 .into_iter()
                 .flatten()
             {
@@ -352,7 +401,7 @@ pub async fn find(
                 if !seen.insert(id.as_str()) {
                     continue;
                 }
-                for affected in repod_osv::matches(advisory, eco, &name_refs) {
+                for affected in repod_osv::matches(advisory, eco, name_refs) {
                     pairs
                         .entry(row.distribution.as_str())
                         .or_default()
@@ -1030,4 +1079,28 @@ pub async fn rescan_after(
     let ids = affected_by(db, plugins, &report.changed).await?;
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     Ok(scan(db, plugins, policies, &ids).await?.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matched_names_follow_the_family() {
+        let both = names_of("libcurl4", Some("curl".into()));
+        let alone = names_of("curl", None);
+        let same = names_of("curl", Some("curl".into()));
+        assert_eq!(matched_names(Some("source"), "libcurl4", &both), ["curl"]);
+        assert_eq!(matched_names(Some("source"), "curl", &alone), ["curl"]);
+        assert_eq!(matched_names(Some("source"), "curl", &same), ["curl"]);
+        assert_eq!(
+            matched_names(Some("binary"), "libcurl4", &both),
+            ["libcurl4"]
+        );
+        assert_eq!(matched_names(None, "libcurl4", &both), ["curl", "libcurl4"]);
+        assert_eq!(
+            matched_names(Some("odd"), "libcurl4", &both),
+            ["curl", "libcurl4"]
+        );
+    }
 }

@@ -253,7 +253,10 @@ fn build(catalog: &Catalog, config: Config) -> Result<Vec<Distribution>, String>
                     grype: draft.grype,
                     osv: draft.osv,
                 },
-                extensions: vec![],
+                // Debian and Ubuntu records name source packages.
+                extensions: vec![repod_family_sdk::advisory_names(
+                    repod_family_sdk::ADVISORY_NAMES_SOURCE,
+                )],
             })
         })
         .collect()
@@ -466,6 +469,10 @@ mod tests {
         assert_eq!(focal.architectures, ["arm64", "all"]);
         assert_eq!(focal.display_name, "Focal");
         assert_eq!(focal.vulnerability.osv, "Ubuntu:20.04:LTS");
+        assert_eq!(
+            focal.extensions,
+            [("repod.advisory-names".to_owned(), "source".to_owned())]
+        );
         assert_eq!(
             focal.indexes[0].path,
             "dists/focal/main/binary-arm64/Packages"

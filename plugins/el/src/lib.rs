@@ -93,6 +93,8 @@ pub const CATALOG: Catalog = Catalog {
             IndexCompression::Zstd,
         ),
     ],
+    // AlmaLinux (and Red Hat) records list binary RPMs.
+    advisory_names: "binary",
 };
 
 repod_rpm_core::rpm_family_plugin!(El, CATALOG);

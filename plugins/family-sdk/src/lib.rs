@@ -27,6 +27,27 @@ pub use repod::plugin::types::{ContainerFormat, Field};
 /// that version's tree, which does not follow later changes).
 pub const PINNED_VERSION: &str = "repod.version";
 
+/// The `distribution.extensions` key under which a family says which names
+/// vulnerability advisories list its packages under (contract 0.1, added
+/// without a version change: an older host ignores it, and a family that
+/// does not set it gets the host's default, both names):
+///
+/// - [`ADVISORY_NAMES_SOURCE`]: the source package's (a deb's `Source:`,
+///   the name part of an RPM's source RPM), the package's own when it has
+///   none. Debian, Ubuntu and openSUSE records do this.
+/// - [`ADVISORY_NAMES_BINARY`]: the package's own name. AlmaLinux records
+///   list binary RPMs.
+/// - [`ADVISORY_NAMES_BOTH`]: either.
+pub const ADVISORY_NAMES: &str = "repod.advisory-names";
+pub const ADVISORY_NAMES_SOURCE: &str = "source";
+pub const ADVISORY_NAMES_BINARY: &str = "binary";
+pub const ADVISORY_NAMES_BOTH: &str = "both";
+
+/// The extension that declares `names` ([`ADVISORY_NAMES`]).
+pub fn advisory_names(names: &str) -> Field {
+    (ADVISORY_NAMES.to_owned(), names.to_owned())
+}
+
 /// The pinned version number `render-client-config` was asked for, if any.
 pub fn pinned_version(dist: &Distribution) -> Option<u64> {
     dist.extensions

@@ -28,6 +28,9 @@ pub const CATALOG: Catalog = Catalog {
         architectures: None,
         compression: IndexCompression::Zstd,
     }],
+    // openSUSE records name the source RPM (binaries in
+    // `ecosystem_specific.binaries`).
+    advisory_names: "source",
 };
 
 repod_rpm_core::rpm_family_plugin!(OpenSuse, CATALOG);
@@ -59,6 +62,12 @@ mod tests {
             "opensuse-leap-15.6/x86_64/repodata/primary.xml"
         );
         assert_eq!(leap.indexes[0].compressions, [Compression::Zstd]);
+        assert_eq!(
+            leap.extensions,
+            [repod_family_sdk::advisory_names(
+                repod_family_sdk::ADVISORY_NAMES_SOURCE
+            )]
+        );
     }
 
     #[test]

@@ -158,7 +158,10 @@ pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, Stri
     Ok(FamilyInfo {
         id: catalog.family.to_owned(),
         format: ContainerFormat::Rpm,
-        distributions: resolved.into_iter().map(to_distribution).collect(),
+        distributions: resolved
+            .into_iter()
+            .map(|d| to_distribution(d, catalog.advisory_names))
+            .collect(),
         extensions: Vec::new(),
     })
 }
@@ -190,7 +193,7 @@ fn apply(dist: &mut Resolved, over: &DistroConfig, prefix: &str) -> Result<(), S
     Ok(())
 }
 
-fn to_distribution(dist: Resolved) -> Distribution {
+fn to_distribution(dist: Resolved, advisory_names: &str) -> Distribution {
     let indexes = dist
         .architectures
         .iter()
@@ -218,7 +221,7 @@ fn to_distribution(dist: Resolved) -> Distribution {
         },
         indexes,
         settings: vec![(COMPRESSION.to_owned(), dist.compression.name().to_owned())],
-        extensions: Vec::new(),
+        extensions: vec![repod_family_sdk::advisory_names(advisory_names)],
     }
 }
 
@@ -311,6 +314,7 @@ mod tests {
                 compression: IndexCompression::Zstd,
             },
         ],
+        advisory_names: "binary",
     };
 
     fn ids(info: &FamilyInfo) -> Vec<&str> {
@@ -324,6 +328,12 @@ mod tests {
             assert_eq!(info.id, "el");
             assert_eq!(info.format, ContainerFormat::Rpm);
             assert_eq!(ids(&info), ["almalinux8", "almalinux9"]);
+            for d in &info.distributions {
+                assert_eq!(
+                    d.extensions,
+                    [("repod.advisory-names".to_owned(), "binary".to_owned())]
+                );
+            }
         }
         let info = describe(&TEST, "{}").unwrap();
         let alma9 = &info.distributions[1];

@@ -26,6 +26,7 @@
 //!         architectures: None, // the default_architectures
 //!         compression: IndexCompression::Zstd,
 //!     }],
+//!     advisory_names: "binary",
 //! };
 //! repod_rpm_core::rpm_family_plugin!(El, CATALOG);
 //!
@@ -133,6 +134,10 @@ pub struct Catalog {
     /// of distributions added in config without `architectures`.
     pub default_architectures: &'static [&'static str],
     pub distributions: &'static [DistroDefaults],
+    /// The names the family's advisories list packages under
+    /// (`repod_family_sdk::ADVISORY_NAMES`): `"binary"` for AlmaLinux's
+    /// binary-RPM records, `"source"` for openSUSE's source-RPM ones.
+    pub advisory_names: &'static str,
 }
 
 impl Catalog {
