@@ -38,6 +38,22 @@ fn scan_of(daemon: &Daemon, id: &str) -> Value {
     reply.body
 }
 
+/// A promoted row's scan once the background scan in its own ecosystem
+/// replaced the one the promotion carried (the source's findings).
+fn rescanned_in(daemon: &Daemon, id: &str, ecosystem: &str) -> Value {
+    for _ in 0..100 {
+        let scan = scan_of(daemon, id);
+        if scan["ecosystem"] == ecosystem {
+            return scan;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!(
+        "{id} was not re-scanned in {ecosystem}: {}",
+        scan_of(daemon, id)
+    );
+}
+
 const VULNERABLE: &str = "7.81.0-1ubuntu1.13";
 const FIXED: &str = "7.81.0-1ubuntu1.14";
 
@@ -193,8 +209,10 @@ fn quarantine_approval_and_promotion_as_apt_sees_them() {
         .as_str()
         .unwrap()
         .to_owned();
-    let noble_scan = scan_of(&daemon, &noble_id);
-    assert_eq!(noble_scan["ecosystem"], "Ubuntu:24.04:LTS");
+    // Judged at once with what jammy knew (its findings, the approval)...
+    assert_eq!(promoted.body["held"], json!([]), "{}", promoted.body);
+    // ...then re-scanned in noble's ecosystem, in the background.
+    let noble_scan = rescanned_in(&daemon, &noble_id, "Ubuntu:24.04:LTS");
     assert_eq!(noble_scan["state"], "approved", "{noble_scan}");
     assert_eq!(
         noble_scan["decision"]["inherited_from"],
@@ -382,6 +400,152 @@ fn rejection_removes_and_expiry_reopens() {
             .any(|e| e["action"] == "package.discard"
                 && e["detail"].as_str().unwrap().ends_with(": bad build"))
     );
+}
+
+/// Names of what a distribution publishes now.
+fn published(daemon: &Daemon, dist: &str) -> Vec<String> {
+    let reply = daemon.get(
+        &format!("/api/v1/distributions/{dist}/packages"),
+        Some(&daemon.admin),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let mut names: Vec<String> = reply.body["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn promotion_and_migration_are_judged_by_the_target_tiers_policy() {
+    // Three tiers of one release (one ecosystem): dev has no policy, qa the
+    // default one, prod the strict example plugin.
+    let tier = |id: &str| {
+        format!(
+            "[plugin.debian.distributions.{id}]\ndisplay-name = \"{id}\"\n\
+             grype = \"ubuntu:22.04\"\nosv = \"Ubuntu:22.04:LTS\"\n"
+        )
+    };
+    let daemon = Daemon::builder()
+        .config(&format!(
+            "[scan.distribution.jammy]\npolicy = \"none\"\n\
+             [scan.distribution.jammy-prod]\npolicy = \"strict\"\n{}{}",
+            tier("jammy-qa"),
+            tier("jammy-prod")
+        ))
+        .start();
+    let strict = std::fs::read(wasm("strict_policy")).unwrap();
+    let loaded = daemon.post_bytes("/api/v1/plugins", Some(&daemon.admin), strict);
+    assert_eq!(loaded.status, 201, "{}", loaded.body);
+    let up = daemon.token("uploader", "ci");
+    let maintainer = daemon.token("maintainer", "release");
+    daemon.import_advisories(advisory_record("USN-6429-1.json"));
+
+    // dev takes the vulnerable build (findings, allowed) and a clean one.
+    let dev = upload(&daemon, &up, "jammy", &libcurl(VULNERABLE, "a"));
+    assert_eq!(dev.status, 201, "{}", dev.body);
+    assert_eq!(dev.body["scan"]["state"], "findings");
+    let hello = small_deb("hello", "2.10-2", "amd64", "", "h");
+    assert_eq!(upload(&daemon, &up, "jammy", &hello).status, 201);
+
+    // Promoted into qa: its policy quarantines the critical finding with a
+    // fix, so the row is stored but not published.
+    let request = |to: &str| json!({"package": "libcurl4", "version": VULNERABLE, "from_dist": "jammy", "to_dist": to});
+    let qa = daemon.post_json(
+        "/api/v1/distributions/promote",
+        Some(&maintainer),
+        request("jammy-qa"),
+    );
+    // 200: stored, but the distribution's content did not change.
+    assert_eq!(qa.status, 200, "{}", qa.body);
+    assert_eq!(qa.body["promoted"], json!([]), "{}", qa.body);
+    assert_eq!(qa.body["distribution_version"], Value::Null);
+    let held = &qa.body["held"][0];
+    assert_eq!(held["scan"]["state"], "quarantined", "{}", qa.body);
+    assert_eq!(held["scan"]["policy"], "default");
+    assert_eq!(held["scan"]["findings"][0]["advisory_id"], "USN-6429-1");
+    assert!(
+        held["scan"]["findings"][0]["aliases"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("UBUNTU-CVE-2023-38545")),
+        "{held}"
+    );
+    let held_id = held["id"].as_str().unwrap().to_owned();
+    assert_eq!(published(&daemon, "jammy-qa"), Vec::<String>::new());
+    assert_eq!(scan_of(&daemon, &held_id)["state"], "quarantined");
+    let audit = daemon.get("/api/v1/audit", Some(&daemon.admin));
+    assert!(
+        audit.body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "package.quarantine" && e["target"] == held_id.as_str()),
+        "{}",
+        audit.body
+    );
+
+    // Into prod, whose strict policy blocks it: refused, nothing changed.
+    let before = daemon.get("/api/v1/scans", Some(&up)).body;
+    let blocked = daemon.post_json(
+        "/api/v1/distributions/promote",
+        Some(&maintainer),
+        request("jammy-prod"),
+    );
+    let detail = blocked.problem(422);
+    assert!(
+        detail.contains("jammy-prod's scanner policy strict blocks"),
+        "{detail}"
+    );
+    assert!(detail.contains("nothing changed"), "{detail}");
+    assert_eq!(blocked.body["findings"][0]["advisory_id"], "USN-6429-1");
+    assert_eq!(published(&daemon, "jammy-prod"), Vec::<String>::new());
+    assert_eq!(daemon.get("/api/v1/scans", Some(&up)).body, before);
+    // A migration skips it, saying why, and copies the rest.
+    let migrated = daemon.post_json(
+        "/api/v1/distributions/migrate",
+        Some(&maintainer),
+        json!({"from_dist": "jammy", "to_dist": "jammy-prod"}),
+    );
+    assert_eq!(migrated.status, 200, "{}", migrated.body);
+    assert_eq!(migrated.body["copied"], 1, "{}", migrated.body);
+    assert_eq!(migrated.body["skipped"], 1);
+    assert!(
+        migrated.body["skips"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("scanner policy strict blocks it"),
+        "{}",
+        migrated.body
+    );
+    assert_eq!(published(&daemon, "jammy-prod"), ["hello"]);
+
+    // A maintainer approves it in qa (published there); the approval
+    // travels to prod, where the strict policy then lets it in.
+    let why = "curl is only used against our own mirror; fixed build follows";
+    let approved = decide(
+        &daemon,
+        &maintainer,
+        &held_id,
+        json!({"decision": "approve", "justification": why}),
+    );
+    assert_eq!(approved.status, 201, "{}", approved.body);
+    assert_eq!(published(&daemon, "jammy-qa"), ["libcurl4"]);
+    let prod = daemon.post_json(
+        "/api/v1/distributions/promote",
+        Some(&maintainer),
+        json!({"package": "libcurl4", "from_dist": "jammy-qa", "to_dist": "jammy-prod"}),
+    );
+    assert_eq!(prod.status, 201, "{}", prod.body);
+    assert_eq!(prod.body["held"], json!([]));
+    let prod_id = prod.body["promoted"][0]["id"].as_str().unwrap();
+    let scan = scan_of(&daemon, prod_id);
+    assert_eq!(scan["state"], "approved", "{scan}");
+    assert_eq!(scan["decision"]["justification"], why);
+    assert_eq!(published(&daemon, "jammy-prod"), ["hello", "libcurl4"]);
 }
 
 #[test]

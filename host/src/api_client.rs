@@ -228,6 +228,7 @@ pub fn promote_summary(answer: &Value) -> String {
             s(&r["architecture"])
         ));
     }
+    held_lines(&mut out, answer);
     out.push_str(&format!(
         "{}: {}{}\n",
         s(&answer["to_dist"]),
@@ -235,6 +236,22 @@ pub fn promote_summary(answer: &Value) -> String {
         published(answer)
     ));
     out
+}
+
+/// A line per package the target's vulnerability gate holds back.
+fn held_lines(out: &mut String, answer: &Value) {
+    for h in answer["held"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "held out of {} ({}): {} {} {} (id {}): {}\n",
+            s(&answer["to_dist"]),
+            s(&h["scan"]["state"]),
+            s(&h["name"]),
+            s(&h["version"]),
+            s(&h["architecture"]),
+            s(&h["id"]),
+            s(&h["scan"]["reason"])
+        ));
+    }
 }
 
 /// The summary of a migration: counts, then every skipped package and why.
@@ -249,6 +266,7 @@ pub fn migrate_summary(answer: &Value) -> String {
         made_version(answer),
         published(answer)
     );
+    held_lines(&mut out, answer);
     for skip in answer["skips"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "  skipped {} {} {}: {}\n",

@@ -40,6 +40,12 @@ pub enum LifecycleError {
     /// 422: the target's plugin refused a package.
     #[error("{0}")]
     Rejected(String),
+    /// 422: the target's scanner policy blocks a package (its findings).
+    #[error("{message}")]
+    Blocked {
+        message: String,
+        scan: Box<crate::scan::Scan>,
+    },
     #[error(transparent)]
     Plugin(#[from] PluginError),
     #[error("the change was made, but publishing {dist} failed: {error}")]
@@ -60,10 +66,22 @@ impl From<IngestError> for LifecycleError {
             IngestError::Rejected(m) => LifecycleError::Rejected(m),
             IngestError::Unreadable(r) => LifecycleError::Io(std::io::Error::other(r.to_string())),
             IngestError::Plugin(p) => LifecycleError::Plugin(p),
-            IngestError::Blocked(_) => LifecycleError::Rejected(e.to_string()),
-            IngestError::Scan(e) => LifecycleError::Io(std::io::Error::other(e.to_string())),
+            IngestError::Blocked(scan) => LifecycleError::Blocked {
+                message: format!("blocked by the vulnerability gate: {}", scan.reason),
+                scan,
+            },
+            IngestError::Scan(e) => e.into(),
             IngestError::Io(e) => LifecycleError::Io(e),
             IngestError::Db(e) => LifecycleError::Db(e),
+        }
+    }
+}
+
+impl From<crate::scan::ScanError> for LifecycleError {
+    fn from(e: crate::scan::ScanError) -> Self {
+        match e {
+            crate::scan::ScanError::Plugin(p) => LifecycleError::Plugin(p),
+            crate::scan::ScanError::Db(e) => LifecycleError::Db(e),
         }
     }
 }
@@ -98,11 +116,25 @@ pub struct Promoted {
     pub promoted: Vec<PackageRecord>,
     /// Already in `to_dist` with the same bytes: left as they were.
     pub already_present: Vec<PackageRecord>,
+    /// Added to `to_dist` but held out of its versions: its scanner policy
+    /// quarantines them (or a person rejected them) until a maintainer
+    /// approves (`POST /api/v1/packages/{id}/decision`).
+    pub held: Vec<Held>,
     /// The version of `to_dist` the promotion made (none when nothing was
     /// added).
     pub distribution_version: Option<VersionRecord>,
     /// The publish the call waited for.
     pub publish: Option<Report>,
+}
+
+/// A package the target distribution's vulnerability gate holds back.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Held {
+    #[serde(flatten)]
+    pub package: PackageRecord,
+    /// The source's findings judged by the target's policy, with the
+    /// decision that travelled with the package.
+    pub scan: crate::scan::Scan,
 }
 
 #[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
@@ -125,8 +157,12 @@ pub struct Skipped {
 pub struct Migrated {
     pub from_dist: String,
     pub to_dist: String,
+    /// Rows added and published (held ones not counted).
     pub copied: usize,
     pub already_present: usize,
+    /// Copied but held out of `to_dist`'s versions by its vulnerability
+    /// gate (quarantined, or rejected), until a maintainer approves.
+    pub held: Vec<Held>,
     pub skipped: usize,
     /// Why each skipped package was skipped.
     pub skips: Vec<Skipped>,
@@ -366,7 +402,37 @@ impl Packages {
             })?;
             ready.push((source, prepared));
         }
-        let new: Vec<NewPackage> = ready.iter().map(|(s, p)| new_package(s, p)).collect();
+        // The target's gate, on what is known (no re-scan).
+        let gated: Vec<&Source> = ready.iter().map(|(s, _)| *s).collect();
+        let verdicts = self.carried(to, &gated).await?;
+        if let Some((source, scan)) = gated
+            .iter()
+            .zip(&verdicts)
+            .find(|(_, v)| v.state == "blocked")
+        {
+            return Err(LifecycleError::Blocked {
+                message: format!(
+                    "{to}'s scanner policy {} blocks {} {} {}: {}; nothing changed. A \
+                     maintainer's approval of it in {from} (POST /api/v1/packages/{}/decision) \
+                     travels with it",
+                    scan.policy,
+                    source.record.name,
+                    source.record.version,
+                    source.record.architecture,
+                    scan.reason,
+                    source.record.id
+                ),
+                scan: Box::new(scan.clone()),
+            });
+        }
+        let new: Vec<NewPackage> = ready
+            .iter()
+            .zip(&verdicts)
+            .map(|((s, p), v)| NewPackage {
+                hold: holds(v),
+                ..new_package(s, p)
+            })
+            .collect();
 
         let reason = request.reason.clone().unwrap_or_default();
         let writes = self.writes.lock().await;
@@ -380,34 +446,55 @@ impl Packages {
         }
         let mut change = Change::begin(&mut tx, to).await?;
         let outcomes = catalog::add_many(&mut tx, &mut change, &new).await?;
-        let (mut promoted, mut present) = (Vec::new(), Vec::new());
-        for added in outcomes {
+        let (mut promoted, mut present, mut held) = (Vec::new(), Vec::new(), Vec::new());
+        let mut scans = Vec::new();
+        for (added, verdict) in outcomes.into_iter().zip(verdicts) {
             if let Some(refused) = IngestError::from_added(to, &added) {
                 return Err(refused.into());
             }
             match added {
-                Added::Created(r) | Added::Restored(r) => promoted.push(r),
+                Added::Created(r) | Added::Restored(r) => {
+                    // The decision travels with the package.
+                    if let Some(origin) = &r.origin {
+                        inherit_decision(&mut tx, origin, &r.id).await?;
+                    }
+                    let scan = crate::scan::Scan {
+                        package_id: r.id.clone(),
+                        ..verdict
+                    };
+                    scans.push((scan.clone(), None));
+                    if holds(&scan) {
+                        held.push(Held { package: r, scan });
+                    } else {
+                        promoted.push(r);
+                    }
+                }
                 Added::Existing(r) => present.push(r),
                 _ => unreachable!("refusals returned above"),
             }
         }
-        // The decisions travel with the package.
-        for r in &promoted {
-            if let Some(origin) = &r.origin {
-                inherit_decision(&mut tx, origin, &r.id).await?;
-            }
-        }
-        let version_record = if promoted.is_empty() {
+        crate::scan::store(&mut tx, &scans).await?;
+        quarantine_audit(&mut tx, &caller.name, to, &held).await?;
+        let version_record = if promoted.is_empty() && held.is_empty() {
             None
         } else {
-            let detail = format!(
-                "{} {version} ({}) {from} -> {to}{}",
-                request.package,
-                promoted
-                    .iter()
-                    .map(|r| r.architecture.as_str())
+            let archs = |rows: &mut dyn Iterator<Item = &PackageRecord>| {
+                rows.map(|r| r.architecture.as_str())
                     .collect::<Vec<_>>()
-                    .join(", "),
+                    .join(", ")
+            };
+            let held_note = if held.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", held by the gate: {}",
+                    archs(&mut held.iter().map(|h| &h.package))
+                )
+            };
+            let detail = format!(
+                "{} {version} ({}{held_note}) {from} -> {to}{}",
+                request.package,
+                archs(&mut promoted.iter()),
                 reason_suffix(&reason)
             );
             audit::record(&mut tx, &caller.name, "distribution.promote", to, &detail).await?;
@@ -419,7 +506,13 @@ impl Packages {
         };
         drop(writes);
         let publish = self.publish_target(to, version_record.is_some()).await?;
-        self.rescan_later(promoted.iter().map(|r| r.id.clone()).collect());
+        self.rescan_later(
+            promoted
+                .iter()
+                .chain(held.iter().map(|h| &h.package))
+                .map(|r| r.id.clone())
+                .collect(),
+        );
         Ok(Promoted {
             package: request.package.clone(),
             version,
@@ -427,6 +520,7 @@ impl Packages {
             to_dist: to.to_owned(),
             promoted,
             already_present: present,
+            held,
             distribution_version: version_record,
             publish,
         })
@@ -498,15 +592,38 @@ impl Packages {
                 Err(m) => skips.push(skip(&source.record, format!("{to} refuses it: {m}"))),
             }
         }
+        // The target's gate, on what is known (no re-scan): blocked ones
+        // are skipped, quarantined ones copied but held.
+        let gated: Vec<&Source> = ready.iter().map(|(s, _)| *s).collect();
+        let verdicts = self.carried(to, &gated).await?;
+        let mut ready: Vec<(&Source, Prepared, crate::scan::Scan)> = ready
+            .into_iter()
+            .zip(verdicts)
+            .filter_map(|((source, prepared), verdict)| {
+                if verdict.state == "blocked" {
+                    skips.push(skip(
+                        &source.record,
+                        format!(
+                            "{to}'s scanner policy {} blocks it: {}",
+                            verdict.policy, verdict.reason
+                        ),
+                    ));
+                    None
+                } else {
+                    Some((source, prepared, verdict))
+                }
+            })
+            .collect();
         let reason = request.reason.clone().unwrap_or_default();
         let writes = self.writes.lock().await;
         let mut tx = crate::db::write(&self.db).await?;
-        let ids: Vec<&str> = ready.iter().map(|(s, _)| s.record.id.as_str()).collect();
+        let ids: Vec<&str> = ready.iter().map(|(s, _, _)| s.record.id.as_str()).collect();
         let there = catalog::still_there(&mut tx, &ids).await?;
-        let (ready, gone): (Vec<_>, Vec<_>) = ready
+        let gone: Vec<_>;
+        (ready, gone) = ready
             .into_iter()
-            .partition(|(s, _)| there.contains(&s.record.id));
-        skips.extend(gone.iter().map(|(s, _)| {
+            .partition(|(s, _, _)| there.contains(&s.record.id));
+        skips.extend(gone.iter().map(|(s, _, _)| {
             skip(
                 &s.record,
                 format!(
@@ -514,17 +631,36 @@ impl Packages {
                 ),
             )
         }));
-        let new: Vec<NewPackage> = ready.iter().map(|(s, p)| new_package(s, p)).collect();
+        let new: Vec<NewPackage> = ready
+            .iter()
+            .map(|(s, p, v)| NewPackage {
+                hold: holds(v),
+                ..new_package(s, p)
+            })
+            .collect();
         let mut change = Change::begin(&mut tx, to).await?;
         let outcomes = catalog::add_many(&mut tx, &mut change, &new).await?;
         let (mut copied, mut present) = (0, 0);
         let mut new_rows = Vec::new();
-        for ((source, _), added) in ready.iter().zip(&outcomes) {
+        let (mut held, mut scans) = (Vec::new(), Vec::new());
+        for ((source, _, verdict), added) in ready.iter().zip(&outcomes) {
             match added {
                 Added::Created(r) | Added::Restored(r) => {
                     inherit_decision(&mut tx, &source.record.id, &r.id).await?;
                     new_rows.push(r.id.clone());
-                    copied += 1;
+                    let scan = crate::scan::Scan {
+                        package_id: r.id.clone(),
+                        ..verdict.clone()
+                    };
+                    scans.push((scan.clone(), None));
+                    if holds(&scan) {
+                        held.push(Held {
+                            package: r.clone(),
+                            scan,
+                        });
+                    } else {
+                        copied += 1;
+                    }
                 }
                 Added::Existing(_) => present += 1,
                 refused => {
@@ -533,11 +669,18 @@ impl Packages {
                 }
             }
         }
-        let version_record = if copied == 0 {
+        crate::scan::store(&mut tx, &scans).await?;
+        quarantine_audit(&mut tx, &caller.name, to, &held).await?;
+        let version_record = if copied == 0 && held.is_empty() {
             None
         } else {
+            let held_note = match held.len() {
+                0 => String::new(),
+                n => format!(", {n} held by the gate"),
+            };
             let detail = format!(
-                "{from} -> {to}: {copied} copied, {present} already present, {} skipped{}",
+                "{from} -> {to}: {copied} copied{held_note}, {present} already present, {} \
+                 skipped{}",
                 skips.len(),
                 reason_suffix(&reason)
             );
@@ -559,6 +702,7 @@ impl Packages {
             to_dist: to.to_owned(),
             copied,
             already_present: present,
+            held,
             skipped: skips.len(),
             skips,
             distribution_version: version_record,
@@ -1055,6 +1199,55 @@ impl Packages {
         })
     }
 
+    /// The target's gate on packages carried into `to` (promotion,
+    /// migration), one scan per source and without re-scanning: each
+    /// source row's stored findings (a row never scanned is scanned now)
+    /// judged by `to`'s scanner policy, with the decision that travels with
+    /// it. The background scan that follows adds what only `to`'s ecosystem
+    /// has, and flags (never removes).
+    async fn carried(
+        &self,
+        to: &str,
+        sources: &[&Source],
+    ) -> Result<Vec<crate::scan::Scan>, LifecycleError> {
+        use crate::scan;
+        let ids: Vec<&str> = sources.iter().map(|s| s.record.id.as_str()).collect();
+        let mut stored = scan::stored(&self.db, &ids).await?;
+        let never: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| !stored.contains_key(*id))
+            .collect();
+        if !never.is_empty() {
+            scan::scan(&self.db, &self.plugins, &self.policies, &never).await?;
+            stored.extend(scan::stored(&self.db, &never).await?);
+        }
+        let mut decisions = scan::latest_decisions(&self.db, &ids).await?;
+        let subjects: Vec<scan::Subject> = sources
+            .iter()
+            .map(|s| scan::Subject {
+                distribution: to.to_owned(),
+                name: s.record.name.clone(),
+                version: s.record.version.clone(),
+                architecture: s.record.architecture.clone(),
+                names: BTreeSet::new(),
+            })
+            .collect();
+        let found: Vec<(String, Vec<scan::Finding>)> = ids
+            .iter()
+            .map(|id| stored.remove(*id).unwrap_or_default())
+            .collect();
+        let judgements = scan::judge(&self.plugins, &self.policies, &subjects, &found).await?;
+        Ok(found
+            .into_iter()
+            .zip(judgements)
+            .zip(&ids)
+            .map(|(((ecosystem, findings), judgement), id)| {
+                scan::result("", ecosystem, findings, judgement, decisions.remove(*id))
+            })
+            .collect())
+    }
+
     /// Scans `ids` in the background (after a promotion or migration, which
     /// do not re-scan synchronously: the decision travelled with them).
     fn rescan_later(&self, ids: Vec<String>) {
@@ -1070,6 +1263,29 @@ impl Packages {
             }
         });
     }
+}
+
+/// Whether the gate keeps a package out of its distribution's versions.
+fn holds(scan: &crate::scan::Scan) -> bool {
+    matches!(scan.state.as_str(), "quarantined" | "rejected")
+}
+
+/// One `package.quarantine` audit entry per held row.
+async fn quarantine_audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    actor: &str,
+    dist: &str,
+    held: &[Held],
+) -> Result<(), sqlx::Error> {
+    for h in held {
+        let r = &h.package;
+        let detail = format!(
+            "{} {} {} sha256 {} held out of {dist}: {}",
+            r.name, r.version, r.architecture, r.sha256, h.scan.reason
+        );
+        audit::record(tx, actor, "package.quarantine", &r.id, &detail).await?;
+    }
+    Ok(())
 }
 
 fn reason_suffix(reason: &str) -> String {

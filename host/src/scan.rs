@@ -1018,6 +1018,84 @@ pub async fn affected_by(
     Ok(out.into_iter().collect())
 }
 
+/// The ecosystem and findings (worst first, without aliases) of the rows
+/// of `ids` that were scanned, as their latest scans stored them.
+pub async fn stored(
+    db: &Db,
+    ids: &[&str],
+) -> Result<HashMap<String, (String, Vec<Finding>)>, sqlx::Error> {
+    let mut out: HashMap<String, (String, Vec<Finding>)> = HashMap::new();
+    for batch in ids.chunks(BATCH) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT package_id, ecosystem FROM scans WHERE package_id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in batch {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        let heads: Vec<(String, String)> = q.build_query_as().fetch_all(db).await?;
+        out.extend(heads.into_iter().map(|(id, eco)| (id, (eco, Vec::new()))));
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT f.package_id, f.advisory_id, f.severity, f.cvss_score, a.cvss_vector, f.fixed, \
+             COALESCE(a.summary, '') AS summary FROM findings f \
+             LEFT JOIN advisories a ON a.id = f.advisory_id WHERE f.package_id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in batch {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            package_id: String,
+            #[sqlx(flatten)]
+            finding: Finding,
+        }
+        let rows: Vec<Row> = q.build_query_as().fetch_all(db).await?;
+        for row in rows {
+            if let Some((_, findings)) = out.get_mut(&row.package_id) {
+                findings.push(row.finding);
+            }
+        }
+    }
+    let ids: BTreeSet<String> = out
+        .values()
+        .flat_map(|(_, f)| f.iter().map(|f| f.advisory_id.clone()))
+        .collect();
+    let aliases = aliases_by_id(db, &ids.iter().map(String::as_str).collect::<Vec<_>>()).await?;
+    for (_, findings) in out.values_mut() {
+        for f in findings.iter_mut() {
+            f.aliases = aliases.get(&f.advisory_id).cloned().unwrap_or_default();
+        }
+        worst_first(findings);
+    }
+    Ok(out)
+}
+
+/// The aliases of each of `ids` that has some, sorted.
+async fn aliases_by_id(
+    db: &Db,
+    ids: &[&str],
+) -> Result<HashMap<String, Vec<String>>, sqlx::Error> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for batch in ids.chunks(BATCH) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT advisory_id, alias FROM advisory_aliases WHERE advisory_id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in batch {
+            list.push_bind(*id);
+        }
+        q.push(") ORDER BY advisory_id, alias");
+        let rows: Vec<(String, String)> = q.build_query_as().fetch_all(db).await?;
+        for (id, alias) in rows {
+            out.entry(id).or_default().push(alias);
+        }
+    }
+    Ok(out)
+}
+
 /// The latest scan of a row, if it was scanned.
 pub async fn of(db: &Db, package_id: &str) -> Result<Option<Scan>, sqlx::Error> {
     type Head = (i64, String, String, String, String, String);
@@ -1039,14 +1117,10 @@ pub async fn of(db: &Db, package_id: &str) -> Result<Option<Scan>, sqlx::Error> 
     .bind(package_id)
     .fetch_all(db)
     .await?;
+    let ids: Vec<&str> = findings.iter().map(|f| f.advisory_id.as_str()).collect();
+    let mut aliases = aliases_by_id(db, &ids).await?;
     for f in &mut findings {
-        let aliases: Vec<(String,)> = sqlx::query_as(
-            "SELECT alias FROM advisory_aliases WHERE advisory_id = $1 ORDER BY alias",
-        )
-        .bind(&f.advisory_id)
-        .fetch_all(db)
-        .await?;
-        f.aliases = aliases.into_iter().map(|(a,)| a).collect();
+        f.aliases = aliases.remove(&f.advisory_id).unwrap_or_default();
     }
     worst_first(&mut findings);
     let decision = latest_decisions(db, &[package_id])

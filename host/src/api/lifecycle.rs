@@ -24,6 +24,7 @@ impl From<LifecycleError> for Problem {
             LifecycleError::Rejected(m) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", m)
             }
+            LifecycleError::Blocked { ref scan, .. } => Problem::blocked(e.to_string(), scan),
             LifecycleError::Plugin(p) => p.into(),
             LifecycleError::Publish { .. } => {
                 tracing::error!("{e}");

@@ -73,11 +73,7 @@ impl From<IngestError> for Problem {
                 Problem::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
             IngestError::Plugin(p) => p.into(),
-            IngestError::Blocked(ref scan) => {
-                let findings = serde_json::to_value(&scan.findings).unwrap_or_default();
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "blocked", e.to_string())
-                    .with("findings", findings)
-            }
+            IngestError::Blocked(ref scan) => Problem::blocked(e.to_string(), scan),
             IngestError::Scan(_) | IngestError::Io(_) | IngestError::Db(_) => Problem::internal(e),
         }
     }

@@ -33,6 +33,13 @@ impl Problem {
         self
     }
 
+    /// 422 `blocked`: the vulnerability gate refuses a package; the
+    /// findings say why.
+    pub fn blocked(detail: impl Into<String>, scan: &crate::scan::Scan) -> Problem {
+        let findings = serde_json::to_value(&scan.findings).unwrap_or_default();
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "blocked", detail).with("findings", findings)
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::NOT_FOUND, "not-found", detail)
     }
