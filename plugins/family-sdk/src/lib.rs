@@ -32,12 +32,12 @@ pub const PINNED_VERSION: &str = "repod.version";
 /// without a version change: an older host ignores it, and a family that
 /// does not set it gets the host's default, both names):
 ///
-/// - [`ADVISORY_NAMES_SOURCE`]: the source package's (a deb's `Source:`,
+/// - `source` ([`ADVISORY_NAMES_SOURCE`]): the source package's (a deb's `Source:`,
 ///   the name part of an RPM's source RPM), the package's own when it has
 ///   none. Debian, Ubuntu and openSUSE records do this.
-/// - [`ADVISORY_NAMES_BINARY`]: the package's own name. AlmaLinux records
+/// - `binary` ([`ADVISORY_NAMES_BINARY`]): the package's own name. AlmaLinux records
 ///   list binary RPMs.
-/// - [`ADVISORY_NAMES_BOTH`]: either.
+/// - `both` ([`ADVISORY_NAMES_BOTH`]): either.
 pub const ADVISORY_NAMES: &str = "repod.advisory-names";
 pub const ADVISORY_NAMES_SOURCE: &str = "source";
 pub const ADVISORY_NAMES_BINARY: &str = "binary";
