@@ -519,3 +519,99 @@ fn a_scheduled_feed_is_synced_at_start() {
     let history = daemon.get("/api/v1/advisories/imports", Some(&daemon.admin));
     assert_eq!(history.body["imports"][0]["actor"], "feed");
 }
+
+/// `python3 -m http.server` serving `dir` on loopback; killed on drop.
+struct DirServer {
+    url: String,
+    child: std::process::Child,
+}
+
+impl Drop for DirServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_dir(dir: &std::path::Path) -> DirServer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1"])
+        .arg(port.to_string())
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 (scripts/setup installs it)");
+    let url = format!("http://127.0.0.1:{port}/osv/");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "http.server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    DirServer { url, child }
+}
+
+#[test]
+fn a_web_directory_of_records_is_a_feed() {
+    let root = tempfile::tempdir().unwrap();
+    let osv = root.path().join("osv");
+    std::fs::create_dir(&osv).unwrap();
+    // A name with a colon, as OSV ids have (the listing percent-encodes it).
+    for (file, record) in [
+        ("ALSA-2023:0959.json", "ALSA-2023_0959.json"),
+        ("USN-6429-1.json", "USN-6429-1.json"),
+    ] {
+        std::fs::write(osv.join(file), repod_tests::advisory_record(record)).unwrap();
+    }
+    std::fs::write(osv.join("README.md"), "not a record").unwrap();
+    let server = serve_dir(root.path());
+    let daemon = Daemon::builder()
+        .config(&format!(
+            "[advisories]\nfeeds = [\"{}\"]\nsync-every-minutes = 0\n",
+            server.url
+        ))
+        .start();
+    let sync = || {
+        let reply = daemon.post_json("/api/v1/advisories/sync", Some(&daemon.admin), json!({}));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body["feeds"][0].clone()
+    };
+    let first = sync();
+    assert_eq!(first["status"], "ok", "{first}");
+    assert_eq!(first["import"]["added"], 2, "{first}");
+    assert_eq!(all_ids(&daemon), ["ALSA-2023:0959", "USN-6429-1"]);
+    // The listing did not change: nothing fetched again.
+    assert_eq!(sync()["status"], "unchanged");
+    // A new record changes the listing.
+    std::fs::write(
+        osv.join("DLA-3008-1.json"),
+        repod_tests::advisory_record("DLA-3008-1.json"),
+    )
+    .unwrap();
+    let third = sync();
+    assert_eq!(third["status"], "ok", "{third}");
+    assert_eq!(third["import"]["added"], 1, "{third}");
+    assert_eq!(third["import"]["unchanged"], 2, "{third}");
+    // A listing that links no record fails, and keeps the data.
+    for file in ["ALSA-2023:0959.json", "USN-6429-1.json", "DLA-3008-1.json"] {
+        std::fs::remove_file(osv.join(file)).unwrap();
+    }
+    let failed = sync();
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("lists no *.json record"),
+        "{failed}"
+    );
+    assert_eq!(all_ids(&daemon).len(), 3);
+}

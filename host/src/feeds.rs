@@ -2,10 +2,12 @@
 //! synced on a schedule and on demand (`POST /api/v1/advisories/sync`).
 //!
 //! A feed is an `http(s)://` URL of an OSV file (an ecosystem's `all.zip`,
-//! a JSON array, one record) or a local directory of `*.json` records.
+//! a JSON array, one record), an `http(s)://` URL ending in `/` whose
+//! directory listing (nginx or Apache autoindex, `python3 -m http.server`)
+//! links `*.json` records, or a local directory of `*.json` records.
 //! Fetches are conditional (`If-None-Match` / `If-Modified-Since` from the
-//! last answer; for a directory, a fingerprint of its files' names, sizes
-//! and times), so an unchanged feed costs one request. A fetch or import
+//! last answer; for a directory, a fingerprint of its listing, or of its
+//! files' names, sizes and times), so an unchanged feed costs one request. A fetch or import
 //! that fails keeps the data of the last good sync, and is recorded in the
 //! import history and the feed's status.
 
@@ -98,6 +100,67 @@ fn fetch_http(url: &str, etag: Option<&str>, since: Option<&str>) -> Result<Fetc
         bytes,
         etag,
         last_modified,
+    })
+}
+
+/// The `*.json` records a directory listing links, as relative hrefs in
+/// page order (no absolute, parent or query links).
+fn listed_records(html: &str) -> Vec<&str> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|href| {
+            href.ends_with(".json")
+                && !href.starts_with('/')
+                && !href.contains("://")
+                && !href.contains('?')
+                && !href.split('/').any(|part| part == "..")
+        })
+        .collect()
+}
+
+/// Reads the records a web directory's listing links as one JSON array,
+/// with a fingerprint of the listing as the "ETag": nginx and Apache
+/// listings show each file's size and time, so a changed record changes
+/// the listing; a listing without them (python's http.server) notices
+/// added and removed records only.
+fn fetch_http_dir(url: &str, etag: Option<&str>) -> Result<Fetched, String> {
+    let Fetched::Body { bytes: page, .. } = fetch_http(url, None, None)? else {
+        unreachable!("an unconditional request is never answered 304")
+    };
+    let page = String::from_utf8_lossy(&page);
+    let fingerprint = format!("listing:{}", crate::plugins::sha256_hex(page.as_bytes()));
+    if etag == Some(fingerprint.as_str()) {
+        return Ok(Fetched::NotModified);
+    }
+    let records = listed_records(&page);
+    if records.is_empty() {
+        return Err(format!(
+            "{url} lists no *.json record (a feed URL ending in / must be a directory \
+             listing; name an all.zip or a .json file otherwise)"
+        ));
+    }
+    let mut bytes = b"[".to_vec();
+    for (i, href) in records.iter().enumerate() {
+        if i > 0 {
+            bytes.push(b',');
+        }
+        let Fetched::Body { bytes: record, .. } = fetch_http(&format!("{url}{href}"), None, None)?
+        else {
+            unreachable!("an unconditional request is never answered 304")
+        };
+        bytes.extend_from_slice(&record);
+        if bytes.len() as u64 > MAX_FEED_BYTES {
+            return Err(format!(
+                "{url} lists more than {MAX_FEED_BYTES} bytes of records"
+            ));
+        }
+    }
+    bytes.push(b']');
+    Ok(Fetched::Body {
+        bytes,
+        etag: Some(fingerprint),
+        last_modified: None,
     })
 }
 
@@ -209,7 +272,9 @@ pub async fn sync(db: &Db, source: &str) -> Result<Synced, sqlx::Error> {
         next.last_modified.clone(),
     );
     let fetched = tokio::task::spawn_blocking(move || {
-        if is_web(&url) {
+        if is_web(&url) && url.ends_with('/') {
+            fetch_http_dir(&url, etag.as_deref())
+        } else if is_web(&url) {
             fetch_http(&url, etag.as_deref(), since.as_deref())
         } else {
             fetch_dir(&url, etag.as_deref())
@@ -270,6 +335,21 @@ pub async fn sync(db: &Db, source: &str) -> Result<Synced, sqlx::Error> {
     };
     save(db, &next).await?;
     Ok(synced)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn listings_link_records() {
+        // python3 -m http.server, then nginx autoindex.
+        let python = r#"<ul><li><a href="ALSA-2023%3A0959.json">ALSA-2023:0959.json</a></li>
+<li><a href="README.md">README.md</a></li><li><a href="sub/">sub/</a></li></ul>"#;
+        assert_eq!(super::listed_records(python), ["ALSA-2023%3A0959.json"]);
+        let nginx = r#"<a href="../">../</a>
+<a href="USN-6429-1.json">USN-6429-1.json</a>   29-Nov-2026 04:00   4242
+<a href="/etc/passwd.json">x</a><a href="../up.json">x</a><a href="http://x/y.json">x</a>"#;
+        assert_eq!(super::listed_records(nginx), ["USN-6429-1.json"]);
+    }
 }
 
 fn failed(next: &mut FeedState, source: &str, why: String) -> Synced {

@@ -1074,10 +1074,7 @@ pub async fn stored(
 }
 
 /// The aliases of each of `ids` that has some, sorted.
-async fn aliases_by_id(
-    db: &Db,
-    ids: &[&str],
-) -> Result<HashMap<String, Vec<String>>, sqlx::Error> {
+async fn aliases_by_id(db: &Db, ids: &[&str]) -> Result<HashMap<String, Vec<String>>, sqlx::Error> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     for batch in ids.chunks(BATCH) {
         let mut q = QueryBuilder::<Sqlite>::new(
@@ -1137,6 +1134,37 @@ pub async fn of(db: &Db, package_id: &str) -> Result<Option<Scan>, sqlx::Error> 
         findings,
         decision,
     }))
+}
+
+/// Rows an approval kept `approved` until it expired, scanned again so
+/// that review re-opens (their state follows the policy again; a published
+/// row stays published, flagged). How many.
+pub async fn reopen_expired(
+    db: &Db,
+    plugins: &PluginHost,
+    policies: &PolicyConfig,
+) -> Result<usize, ScanError> {
+    let due: Vec<(String,)> = sqlx::query_as(
+        "SELECT s.package_id FROM scans s WHERE s.state = 'approved' AND \
+         (SELECT d.expires_ms FROM decisions d WHERE d.package_id = s.package_id \
+          ORDER BY d.at_ms DESC, d.id DESC LIMIT 1) <= $1",
+    )
+    .bind(now_ms())
+    .fetch_all(db)
+    .await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<&str> = due.iter().map(|(id,)| id.as_str()).collect();
+    let scans = scan(db, plugins, policies, &ids).await?;
+    for s in &scans {
+        tracing::info!(
+            package = s.package_id,
+            state = s.state,
+            "an approval expired: review re-opened"
+        );
+    }
+    Ok(scans.len())
 }
 
 /// Scans again what an advisory import changed (the rows its records name,

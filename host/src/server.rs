@@ -67,6 +67,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         max_upload: settings.max_upload,
         feeds: Arc::new(settings.feeds.clone()),
     };
+    tokio::spawn(reopen_expired(state.clone()));
     if let Some(every) = settings.feeds.every
         && !settings.feeds.feeds.is_empty()
     {
@@ -110,6 +111,22 @@ async fn sync_feeds(state: AppState, every: std::time::Duration) {
             }
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+/// How often approvals are checked for expiry.
+const EXPIRY_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Re-opens review of packages whose approval expired, within
+/// [`EXPIRY_CHECK`] of the expiry (not only at their next scan).
+async fn reopen_expired(state: AppState) {
+    loop {
+        tokio::time::sleep(EXPIRY_CHECK).await;
+        let reopened =
+            crate::scan::reopen_expired(&state.db, &state.plugins, &state.packages.policies).await;
+        if let Err(e) = reopened {
+            tracing::error!("re-opening review of expired approvals failed: {e}");
+        }
     }
 }
 
