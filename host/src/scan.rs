@@ -630,6 +630,14 @@ pub async fn latest_decisions(
     db: &Db,
     ids: &[&str],
 ) -> Result<HashMap<String, Decision>, sqlx::Error> {
+    latest_decisions_in(&mut *db.acquire().await?, ids).await
+}
+
+/// [`latest_decisions`] on one connection (a transaction's).
+async fn latest_decisions_in(
+    db: &mut sqlx::SqliteConnection,
+    ids: &[&str],
+) -> Result<HashMap<String, Decision>, sqlx::Error> {
     let mut out: HashMap<String, Decision> = HashMap::new();
     for batch in ids.chunks(BATCH) {
         let mut q = QueryBuilder::<Sqlite>::new(format!(
@@ -640,7 +648,7 @@ pub async fn latest_decisions(
             list.push_bind(*id);
         }
         q.push(") ORDER BY at_ms, id");
-        let found: Vec<Decision> = q.build_query_as().fetch_all(db).await?;
+        let found: Vec<Decision> = q.build_query_as().fetch_all(&mut *db).await?;
         for d in found {
             out.insert(d.package_id.clone(), d);
         }
@@ -840,6 +848,7 @@ async fn scan_rows(
     mut known: HashMap<String, BTreeSet<String>>,
     started: std::time::Instant,
 ) -> Result<Vec<Scan>, ScanError> {
+    let started_ms = now_ms();
     {
         let registry = plugins.registry();
         rows.retain(|r| registry.distribution(&r.distribution).is_some());
@@ -889,9 +898,12 @@ async fn scan_rows(
     let found = find(db, plugins, &subjects).await?;
     let matched = started.elapsed();
     let judged = judge(plugins, policies, &subjects, &found).await?;
-    let row_ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let mut decisions = latest_decisions(db, &row_ids).await?;
     let decided = started.elapsed();
+    // Decisions are read in the write transaction, so one made while the
+    // rows were matched is not overwritten with a state that ignores it.
+    let mut tx = crate::db::write(db).await?;
+    let row_ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let mut decisions = latest_decisions_in(&mut tx, &row_ids).await?;
     let results: Vec<(Scan, Option<&BTreeSet<String>>)> = rows
         .iter()
         .zip(&subjects)
@@ -907,7 +919,6 @@ async fn scan_rows(
             )
         })
         .collect();
-    let mut tx = crate::db::write(db).await?;
     // Rows retention collected since they were read are not stored (many:
     // one read of every id beats a lookup per batch).
     let there: std::collections::HashSet<String> = if results.len() > WHOLE_INDEX_ABOVE {
@@ -919,10 +930,18 @@ async fn scan_rows(
         let ids: Vec<&str> = results.iter().map(|(s, _)| s.package_id.as_str()).collect();
         crate::catalog::still_there(&mut tx, &ids).await?
     };
-    let results: Vec<(Scan, Option<&BTreeSet<String>>)> = results
+    // Nor rows a scan that started later has stored meanwhile (it saw
+    // advisories at least as new as these).
+    let newer: Vec<(String,)> =
+        sqlx::query_as("SELECT package_id FROM scans WHERE scanned_ms > $1")
+            .bind(started_ms)
+            .fetch_all(&mut *tx)
+            .await?;
+    let newer: std::collections::HashSet<String> = newer.into_iter().map(|(id,)| id).collect();
+    let (results, superseded): (Vec<_>, Vec<_>) = results
         .into_iter()
         .filter(|(s, _)| there.contains(&s.package_id))
-        .collect();
+        .partition(|(s, _)| !newer.contains(&s.package_id));
     store(&mut tx, &results).await?;
     tx.commit().await?;
     let ms = |d: std::time::Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
@@ -936,9 +955,16 @@ async fn scan_rows(
         match_ms = ms(matched - read),
         judge_ms = ms(decided - matched),
         store_ms = ms(started.elapsed() - decided),
+        superseded = superseded.len(),
         "scanned"
     );
-    Ok(results.into_iter().map(|(scan, _)| scan).collect())
+    let mut out: Vec<Scan> = results.into_iter().map(|(scan, _)| scan).collect();
+    // The newer scans stand for the superseded ones (a few at most: only
+    // rows scanned twice at once).
+    for (scan, _) in superseded {
+        out.extend(of(db, &scan.package_id).await?);
+    }
+    Ok(out)
 }
 
 /// Findings worst first, then by advisory id.
