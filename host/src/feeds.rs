@@ -337,21 +337,6 @@ pub async fn sync(db: &Db, source: &str) -> Result<Synced, sqlx::Error> {
     Ok(synced)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn listings_link_records() {
-        // python3 -m http.server, then nginx autoindex.
-        let python = r#"<ul><li><a href="ALSA-2023%3A0959.json">ALSA-2023:0959.json</a></li>
-<li><a href="README.md">README.md</a></li><li><a href="sub/">sub/</a></li></ul>"#;
-        assert_eq!(super::listed_records(python), ["ALSA-2023%3A0959.json"]);
-        let nginx = r#"<a href="../">../</a>
-<a href="USN-6429-1.json">USN-6429-1.json</a>   29-Nov-2026 04:00   4242
-<a href="/etc/passwd.json">x</a><a href="../up.json">x</a><a href="http://x/y.json">x</a>"#;
-        assert_eq!(super::listed_records(nginx), ["USN-6429-1.json"]);
-    }
-}
-
 fn failed(next: &mut FeedState, source: &str, why: String) -> Synced {
     tracing::warn!(
         feed = source,
@@ -380,4 +365,19 @@ pub async fn sync_and_rescan(
         report.rescanned = crate::scan::rescan_after(db, plugins, policies, report).await?;
     }
     Ok(synced)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn listings_link_records() {
+        // python3 -m http.server, then nginx autoindex.
+        let python = r#"<ul><li><a href="ALSA-2023%3A0959.json">ALSA-2023:0959.json</a></li>
+<li><a href="README.md">README.md</a></li><li><a href="sub/">sub/</a></li></ul>"#;
+        assert_eq!(super::listed_records(python), ["ALSA-2023%3A0959.json"]);
+        let nginx = r#"<a href="../">../</a>
+<a href="USN-6429-1.json">USN-6429-1.json</a>   29-Nov-2026 04:00   4242
+<a href="/etc/passwd.json">x</a><a href="../up.json">x</a><a href="http://x/y.json">x</a>"#;
+        assert_eq!(super::listed_records(nginx), ["USN-6429-1.json"]);
+    }
 }
