@@ -1,8 +1,11 @@
 //! Stock dnf and zypper against the rpm-md trees repod publishes, over HTTP,
 //! with metadata signature checking on (`repo_gpgcheck=1`) and package
 //! signatures checked too: the test signs its RPMs with the same key the
-//! daemon signs repomd.xml with (imported with `repod key import`), as an
-//! organisation with one release key would.
+//! daemon signs repomd.xml with, as an organisation with one release key
+//! would. Each runs twice: with the key the daemon generated at first
+//! start (rpm 4.14-4.18 refused sequoia's critical subpackets until the
+//! daemon issued its self-signatures without them), and with a gpg-made
+//! key imported with `repod key import`.
 //!
 //! Recipes and traps: ../shared/recipes/CLIENTS.md §4-5 (Debian's dnf.conf
 //! has `skip_if_unavailable=True`, which turns a bad signature into rc 0;
@@ -11,13 +14,35 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use repod_tests::fixtures;
 use repod_tests::rpm::{Dnf, Signer, client_config, daemon_signed_by, ok, run, sha256, text};
+use repod_tests::{Daemon, fixtures};
+
+/// A daemon with the key it generated itself, and a signer holding it.
+fn with_own_key() -> (Daemon, Signer) {
+    let daemon = Daemon::builder().fresh_key().start();
+    let signer = Signer::of_daemon(&daemon);
+    (daemon, signer)
+}
+
+/// A daemon signing with an imported gpg-made key, and that key.
+fn with_imported_key() -> (Daemon, Signer) {
+    let signer = Signer::new();
+    (daemon_signed_by(&signer), signer)
+}
 
 #[test]
-fn dnf_reads_two_el_distributions_with_signatures_checked() {
-    let signer = Signer::new();
-    let daemon = daemon_signed_by(&signer);
+fn dnf_reads_two_el_distributions_with_the_daemons_own_key() {
+    let (daemon, signer) = with_own_key();
+    dnf_reads_two_el_distributions(&daemon, &signer);
+}
+
+#[test]
+fn dnf_reads_two_el_distributions_with_an_imported_key() {
+    let (daemon, signer) = with_imported_key();
+    dnf_reads_two_el_distributions(&daemon, &signer);
+}
+
+fn dnf_reads_two_el_distributions(daemon: &Daemon, signer: &Signer) {
     let token = daemon.token("uploader", "rpm");
     let dir = tempfile::tempdir().unwrap();
     let mut built = Vec::new();
@@ -60,7 +85,7 @@ fn dnf_reads_two_el_distributions_with_signatures_checked() {
     }
 
     for dist in ["almalinux9", "rocky8"] {
-        let repo = client_config(&daemon, dist);
+        let repo = client_config(daemon, dist);
         for (arch, want) in [
             ("x86_64", ["hello-1.0-1.noarch", "hello-1.0-1.x86_64"]),
             ("aarch64", ["hello-1.0-1.aarch64", "hello-1.0-1.noarch"]),
@@ -120,9 +145,18 @@ fn dnf_refuses_a_tampered_repomd() {
 }
 
 #[test]
-fn zypper_refreshes_and_downloads_from_opensuse_leap() {
-    let signer = Signer::new();
-    let daemon = daemon_signed_by(&signer);
+fn zypper_refreshes_and_downloads_from_opensuse_leap_with_the_daemons_own_key() {
+    let (daemon, signer) = with_own_key();
+    zypper_refreshes_and_downloads(&daemon, &signer);
+}
+
+#[test]
+fn zypper_refreshes_and_downloads_from_opensuse_leap_with_an_imported_key() {
+    let (daemon, signer) = with_imported_key();
+    zypper_refreshes_and_downloads(&daemon, &signer);
+}
+
+fn zypper_refreshes_and_downloads(daemon: &Daemon, signer: &Signer) {
     let token = daemon.token("uploader", "rpm");
     let dir = tempfile::tempdir().unwrap();
     let file = fixtures::rpm(dir.path(), "leaphello", "1.0", "1", "x86_64", "");
@@ -131,7 +165,7 @@ fn zypper_refreshes_and_downloads_from_opensuse_leap() {
     daemon.publish("opensuse-leap-15.6", &token);
 
     // The zypper command the daemon renders names the repository URL.
-    let config = client_config(&daemon, "opensuse-leap-15.6");
+    let config = client_config(daemon, "opensuse-leap-15.6");
     let url = config
         .split_whitespace()
         .map(|w| w.trim_matches(|c| c == '\'' || c == '"'))

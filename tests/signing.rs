@@ -132,6 +132,54 @@ fn the_daemon_creates_keeps_and_serves_only_the_public_key() {
 }
 
 #[test]
+fn rpm_imports_the_key_the_daemon_generated() {
+    // As a new user would: no imported key, the served one into rpm.
+    let daemon = Daemon::builder().fresh_key().start();
+    let asc = daemon.get("/repos/keys/repod.asc", None);
+    assert_eq!(asc.status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("repod.asc");
+    std::fs::write(&key, asc.body.as_str().unwrap()).unwrap();
+    let root = dir.path().join("root");
+    let out = Command::new("rpmkeys")
+        .arg("--root")
+        .arg(&root)
+        .arg("--import")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It is in the rpmdb, under the key id's last 8 hex digits.
+    let fingerprint = std::fs::read_to_string(daemon.data.path().join("daemon.log"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.split("fingerprint=").nth(1))
+        .map(|f| {
+            f.split_whitespace()
+                .next()
+                .unwrap()
+                .trim_matches('"')
+                .to_lowercase()
+        })
+        .expect("the daemon logs its key's fingerprint");
+    let listed = Command::new("rpm")
+        .arg("--root")
+        .arg(&root)
+        .args(["-q", "gpg-pubkey"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        listed.starts_with(&format!("gpg-pubkey-{}-", &fingerprint[32..])),
+        "{listed} / {fingerprint}"
+    );
+}
+
+#[test]
 fn an_existing_key_can_be_imported_and_bad_ones_change_nothing() {
     let gnupg = tempfile::tempdir().unwrap();
     let gpg = |args: &[&str]| {

@@ -343,7 +343,10 @@ fn main() -> anyhow::Result<()> {
             let settings = common.settings()?;
             let bytes = std::fs::read(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let key = repod::signing::SigningKey::import(&settings.keys_dir(), &bytes)?;
+            let (key, note) = repod::signing::SigningKey::import(&settings.keys_dir(), &bytes)?;
+            if let Some(note) = note {
+                eprintln!("warning: {note}");
+            }
             key.publish(&settings.repos_dir())?;
             runtime.block_on(async {
                 let db = repod::db::open(&settings.database_path()).await?;

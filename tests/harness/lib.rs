@@ -171,7 +171,8 @@ impl DaemonBuilder {
 /// daemon generating its own would cost ~1.5 s each.
 fn install_shared_key(data: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let shared = profile_dir().join("repod-test-signing.key");
+    // Named for the key format: a key an older daemon made is not reused.
+    let shared = profile_dir().join("repod-test-signing-rpm.key");
     if !shared.exists() {
         let scratch = tempfile::tempdir_in(profile_dir()).unwrap();
         repod::signing::SigningKey::load_or_create(

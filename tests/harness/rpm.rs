@@ -73,6 +73,31 @@ impl Signer {
         Signer { home, fingerprint }
     }
 
+    /// The daemon's own key (the one it generated at first start, in its
+    /// data directory), imported into a private gpg home so that the test
+    /// can sign packages with it as an organisation would.
+    pub fn of_daemon(daemon: &Daemon) -> Signer {
+        let home = tempfile::tempdir().unwrap();
+        let gpg = || {
+            let mut cmd = Command::new("gpg");
+            cmd.env("GNUPGHOME", home.path()).args(["-q", "--batch"]);
+            cmd
+        };
+        ok(gpg()
+            .arg("--import")
+            .arg(daemon.data.path().join("keys/signing.key")));
+        let listing = ok(gpg().args(["--with-colons", "--list-secret-keys"]));
+        let fingerprint = listing
+            .lines()
+            .find(|l| l.starts_with("fpr"))
+            .unwrap()
+            .split(':')
+            .nth(9)
+            .unwrap()
+            .to_owned();
+        Signer { home, fingerprint }
+    }
+
     pub fn secret_key(&self) -> PathBuf {
         let path = self.home.path().join("secret.asc");
         let out = ok(Command::new("gpg")

@@ -10,6 +10,16 @@
 //! Keys are v4 (RFC 4880 profile) for gpgv 2.2, rpm 4.14+ and libzypp. The
 //! primary key certifies and signs, with no subkeys, and never expires:
 //! a repository key that silently expired would break every client.
+//!
+//! rpm's own OpenPGP parser (rpm 4.14 to 4.18: openSUSE Leap 15.6, EL 9,
+//! Debian 12) refuses a whole key, "key 1 import failed", when one of its
+//! signatures carries a *critical* subpacket it does not implement; up to
+//! 4.16 it compared the raw tag byte, so even a critical creation time
+//! fails. Sequoia marks creation time, key flags and the primary-user-ID
+//! flag critical (RFC 4880 allows it); gpg marks none. So the key's
+//! self-signatures are issued again with no critical subpacket
+//! ([`for_rpm`]): at creation, and once for a stored or imported key that
+//! has them (same key, same fingerprint, new self-signatures).
 
 mod rsa_crt;
 
@@ -84,6 +94,142 @@ impl openpgp::crypto::Signer for KeySigner {
 
 const KEY_FILE: &str = "signing.key";
 
+/// Whether rpm's own parser refuses `cert` as exported: some signature in
+/// it has a critical subpacket (see the module docs).
+pub fn rpm_refuses(cert: &openpgp::Cert) -> bool {
+    use openpgp::Packet;
+    cert.clone()
+        .strip_secret_key_material()
+        .into_packets()
+        .any(|p| match p {
+            Packet::Signature(sig) => sig
+                .hashed_area()
+                .iter()
+                .chain(sig.unhashed_area().iter())
+                .any(|sp| sp.critical()),
+            _ => false,
+        })
+}
+
+/// A builder whose creation time is not critical (sequoia's is).
+fn non_critical(
+    builder: openpgp::packet::signature::SignatureBuilder,
+    now: std::time::SystemTime,
+) -> openpgp::Result<openpgp::packet::signature::SignatureBuilder> {
+    use openpgp::packet::signature::subpacket::{Subpacket, SubpacketValue};
+    builder
+        .suppress_signature_creation_time()?
+        .modify_hashed_area(|mut area| {
+            area.add(Subpacket::new(
+                SubpacketValue::SignatureCreationTime(now.try_into()?),
+                false,
+            )?)?;
+            Ok(area)
+        })
+}
+
+/// `cert` with new self-signatures that have no critical subpacket: each
+/// user ID certified again (key flags, primary user ID, expiry as before),
+/// each signing subkey bound again (with its back-signature); encryption
+/// subkeys and third-party certifications are left out (a repository key
+/// only signs). Needs the primary key's secret, unencrypted.
+pub fn for_rpm(cert: &openpgp::Cert) -> Result<openpgp::Cert, SigningError> {
+    use openpgp::Packet;
+    use openpgp::packet::signature::SignatureBuilder;
+    use openpgp::packet::signature::subpacket::{Subpacket, SubpacketValue};
+    use openpgp::types::SignatureType;
+    let policy = StandardPolicy::new();
+    let primary = cert
+        .primary_key()
+        .key()
+        .clone()
+        .parts_into_secret()
+        .map_err(|_| {
+            SigningError::Unusable(
+                "its primary key's secret is not in the file (exported with \
+                 --export-secret-subkeys?); export it with --export-secret-keys"
+                    .into(),
+            )
+        })?;
+    if !primary.has_unencrypted_secret() {
+        return Err(SigningError::Unusable(
+            "its primary key's secret is passphrase-protected".into(),
+        ));
+    }
+    let mut signer = primary.clone().into_keypair()?;
+    let valid = cert.with_policy(&policy, None)?;
+    let flags = valid
+        .primary_key()
+        .key_flags()
+        .unwrap_or_else(|| KeyFlags::empty().set_certification().set_signing());
+    let expiry = valid.primary_key().key_validity_period();
+    let now = std::time::SystemTime::now();
+    let mut packets: Vec<Packet> = vec![primary.clone().into()];
+    for (i, ua) in valid.userids().enumerate() {
+        let sig = non_critical(
+            SignatureBuilder::new(SignatureType::PositiveCertification),
+            now,
+        )?
+        .modify_hashed_area(|mut area| {
+            area.add(Subpacket::new(
+                SubpacketValue::KeyFlags(flags.clone()),
+                false,
+            )?)?;
+            if i == 0 {
+                area.add(Subpacket::new(SubpacketValue::PrimaryUserID(true), false)?)?;
+            }
+            if let Some(d) = expiry {
+                area.add(Subpacket::new(
+                    SubpacketValue::KeyExpirationTime(d.try_into()?),
+                    false,
+                )?)?;
+            }
+            Ok(area)
+        })?
+        .sign_userid_binding(&mut signer, None, ua.userid())?;
+        packets.push(ua.userid().clone().into());
+        packets.push(sig.into());
+    }
+    for ka in valid.keys().subkeys().for_signing().secret() {
+        let subkey = ka.key().clone();
+        if !subkey.has_unencrypted_secret() {
+            continue;
+        }
+        let mut subkey_signer = subkey.clone().into_keypair()?;
+        let back = non_critical(SignatureBuilder::new(SignatureType::PrimaryKeyBinding), now)?
+            .sign_primary_key_binding(&mut subkey_signer, primary.parts_as_public(), &subkey)?;
+        let expiry = ka.key_validity_period();
+        let binding = non_critical(SignatureBuilder::new(SignatureType::SubkeyBinding), now)?
+            .modify_hashed_area(|mut area| {
+                area.add(Subpacket::new(
+                    SubpacketValue::KeyFlags(KeyFlags::empty().set_signing()),
+                    false,
+                )?)?;
+                area.add(Subpacket::new(
+                    SubpacketValue::EmbeddedSignature(back),
+                    false,
+                )?)?;
+                if let Some(d) = expiry {
+                    area.add(Subpacket::new(
+                        SubpacketValue::KeyExpirationTime(d.try_into()?),
+                        false,
+                    )?)?;
+                }
+                Ok(area)
+            })?
+            .sign_subkey_binding(&mut signer, None, &subkey)?;
+        packets.push(subkey.into());
+        packets.push(binding.into());
+    }
+    let fixed = openpgp::Cert::from_packets(packets.into_iter())?;
+    if rpm_refuses(&fixed) {
+        return Err(SigningError::Unusable(
+            "its new self-signatures still carry a critical subpacket".into(),
+        ));
+    }
+    Ok(fixed)
+}
+
 fn key_path(keys_dir: &Path) -> PathBuf {
     keys_dir.join(KEY_FILE)
 }
@@ -93,7 +239,14 @@ impl SigningKey {
     pub fn load_or_create(keys_dir: &Path, user_id: &str) -> Result<SigningKey, SigningError> {
         let path = key_path(keys_dir);
         if path.exists() {
-            return SigningKey::from_bytes(&std::fs::read(&path)?);
+            let (key, note) = SigningKey::from_bytes(&std::fs::read(&path)?)?;
+            if let Some(note) = note {
+                tracing::warn!("signing key: {note}");
+                if !rpm_refuses(&key.cert) {
+                    key.store(keys_dir)?;
+                }
+            }
+            return Ok(key);
         }
         let (cert, _revocation) = CertBuilder::new()
             .add_userid(user_id)
@@ -101,24 +254,54 @@ impl SigningKey {
             .set_primary_key_flags(KeyFlags::empty().set_certification().set_signing())
             .set_validity_period(None)
             .generate()?;
-        let key = SigningKey::from_cert(cert)?;
+        let key = SigningKey::from_cert(for_rpm(&cert)?)?;
         key.store(keys_dir)?;
         Ok(key)
     }
 
     /// Replaces the stored key with the secret key in `bytes` (armored or
     /// binary). Refuses a public key, an encrypted key or one that cannot
-    /// sign, and then leaves the stored key as it was.
-    pub fn import(keys_dir: &Path, bytes: &[u8]) -> Result<SigningKey, SigningError> {
-        let key = SigningKey::from_bytes(bytes)?;
+    /// sign, and then leaves the stored key as it was. The note says what
+    /// was done for rpm ([`for_rpm`]), or why rpm will refuse the key.
+    pub fn import(
+        keys_dir: &Path,
+        bytes: &[u8],
+    ) -> Result<(SigningKey, Option<String>), SigningError> {
+        let (key, note) = SigningKey::from_bytes(bytes)?;
         key.store(keys_dir)?;
-        Ok(key)
+        Ok((key, note))
     }
 
-    fn from_bytes(bytes: &[u8]) -> Result<SigningKey, SigningError> {
+    /// The key in `bytes`, its self-signatures issued again if rpm would
+    /// refuse them; the note says so (or why that was not possible).
+    fn from_bytes(bytes: &[u8]) -> Result<(SigningKey, Option<String>), SigningError> {
         let cert = openpgp::Cert::from_bytes(bytes)
             .map_err(|e| SigningError::Unusable(format!("not an OpenPGP key: {e}")))?;
-        SigningKey::from_cert(cert)
+        // Usable at all, before anything is re-issued.
+        SigningKey::from_cert(cert.clone())?;
+        if !rpm_refuses(&cert) {
+            return Ok((SigningKey::from_cert(cert)?, None));
+        }
+        match for_rpm(&cert) {
+            Ok(fixed) => Ok((
+                SigningKey::from_cert(fixed)?,
+                Some(format!(
+                    "rpm 4.14-4.18 would refuse key {} (a self-signature has a critical \
+                     subpacket); its self-signatures were issued again without one \
+                     (same key and fingerprint)",
+                    cert.fingerprint()
+                )),
+            )),
+            Err(e) => Ok((
+                SigningKey::from_cert(cert.clone())?,
+                Some(format!(
+                    "rpm 4.14-4.18 will refuse key {} (\"key 1 import failed\": a \
+                     self-signature has a critical subpacket), and it cannot be fixed here: \
+                     {e}. dnf, zypper and rpmkeys users cannot import it",
+                    cert.fingerprint()
+                )),
+            )),
+        }
     }
 
     fn from_cert(cert: openpgp::Cert) -> Result<SigningKey, SigningError> {
@@ -240,5 +423,83 @@ impl SigningKey {
         signer.write_all(data)?;
         signer.finalize()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `rpmkeys --import` of `cert`'s public key into a fresh root.
+    fn rpm_imports(cert: &openpgp::Cert) -> Result<(), String> {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.asc");
+        std::fs::write(&key, cert.armored().to_vec().unwrap()).unwrap();
+        let out = std::process::Command::new("rpmkeys")
+            .arg("--root")
+            .arg(dir.path().join("root"))
+            .arg("--import")
+            .arg(&key)
+            .output()
+            .expect("rpmkeys (scripts/setup installs rpm)");
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    #[test]
+    fn sequoias_critical_self_signatures_are_issued_again_for_rpm() {
+        // What CertBuilder makes (critical creation time, key flags and
+        // primary user ID), with a signing and an encryption subkey.
+        let (cert, _) = CertBuilder::new()
+            .add_userid("first <first@test.invalid>")
+            .add_userid("second <second@test.invalid>")
+            .set_cipher_suite(CipherSuite::RSA2k)
+            .add_signing_subkey()
+            .add_transport_encryption_subkey()
+            .generate()
+            .unwrap();
+        assert!(rpm_refuses(&cert));
+        let refused = rpm_imports(&cert).unwrap_err();
+        assert!(refused.contains("import failed"), "{refused}");
+
+        let fixed = for_rpm(&cert).unwrap();
+        assert!(!rpm_refuses(&fixed));
+        rpm_imports(&fixed).unwrap();
+        assert_eq!(fixed.fingerprint(), cert.fingerprint());
+        let policy = StandardPolicy::new();
+        let valid = fixed.with_policy(&policy, None).unwrap();
+        assert_eq!(valid.userids().count(), 2);
+        assert_eq!(
+            valid.primary_userid().unwrap().userid().value(),
+            b"first <first@test.invalid>"
+        );
+        // The signing subkey is bound again; the encryption one left out.
+        assert_eq!(valid.keys().subkeys().count(), 1);
+        assert_eq!(valid.keys().subkeys().for_signing().count(), 1);
+        SigningKey::from_cert(fixed).unwrap();
+    }
+
+    #[test]
+    fn a_stored_key_rpm_refuses_is_fixed_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, _) = CertBuilder::new()
+            .add_userid("repo <repo@test.invalid>")
+            .set_cipher_suite(CipherSuite::RSA2k)
+            .set_primary_key_flags(KeyFlags::empty().set_certification().set_signing())
+            .generate()
+            .unwrap();
+        let (imported, note) =
+            SigningKey::import(dir.path(), &cert.as_tsk().armored().to_vec().unwrap()).unwrap();
+        assert!(note.unwrap().contains("issued again"));
+        assert_eq!(imported.fingerprint(), cert.fingerprint().to_hex());
+        assert!(!rpm_refuses(&imported.cert));
+        // Stored as fixed: loading it again changes nothing.
+        let stored = std::fs::read(key_path(dir.path())).unwrap();
+        let loaded = SigningKey::load_or_create(dir.path(), "unused").unwrap();
+        assert_eq!(loaded.public_armored(), imported.public_armored());
+        assert_eq!(std::fs::read(key_path(dir.path())).unwrap(), stored);
     }
 }
