@@ -639,6 +639,22 @@ async fn latest_decisions_in(
     ids: &[&str],
 ) -> Result<HashMap<String, Decision>, sqlx::Error> {
     let mut out: HashMap<String, Decision> = HashMap::new();
+    // Many rows (a full re-scan): one read of every decision (people make
+    // few) beats a lookup per batch.
+    if ids.len() > WHOLE_INDEX_ABOVE {
+        let wanted: std::collections::HashSet<&str> = ids.iter().copied().collect();
+        let all: Vec<Decision> = sqlx::query_as(&format!(
+            "SELECT {DECISION_COLUMNS} FROM decisions ORDER BY at_ms, id"
+        ))
+        .fetch_all(&mut *db)
+        .await?;
+        for d in all {
+            if wanted.contains(d.package_id.as_str()) {
+                out.insert(d.package_id.clone(), d);
+            }
+        }
+        return Ok(out);
+    }
     for batch in ids.chunks(BATCH) {
         let mut q = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {DECISION_COLUMNS} FROM decisions WHERE package_id IN ("

@@ -61,7 +61,17 @@ impl Signer {
             "sign",
             "never",
         ]));
-        let listing = ok(gpg().args(["--with-colons", "--list-secret-keys"]));
+        Signer::in_home(home)
+    }
+
+    /// The signer whose secret key is the one in `home`.
+    fn in_home(home: tempfile::TempDir) -> Signer {
+        let listing = ok(Command::new("gpg").env("GNUPGHOME", home.path()).args([
+            "-q",
+            "--batch",
+            "--with-colons",
+            "--list-secret-keys",
+        ]));
         let fingerprint = listing
             .lines()
             .find(|l| l.starts_with("fpr"))
@@ -86,16 +96,7 @@ impl Signer {
         ok(gpg()
             .arg("--import")
             .arg(daemon.data.path().join("keys/signing.key")));
-        let listing = ok(gpg().args(["--with-colons", "--list-secret-keys"]));
-        let fingerprint = listing
-            .lines()
-            .find(|l| l.starts_with("fpr"))
-            .unwrap()
-            .split(':')
-            .nth(9)
-            .unwrap()
-            .to_owned();
-        Signer { home, fingerprint }
+        Signer::in_home(home)
     }
 
     pub fn secret_key(&self) -> PathBuf {

@@ -111,10 +111,12 @@ pub fn rpm_refuses(cert: &openpgp::Cert) -> bool {
         })
 }
 
-/// A builder whose creation time is not critical (sequoia's is).
+/// A builder whose creation time and `values` are hashed subpackets, none
+/// critical (sequoia's own creation time is).
 fn non_critical(
     builder: openpgp::packet::signature::SignatureBuilder,
     now: std::time::SystemTime,
+    values: Vec<openpgp::packet::signature::subpacket::SubpacketValue>,
 ) -> openpgp::Result<openpgp::packet::signature::SignatureBuilder> {
     use openpgp::packet::signature::subpacket::{Subpacket, SubpacketValue};
     builder
@@ -124,6 +126,9 @@ fn non_critical(
                 SubpacketValue::SignatureCreationTime(now.try_into()?),
                 false,
             )?)?;
+            for value in values {
+                area.add(Subpacket::new(value, false)?)?;
+            }
             Ok(area)
         })
 }
@@ -136,7 +141,7 @@ fn non_critical(
 pub fn for_rpm(cert: &openpgp::Cert) -> Result<openpgp::Cert, SigningError> {
     use openpgp::Packet;
     use openpgp::packet::signature::SignatureBuilder;
-    use openpgp::packet::signature::subpacket::{Subpacket, SubpacketValue};
+    use openpgp::packet::signature::subpacket::SubpacketValue;
     use openpgp::types::SignatureType;
     let policy = StandardPolicy::new();
     let primary = cert
@@ -165,27 +170,23 @@ pub fn for_rpm(cert: &openpgp::Cert) -> Result<openpgp::Cert, SigningError> {
     let expiry = valid.primary_key().key_validity_period();
     let now = std::time::SystemTime::now();
     let mut packets: Vec<Packet> = vec![primary.clone().into()];
+    let expiry_of = |period: Option<std::time::Duration>| -> openpgp::Result<Vec<SubpacketValue>> {
+        Ok(match period {
+            Some(d) => vec![SubpacketValue::KeyExpirationTime(d.try_into()?)],
+            None => Vec::new(),
+        })
+    };
     for (i, ua) in valid.userids().enumerate() {
+        let mut values = vec![SubpacketValue::KeyFlags(flags.clone())];
+        if i == 0 {
+            values.push(SubpacketValue::PrimaryUserID(true));
+        }
+        values.extend(expiry_of(expiry)?);
         let sig = non_critical(
             SignatureBuilder::new(SignatureType::PositiveCertification),
             now,
+            values,
         )?
-        .modify_hashed_area(|mut area| {
-            area.add(Subpacket::new(
-                SubpacketValue::KeyFlags(flags.clone()),
-                false,
-            )?)?;
-            if i == 0 {
-                area.add(Subpacket::new(SubpacketValue::PrimaryUserID(true), false)?)?;
-            }
-            if let Some(d) = expiry {
-                area.add(Subpacket::new(
-                    SubpacketValue::KeyExpirationTime(d.try_into()?),
-                    false,
-                )?)?;
-            }
-            Ok(area)
-        })?
         .sign_userid_binding(&mut signer, None, ua.userid())?;
         packets.push(ua.userid().clone().into());
         packets.push(sig.into());
@@ -196,28 +197,27 @@ pub fn for_rpm(cert: &openpgp::Cert) -> Result<openpgp::Cert, SigningError> {
             continue;
         }
         let mut subkey_signer = subkey.clone().into_keypair()?;
-        let back = non_critical(SignatureBuilder::new(SignatureType::PrimaryKeyBinding), now)?
-            .sign_primary_key_binding(&mut subkey_signer, primary.parts_as_public(), &subkey)?;
-        let expiry = ka.key_validity_period();
-        let binding = non_critical(SignatureBuilder::new(SignatureType::SubkeyBinding), now)?
-            .modify_hashed_area(|mut area| {
-                area.add(Subpacket::new(
-                    SubpacketValue::KeyFlags(KeyFlags::empty().set_signing()),
-                    false,
-                )?)?;
-                area.add(Subpacket::new(
-                    SubpacketValue::EmbeddedSignature(back),
-                    false,
-                )?)?;
-                if let Some(d) = expiry {
-                    area.add(Subpacket::new(
-                        SubpacketValue::KeyExpirationTime(d.try_into()?),
-                        false,
-                    )?)?;
-                }
-                Ok(area)
-            })?
-            .sign_subkey_binding(&mut signer, None, &subkey)?;
+        let back = non_critical(
+            SignatureBuilder::new(SignatureType::PrimaryKeyBinding),
+            now,
+            vec![],
+        )?
+        .sign_primary_key_binding(
+            &mut subkey_signer,
+            primary.parts_as_public(),
+            &subkey,
+        )?;
+        let mut values = vec![
+            SubpacketValue::KeyFlags(KeyFlags::empty().set_signing()),
+            SubpacketValue::EmbeddedSignature(back),
+        ];
+        values.extend(expiry_of(ka.key_validity_period())?);
+        let binding = non_critical(
+            SignatureBuilder::new(SignatureType::SubkeyBinding),
+            now,
+            values,
+        )?
+        .sign_subkey_binding(&mut signer, None, &subkey)?;
         packets.push(subkey.into());
         packets.push(binding.into());
     }
