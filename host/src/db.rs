@@ -154,6 +154,51 @@ mod tests {
             assert!(gone.is_none());
         });
     }
+    /// Migration 0012 copies each RPM blob's signature out of what the
+    /// reader parsed (older readers had no key ID field: it comes from the
+    /// summary).
+    #[test]
+    fn blob_signatures_backfill_from_the_parsed_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        block_on(async {
+            let path = older_database(
+                dir.path(),
+                "0012",
+                &[
+                    "INSERT INTO blobs (sha256, size, format, created_at, parsed) VALUES \
+                     ('signed', 1, 'rpm', 0, '{\"format\":\"rpm\",\"signature\":\"RSA/SHA256, key ID 199E2F91FD431D51\"}'), \
+                     ('unsigned', 1, 'rpm', 0, '{\"format\":\"rpm\",\"signature\":null}'), \
+                     ('deb', 1, 'deb', 0, '{\"format\":\"deb\"}'), \
+                     ('none', 1, 'rpm', 0, NULL)",
+                ],
+            )
+            .await;
+            let db = open(&path).await.unwrap();
+            let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT sha256, signature, signature_key_id FROM blobs ORDER BY sha256",
+            )
+            .fetch_all(&db)
+            .await
+            .unwrap();
+            let row = |s: &str, sig: Option<&str>, id: Option<&str>| {
+                (s.to_owned(), sig.map(str::to_owned), id.map(str::to_owned))
+            };
+            assert_eq!(
+                rows,
+                [
+                    row("deb", None, None),
+                    row("none", None, None),
+                    row(
+                        "signed",
+                        Some("RSA/SHA256, key ID 199E2F91FD431D51"),
+                        Some("199e2f91fd431d51")
+                    ),
+                    row("unsigned", None, None),
+                ]
+            );
+        });
+    }
+
     /// Migration 0005 makes the content so far version 1 of each
     /// distribution: every package a member since 1, nothing removed.
     #[test]

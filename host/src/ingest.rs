@@ -184,7 +184,24 @@ impl Packages {
             .await
             .expect("reader panicked")?;
         let stored = serde_json::to_string(&parsed).map_err(std::io::Error::other)?;
+        let signature = match &parsed {
+            repod_reader::Package::Rpm(rpm) => {
+                (rpm.signature.clone(), rpm.signature_key_id.clone())
+            }
+            repod_reader::Package::Deb(_) => (None, None),
+        };
         let source = scan::source_name(&parsed);
+        if let repod_reader::Package::Rpm(rpm) = &parsed {
+            let label = format!("{}-{}-{}.{}", rpm.name, rpm.version, rpm.release, rpm.arch);
+            crate::signatures::admit(
+                &self.plugins.registry(),
+                dist,
+                "rpm",
+                &label,
+                rpm.signature_key_id.as_deref(),
+            )
+            .map_err(IngestError::Rejected)?;
+        }
         let (format, package) = to_contract(parsed, &received.sha256, received.size, now())?;
 
         let dist_id = dist.to_owned();
@@ -280,6 +297,8 @@ impl Packages {
                 parsed: Some(&stored),
                 pool_paths: &prepared.pool_paths,
                 entries: entries(&prepared),
+                signature: signature.0.as_deref(),
+                signature_key_id: signature.1.as_deref(),
             };
             let writes = self.writes.lock().await;
             let mut tx = crate::db::write(&self.db).await?;

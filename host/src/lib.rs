@@ -18,6 +18,7 @@ pub mod plugins;
 pub mod publish;
 pub mod scan;
 pub mod server;
+pub mod signatures;
 pub mod signing;
 pub mod tokens;
 pub mod upload_client;

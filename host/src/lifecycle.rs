@@ -402,6 +402,19 @@ impl Packages {
             })?;
             ready.push((source, prepared));
         }
+        {
+            let registry = self.plugins.registry();
+            for (source, _) in &ready {
+                crate::signatures::admit(
+                    &registry,
+                    to,
+                    &source.format,
+                    &label(&source.record),
+                    source.record.signature_key_id.as_deref(),
+                )
+                .map_err(LifecycleError::Rejected)?;
+            }
+        }
         // The target's gate, on what is known (no re-scan).
         let gated: Vec<&Source> = ready.iter().map(|(s, _)| *s).collect();
         let verdicts = self.carried(to, &gated).await?;
@@ -591,6 +604,23 @@ impl Packages {
                 Ok(p) => ready.push((source, p)),
                 Err(m) => skips.push(skip(&source.record, format!("{to} refuses it: {m}"))),
             }
+        }
+        // Signatures the target requires.
+        {
+            let registry = self.plugins.registry();
+            ready.retain(|(source, _)| {
+                let admitted = crate::signatures::admit(
+                    &registry,
+                    to,
+                    &source.format,
+                    &label(&source.record),
+                    source.record.signature_key_id.as_deref(),
+                );
+                if let Err(why) = &admitted {
+                    skips.push(skip(&source.record, why.clone()));
+                }
+                admitted.is_ok()
+            });
         }
         // The target's gate, on what is known (no re-scan): blocked ones
         // are skipped, quarantined ones copied but held.
@@ -1288,6 +1318,11 @@ async fn quarantine_audit(
     Ok(())
 }
 
+/// `name version architecture` of a row, for messages.
+fn label(r: &PackageRecord) -> String {
+    format!("{} {} {}", r.name, r.version, r.architecture)
+}
+
 fn reason_suffix(reason: &str) -> String {
     if reason.is_empty() {
         String::new()
@@ -1312,5 +1347,7 @@ fn new_package<'a>(source: &'a Source, prepared: &'a Prepared) -> NewPackage<'a>
         pool_paths: &prepared.pool_paths,
         entries: entries(prepared),
         hold: false,
+        signature: source.record.signature.as_deref(),
+        signature_key_id: source.record.signature_key_id.as_deref(),
     }
 }

@@ -80,6 +80,10 @@ pub struct RpmPackage {
     /// The header signature, e.g. `"RSA/SHA256, key ID 199e2f91fd431d51"`,
     /// if the package is signed. Informational: nothing is verified here.
     pub signature: Option<String>,
+    /// The key ID (16 lowercase hex digits) of the first header signature
+    /// that names its issuer: who claims to have signed it (not verified).
+    #[serde(default)]
+    pub signature_key_id: Option<String>,
 }
 
 /// One entry of a dependency list, split the way primary.xml shows it.
@@ -668,7 +672,7 @@ fn extract(metadata: &PackageMetadata, limits: &Limits) -> Result<RpmPackage, Re
 
     pkg.files = files(metadata, limits)?;
     pkg.changelogs = changelogs(metadata)?;
-    pkg.signature = signature(metadata);
+    (pkg.signature, pkg.signature_key_id) = signature(metadata);
     Ok(pkg)
 }
 
@@ -878,22 +882,48 @@ fn changelogs(metadata: &PackageMetadata) -> Result<Vec<RpmChangelog>, ReadError
 
 /// "EdDSA/SHA256, key ID de485ea1eb6d7d73" (as `rpm -K -v` words it) for
 /// each header signature, `None` when unsigned.
-fn signature(metadata: &PackageMetadata) -> Option<String> {
-    let raw = catch_unwind(AssertUnwindSafe(|| metadata.raw_signatures())).ok()?;
-    let described: Vec<String> = match raw {
-        Ok(list) => list.iter().map(|sig| signature_summary(sig)).collect(),
-        Err(_) => vec!["unrecognised signature".to_owned()],
+/// And the first issuer key ID among them.
+fn signature(metadata: &PackageMetadata) -> (Option<String>, Option<String>) {
+    let Ok(raw) = catch_unwind(AssertUnwindSafe(|| metadata.raw_signatures())) else {
+        return (None, None);
     };
-    (!described.is_empty()).then(|| described.join("; "))
+    let parsed: Vec<Option<SignatureInfo>> = match raw {
+        Ok(list) => list.iter().map(|sig| parse_signature_packet(sig)).collect(),
+        Err(_) => vec![None],
+    };
+    let described: Vec<String> = parsed.iter().map(describe).collect();
+    let key_id = parsed.iter().flatten().find_map(|s| s.key_id.clone());
+    (
+        (!described.is_empty()).then(|| described.join("; ")),
+        key_id,
+    )
+}
+
+/// What one OpenPGP signature packet says of itself.
+struct SignatureInfo {
+    /// e.g. `RSA/SHA256`.
+    algorithms: String,
+    key_id: Option<String>,
+}
+
+fn describe(info: &Option<SignatureInfo>) -> String {
+    match info {
+        Some(SignatureInfo {
+            algorithms,
+            key_id: Some(id),
+        }) => format!("{algorithms}, key ID {id}"),
+        Some(SignatureInfo { algorithms, .. }) => algorithms.clone(),
+        None => "unrecognised signature".to_owned(),
+    }
 }
 
 /// Describes one OpenPGP signature packet (RFC 4880 / 9580 §5.2): its
 /// algorithms and issuer. Only read for display, never trusted.
 pub fn signature_summary(packet: &[u8]) -> String {
-    parse_signature_packet(packet).unwrap_or_else(|| "unrecognised signature".to_owned())
+    describe(&parse_signature_packet(packet))
 }
 
-fn parse_signature_packet(packet: &[u8]) -> Option<String> {
+fn parse_signature_packet(packet: &[u8]) -> Option<SignatureInfo> {
     let (&first, rest) = packet.split_first()?;
     let body = if first & 0x40 != 0 {
         // New format: tag in the low six bits.
@@ -981,9 +1011,9 @@ fn parse_signature_packet(packet: &[u8]) -> Option<String> {
         14 => "SHA3-512".to_owned(),
         n => format!("hash {n}"),
     };
-    Some(match key_id {
-        Some(id) => format!("{public_key}/{hash}, key ID {id}"),
-        None => format!("{public_key}/{hash}"),
+    Some(SignatureInfo {
+        algorithms: format!("{public_key}/{hash}"),
+        key_id,
     })
 }
 

@@ -40,13 +40,19 @@ pub struct PackageRecord {
     /// upload): the same blob, prepared for another distribution. Lets a
     /// decision about the package follow it from tier to tier.
     pub origin: Option<String>,
+    /// An RPM's header signature, as `rpm -K -v` words it (not verified
+    /// here; clients check it against the keys they trust).
+    pub signature: Option<String>,
+    /// The key ID (16 hex digits) the signature names as its issuer.
+    pub signature_key_id: Option<String>,
 }
 
 /// The columns of a [`PackageRecord`], from `packages p` and `blobs b`.
 macro_rules! columns {
     () => {
         "p.id, p.distribution, p.name, p.version, p.architecture, p.sha256, \
-         b.size, p.filename, p.uploaded_by, p.created_at, p.origin"
+         b.size, p.filename, p.uploaded_by, p.created_at, p.origin, b.signature, \
+         b.signature_key_id"
     };
 }
 pub(crate) const COLUMNS: &str = columns!();
@@ -112,6 +118,9 @@ pub struct NewPackage<'a> {
     /// Store the row (and blob) but keep it out of the distribution's
     /// versions: a quarantined upload, published once a person approves.
     pub hold: bool,
+    /// An RPM's header signature and its issuer's key ID (the reader's).
+    pub signature: Option<&'a str>,
+    pub signature_key_id: Option<&'a str>,
 }
 
 /// What a publish needs of a package besides its blob: its pool paths and
@@ -309,6 +318,8 @@ pub async fn add_many(
             uploaded_by: p.uploaded_by.to_owned(),
             created_at,
             origin: p.origin.map(str::to_owned),
+            signature: p.signature.map(str::to_owned),
+            signature_key_id: p.signature_key_id.map(str::to_owned),
         };
         // Later packages of the same call see this one.
         for path in p.pool_paths {
@@ -341,16 +352,19 @@ pub async fn add_many(
         }
     }
 
-    for batch in new_blobs.chunks(INSERT_BINDS / 5) {
+    for batch in new_blobs.chunks(INSERT_BINDS / 7) {
         let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO blobs (sha256, size, format, created_at, parsed) ",
+            "INSERT INTO blobs (sha256, size, format, created_at, parsed, signature, \
+             signature_key_id) ",
         );
         q.push_values(batch, |mut b, p| {
             b.push_bind(p.sha256)
                 .push_bind(p.size as i64)
                 .push_bind(p.format)
                 .push_bind(created_at)
-                .push_bind(p.parsed);
+                .push_bind(p.parsed)
+                .push_bind(p.signature)
+                .push_bind(p.signature_key_id);
         });
         q.build().execute(&mut **tx).await?;
     }

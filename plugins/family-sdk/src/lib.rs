@@ -48,6 +48,16 @@ pub fn advisory_names(names: &str) -> Field {
     (ADVISORY_NAMES.to_owned(), names.to_owned())
 }
 
+/// The `distribution.extensions` key listing the signing keys a
+/// distribution requires of its RPMs: key IDs or fingerprints, lowercase
+/// hex, comma-separated. The host reads each RPM's header signature and
+/// refuses an upload or promotion signed by none of them.
+pub const REQUIRE_SIGNATURES: &str = "repod.require-signatures";
+
+/// With [`REQUIRE_SIGNATURES`]: `refuse` (the default) or `allow` (Koji's
+/// `--allow-missing-signatures`: unsigned or otherwise-signed packages in).
+pub const MISSING_SIGNATURES: &str = "repod.missing-signatures";
+
 /// The pinned version number `render-client-config` was asked for, if any.
 pub fn pinned_version(dist: &Distribution) -> Option<u64> {
     dist.extensions

@@ -17,7 +17,13 @@
 //! osv = "AlmaLinux:10"                    # required for a new one
 //! architectures = ["x86_64", "noarch"]    # default: the family's list
 //! compression = "zstd"                    # default: gzip, which every client reads
+//! require-signatures = ["199e2f91fd431d51"]  # key IDs or fingerprints (Koji's keys)
+//! missing-signatures = "refuse"           # or "allow" (Koji's --allow-missing-signatures)
 //! ```
+//!
+//! Signature requirements travel to the host as `distribution.extensions`
+//! (`repod.require-signatures`, `repod.missing-signatures`): the host reads
+//! each RPM's header signature, so it enforces them.
 //!
 //! Everything later calls need per distribution (the compression) is
 //! written into `Distribution.settings`, because the host may call a fresh
@@ -50,6 +56,8 @@ struct DistroConfig {
     grype: Option<String>,
     osv: Option<String>,
     compression: Option<String>,
+    require_signatures: Option<Vec<String>>,
+    missing_signatures: Option<String>,
 }
 
 /// A distribution after configuration.
@@ -60,6 +68,10 @@ struct Resolved {
     grype: String,
     osv: String,
     compression: IndexCompression,
+    /// Lowercase hex key IDs or fingerprints.
+    require_signatures: Vec<String>,
+    /// `refuse` or `allow`.
+    missing_signatures: String,
 }
 
 pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, String> {
@@ -115,6 +127,8 @@ pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, Stri
             grype: default.grype.to_owned(),
             osv: default.osv.to_owned(),
             compression: default.compression,
+            require_signatures: Vec::new(),
+            missing_signatures: "refuse".to_owned(),
         };
         if let Some(over) = config.distributions.get(default.id) {
             apply(&mut dist, over, &prefix)?;
@@ -150,6 +164,8 @@ pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, Stri
             // gzip is the one compression every rpm-md client ever shipped
             // reads; a newer distribution can opt into zstd explicitly.
             compression: IndexCompression::Gzip,
+            require_signatures: Vec::new(),
+            missing_signatures: "refuse".to_owned(),
         };
         apply(&mut dist, added, &prefix)?;
         resolved.push(dist);
@@ -184,6 +200,40 @@ fn apply(dist: &mut Resolved, over: &DistroConfig, prefix: &str) -> Result<(), S
     if let Some(arches) = &over.architectures {
         validate_architectures(arches).map_err(|e| format!("{at}: architectures: {e}"))?;
         dist.architectures = arches.clone();
+    }
+    if let Some(keys) = &over.require_signatures {
+        dist.require_signatures = keys
+            .iter()
+            .map(|k| {
+                let k = k.trim().to_ascii_lowercase();
+                let hex = k.bytes().all(|b| b.is_ascii_hexdigit());
+                if hex && matches!(k.len(), 16 | 40 | 64) {
+                    Ok(k)
+                } else {
+                    Err(format!(
+                        "{at}: require-signatures: {k:?} is not a key ID (16 hex digits) or a \
+                         fingerprint (40 or 64): `rpm -qi` shows a package's, `gpg --list-keys` \
+                         a key's"
+                    ))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(missing) = &over.missing_signatures {
+        match missing.as_str() {
+            "refuse" | "allow" => dist.missing_signatures = missing.clone(),
+            "skip" => {
+                return Err(format!(
+                    "{at}: missing-signatures = \"skip\" is not supported yet; \"refuse\" \
+                     turns such uploads away, \"allow\" publishes them"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "{at}: missing-signatures {other:?} is not \"refuse\" or \"allow\""
+                ));
+            }
+        }
     }
     if let Some(name) = &over.compression {
         dist.compression = IndexCompression::parse(name).ok_or_else(|| {
@@ -221,7 +271,20 @@ fn to_distribution(dist: Resolved, advisory_names: &str) -> Distribution {
         },
         indexes,
         settings: vec![(COMPRESSION.to_owned(), dist.compression.name().to_owned())],
-        extensions: vec![repod_family_sdk::advisory_names(advisory_names)],
+        extensions: {
+            let mut extensions = vec![repod_family_sdk::advisory_names(advisory_names)];
+            if !dist.require_signatures.is_empty() {
+                extensions.push((
+                    repod_family_sdk::REQUIRE_SIGNATURES.to_owned(),
+                    dist.require_signatures.join(","),
+                ));
+                extensions.push((
+                    repod_family_sdk::MISSING_SIGNATURES.to_owned(),
+                    dist.missing_signatures.clone(),
+                ));
+            }
+            extensions
+        },
     }
 }
 

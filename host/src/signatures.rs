@@ -1,0 +1,135 @@
+//! Which RPM signatures a distribution requires (Koji's `dist-repo` keys):
+//! its family plugin declares them per distribution in
+//! `distribution.extensions` (`repod.require-signatures`: key IDs or
+//! fingerprints, comma-separated; `repod.missing-signatures`: `refuse` or
+//! `allow`), and the host, which reads each RPM's header signature, checks
+//! them wherever a package enters a distribution (upload, promotion,
+//! migration). The check is of the signature's *claimed* issuer: clients
+//! verify the signature itself against the keys they trust.
+
+use crate::plugins::contract::Distribution;
+
+pub const REQUIRE: &str = "repod.require-signatures";
+pub const MISSING: &str = "repod.missing-signatures";
+
+/// A distribution's signature requirement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    /// Lowercase hex key IDs or fingerprints, in the config's order.
+    pub keys: Vec<String>,
+    /// Koji's `--allow-missing-signatures`: unsigned and otherwise-signed
+    /// packages are taken.
+    pub allow_missing: bool,
+}
+
+/// The requirement `dist` declares, if any.
+pub fn of(dist: &Distribution) -> Option<Requirement> {
+    let get = |key: &str| {
+        dist.extensions
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let keys: Vec<String> = get(REQUIRE)?
+        .split(',')
+        .map(|k| k.trim().to_ascii_lowercase())
+        .filter(|k| !k.is_empty())
+        .collect();
+    (!keys.is_empty()).then(|| Requirement {
+        keys,
+        allow_missing: get(MISSING) == Some("allow"),
+    })
+}
+
+impl Requirement {
+    /// Whether a key ID (16 hex digits) is one of the required keys: equal
+    /// to a listed key ID, or the last 16 digits of a listed v4 fingerprint
+    /// (the first 16 of a v6 one).
+    pub fn trusts(&self, key_id: &str) -> bool {
+        let id = key_id.to_ascii_lowercase();
+        self.keys.iter().any(|k| match k.len() {
+            40 => k.ends_with(&id),
+            64 => k.starts_with(&id),
+            _ => *k == id,
+        })
+    }
+
+    /// `Ok` if a package signed by `key_id` (`None`: unsigned) may enter
+    /// `dist`; else what to tell the uploader.
+    pub fn check(&self, dist: &str, package: &str, key_id: Option<&str>) -> Result<(), String> {
+        if self.allow_missing || key_id.is_some_and(|id| self.trusts(id)) {
+            return Ok(());
+        }
+        let keys = self.keys.join(", ");
+        Err(match key_id {
+            None => format!(
+                "{dist} requires packages signed by one of the keys {keys}, and {package} is \
+                 not signed: sign it (rpmsign --addsign) with one of them and upload it again"
+            ),
+            Some(id) => format!(
+                "{dist} requires packages signed by one of the keys {keys}, and {package} is \
+                 signed by key {id}: sign it with one of them, or add {id} to the \
+                 distribution's require-signatures"
+            ),
+        })
+    }
+}
+
+/// `Ok` if an RPM (`format`) signed by `key_id` may enter `dist` (or `dist`
+/// requires nothing, or the package is no RPM); else the uploader's message.
+pub fn admit(
+    registry: &crate::plugins::Registry,
+    dist: &str,
+    format: &str,
+    package: &str,
+    key_id: Option<&str>,
+) -> Result<(), String> {
+    if format != "rpm" {
+        return Ok(());
+    }
+    match registry.distribution(dist).and_then(|(_, d)| of(d)) {
+        Some(requirement) => requirement.check(dist, package, key_id),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn requirement(keys: &[&str], allow_missing: bool) -> Requirement {
+        Requirement {
+            keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            allow_missing,
+        }
+    }
+
+    #[test]
+    fn key_ids_match_ids_and_fingerprints() {
+        let r = requirement(
+            &[
+                "199e2f91fd431d51",
+                "427f73474edfc6e35b4f67f7accbbd2ba2d84479",
+            ],
+            false,
+        );
+        assert!(r.trusts("199E2F91FD431D51"));
+        assert!(r.trusts("accbbd2ba2d84479"));
+        assert!(!r.trusts("427f73474edfc6e3"));
+        assert!(r.check("el9", "x", Some("accbbd2ba2d84479")).is_ok());
+        let unsigned = r.check("el9", "hello-1.0-1.x86_64", None).unwrap_err();
+        assert!(unsigned.contains("is not signed"), "{unsigned}");
+        let foreign = r
+            .check("el9", "hello", Some("0123456789abcdef"))
+            .unwrap_err();
+        assert!(
+            foreign.contains("signed by key 0123456789abcdef"),
+            "{foreign}"
+        );
+        assert!(
+            requirement(&["199e2f91fd431d51"], true)
+                .check("el9", "x", None)
+                .is_ok()
+        );
+    }
+}

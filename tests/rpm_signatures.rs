@@ -1,0 +1,160 @@
+//! Signed packages by key ID (Koji's `dist-repo` keys): the host records
+//! each RPM's header signature (the API shows it), and a distribution whose
+//! plugin config lists `require-signatures` refuses unsigned and
+//! otherwise-signed RPMs at upload, promotion and migration, unless it has
+//! `missing-signatures = "allow"`. Packages are signed with stock rpmsign
+//! and gpg keys.
+
+use repod_tests::rpm::Signer;
+use repod_tests::{Daemon, fixtures};
+use serde_json::{Value, json};
+
+fn upload(daemon: &Daemon, token: &str, dist: &str, file: &std::path::Path) -> repod_tests::Reply {
+    daemon.upload(
+        &format!("/api/v1/packages?distribution={dist}"),
+        Some(token),
+        &std::fs::read(file).unwrap(),
+    )
+}
+
+fn names(daemon: &Daemon, dist: &str) -> Vec<String> {
+    let reply = daemon.get(
+        &format!("/api/v1/distributions/{dist}/packages"),
+        Some(&daemon.admin),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let mut names: Vec<String> = reply.body["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn required_keys_refuse_unsigned_and_foreign_signed_rpms() {
+    let trusted = Signer::new();
+    let foreign = Signer::new();
+    let key_id = |s: &Signer| s.fingerprint[24..].to_ascii_lowercase();
+    // almalinux9 names the trusted key by fingerprint and refuses others;
+    // rocky9 by key ID and takes the rest (Koji's --allow-missing-signatures).
+    let daemon = Daemon::builder()
+        .config(&format!(
+            "[scan]\npolicy = \"none\"\n\
+             [plugin.el.distributions.almalinux9]\nrequire-signatures = [\"{}\"]\n\
+             [plugin.el.distributions.rocky9]\nrequire-signatures = [\"{}\"]\n\
+             missing-signatures = \"allow\"\n",
+            trusted.fingerprint,
+            key_id(&trusted).to_ascii_uppercase()
+        ))
+        .start();
+    let up = daemon.token("uploader", "ci");
+    let maintainer = daemon.token("maintainer", "release");
+    let dir = tempfile::tempdir().unwrap();
+    let build = |name: &str| fixtures::rpm(dir.path(), name, "1.0", "1", "x86_64", "");
+
+    let unsigned = build("plain");
+    let detail = upload(&daemon, &up, "almalinux9", &unsigned).problem(422);
+    assert!(detail.contains("is not signed"), "{detail}");
+    assert!(
+        detail.contains(&trusted.fingerprint.to_ascii_lowercase()),
+        "{detail}"
+    );
+
+    let other = build("other");
+    foreign.sign_rpm(&other);
+    let detail = upload(&daemon, &up, "almalinux9", &other).problem(422);
+    assert!(
+        detail.contains(&format!("is signed by key {}", key_id(&foreign))),
+        "{detail}"
+    );
+    assert_eq!(names(&daemon, "almalinux9"), Vec::<String>::new());
+
+    let signed = build("signed");
+    trusted.sign_rpm(&signed);
+    let answer = upload(&daemon, &up, "almalinux9", &signed);
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(answer.body["signature_key_id"], key_id(&trusted).as_str());
+    assert!(
+        answer.body["signature"]
+            .as_str()
+            .unwrap()
+            .starts_with("RSA/SHA"),
+        "{}",
+        answer.body
+    );
+    let id = answer.body["id"].as_str().unwrap();
+    let shown = daemon.get(&format!("/api/v1/packages/{id}"), Some(&up));
+    assert_eq!(shown.body["signature_key_id"], key_id(&trusted).as_str());
+
+    // rocky9 allows missing signatures: all three are taken.
+    for file in [&unsigned, &other, &signed] {
+        assert_eq!(upload(&daemon, &up, "rocky9", file).status, 201);
+    }
+    let plain = daemon.get("/api/v1/distributions/rocky9/packages", Some(&up));
+    let plain = plain.body["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "plain")
+        .cloned()
+        .unwrap();
+    assert_eq!(plain["signature"], Value::Null);
+
+    // Promotion and migration into almalinux9 check the same.
+    let promoted = daemon.post_json(
+        "/api/v1/distributions/promote",
+        Some(&maintainer),
+        json!({"package": "plain", "from_dist": "rocky9", "to_dist": "almalinux9"}),
+    );
+    let detail = promoted.problem(422);
+    assert!(
+        detail.contains("plain 1.0-1 x86_64 is not signed"),
+        "{detail}"
+    );
+    let migrated = daemon.post_json(
+        "/api/v1/distributions/migrate",
+        Some(&maintainer),
+        json!({"from_dist": "rocky9", "to_dist": "almalinux9"}),
+    );
+    assert_eq!(migrated.status, 200, "{}", migrated.body);
+    let skipped: Vec<(&str, &str)> = migrated.body["skips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(skipped.len(), 2, "{}", migrated.body);
+    assert!(
+        skipped
+            .iter()
+            .any(|(n, r)| *n == "plain" && r.contains("is not signed"))
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|(n, r)| *n == "other" && r.contains("is signed by key"))
+    );
+    assert_eq!(names(&daemon, "almalinux9"), ["signed"]);
+}
+
+#[test]
+fn a_bad_signature_requirement_is_a_config_error() {
+    for (config, words) in [
+        (
+            "[plugin.el.distributions.almalinux9]\nrequire-signatures = [\"nothex\"]\n",
+            "is not a key ID",
+        ),
+        (
+            "[plugin.el.distributions.almalinux9]\nrequire-signatures = [\"199e2f91fd431d51\"]\nmissing-signatures = \"skip\"\n",
+            "not supported yet",
+        ),
+    ] {
+        let daemon = Daemon::builder().config(config).start();
+        let plugins = daemon.get("/api/v1/plugins", Some(&daemon.admin));
+        let text = plugins.body.to_string();
+        assert!(text.contains(words), "{config}: {text}");
+    }
+}
