@@ -114,6 +114,75 @@ fn dnf_reads_two_el_distributions(daemon: &Daemon, signer: &Signer) {
 }
 
 #[test]
+fn dnf_installs_a_32_bit_library_next_to_the_64_bit_one() {
+    // Multilib as Koji does it: almalinux9 takes i686 packages, and lists
+    // the 32-bit libraries ("runtime") in its x86_64 repository too.
+    let daemon = Daemon::builder()
+        .config(
+            "[plugin.el.distributions.almalinux9]\n\
+             architectures = [\"x86_64\", \"i686\", \"noarch\"]\nmultilib = \"runtime\"\n",
+        )
+        .start();
+    let signer = Signer::of_daemon(&daemon);
+    let token = daemon.token("uploader", "rpm");
+    let dir = tempfile::tempdir().unwrap();
+    let built = [
+        fixtures::rpm_with_files(
+            dir.path(),
+            "libdemo",
+            "1.0",
+            "1",
+            "x86_64",
+            &["/usr/lib64/libdemo.so.1"],
+        ),
+        fixtures::rpm_with_files(
+            dir.path(),
+            "libdemo",
+            "1.0",
+            "1",
+            "i686",
+            &["/usr/lib/libdemo.so.1"],
+        ),
+        fixtures::rpm_with_files(
+            dir.path(),
+            "demotool",
+            "1.0",
+            "1",
+            "i686",
+            &["/usr/bin/demotool"],
+        ),
+    ];
+    for file in &built {
+        signer.sign_rpm(file);
+        daemon.upload_file("almalinux9", &token, file);
+    }
+    daemon.publish("almalinux9", &token);
+    let repo = client_config(&daemon, "almalinux9");
+    let dnf = Dnf::new(&repo, "x86_64");
+    ok(&mut dnf.cmd(&["makecache"]));
+    // The 32-bit tool stays in the i686 repository.
+    assert_eq!(
+        dnf.repoquery(),
+        ["libdemo-1.0-1.i686", "libdemo-1.0-1.x86_64"]
+    );
+    ok(&mut dnf.cmd(&["install", "libdemo.x86_64", "libdemo.i686"]));
+    for lib in ["usr/lib64/libdemo.so.1", "usr/lib/libdemo.so.1"] {
+        assert!(dnf.dir.path().join("root").join(lib).exists(), "{lib}");
+    }
+    let installed = ok(Command::new("rpm")
+        .arg("--root")
+        .arg(dnf.dir.path().join("root"))
+        .args(["-q", "libdemo"]));
+    assert_eq!(installed.trim(), "libdemo-1.0-1.x86_64\nlibdemo-1.0-1.i686");
+    // The tool is only in the i686 repository (no EL 9 client reads it:
+    // dnf's $basearch for i686 is i386; it is there for completeness).
+    let tree = daemon.data.path().join("repos/almalinux9");
+    assert!(tree.join("i686/demotool-1.0-1.i686.rpm").exists());
+    assert!(!tree.join("x86_64/demotool-1.0-1.i686.rpm").exists());
+    assert!(tree.join("x86_64/libdemo-1.0-1.i686.rpm").exists());
+}
+
+#[test]
 fn dnf_refuses_a_tampered_repomd() {
     let signer = Signer::new();
     let daemon = daemon_signed_by(&signer);

@@ -1,4 +1,4 @@
-//! Signed packages by key ID (Koji's `dist-repo` keys): the host records
+//! Koji dist-repo settings of the el family. Signed packages by key ID (Koji's `dist-repo` keys): the host records
 //! each RPM's header signature (the API shows it), and a distribution whose
 //! plugin config lists `require-signatures` refuses unsigned and
 //! otherwise-signed RPMs at upload, promotion and migration, unless it has
@@ -141,8 +141,16 @@ fn required_keys_refuse_unsigned_and_foreign_signed_rpms() {
 }
 
 #[test]
-fn a_bad_signature_requirement_is_a_config_error() {
+fn bad_signature_and_multilib_settings_are_config_errors() {
     for (config, words) in [
+        (
+            "[plugin.el.distributions.almalinux9]\nmultilib = \"all\"\n",
+            "multilib needs both x86_64 and i686 in architectures",
+        ),
+        (
+            "[plugin.el.distributions.almalinux9]\narchitectures = [\"x86_64\", \"i686\"]\nmultilib = \"most\"\n",
+            "is not \\\"none\\\"",
+        ),
         (
             "[plugin.el.distributions.almalinux9]\nrequire-signatures = [\"nothex\"]\n",
             "is not a key ID",

@@ -89,6 +89,45 @@ pub fn rpm(
     out
 }
 
+/// Builds an rpm whose files are `files` (absolute paths, each holding its
+/// own path as text): a library's `/usr/lib64/libx.so.1`, say.
+pub fn rpm_with_files(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    release: &str,
+    arch: &str,
+    files: &[&str],
+) -> PathBuf {
+    let top = dir.join(format!("rpmbuild-{name}-{arch}"));
+    std::fs::create_dir_all(top.join("SPECS")).unwrap();
+    let install: String = files
+        .iter()
+        .map(|f| {
+            let parent = Path::new(f).parent().unwrap().display().to_string();
+            format!("mkdir -p %{{buildroot}}{parent}\necho {f} > %{{buildroot}}{f}\n")
+        })
+        .collect();
+    let listed: String = files.iter().map(|f| format!("{f}\n")).collect();
+    let spec = top.join(format!("SPECS/{name}.spec"));
+    std::fs::write(
+        &spec,
+        format!(
+            "%global debug_package %{{nil}}\n%global __strip /bin/true\nName: {name}\nVersion: {version}\nRelease: {release}\nSummary: test {name}\nLicense: MIT\n\n%description\ntest package\n%install\n{install}%files\n{listed}"
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new("rpmbuild");
+    cmd.args(["-bb", "--nodeps", "--define"])
+        .arg(format!("_topdir {}", top.display()))
+        .args(["--define", "_dbpath /nonexistent-rpmdb", "--target", arch]);
+    run(cmd.arg(&spec));
+    let file = format!("{name}-{version}-{release}.{arch}.rpm");
+    let out = dir.join(&file);
+    std::fs::copy(top.join("RPMS").join(arch).join(&file), &out).unwrap();
+    out
+}
+
 /// Builds the source rpm of the same kind of spec.
 pub fn source_rpm(dir: &Path, name: &str) -> PathBuf {
     let top = dir.join(format!("rpmbuild-src-{name}"));

@@ -19,6 +19,10 @@
 //! compression = "zstd"                    # default: gzip, which every client reads
 //! require-signatures = ["199e2f91fd431d51"]  # key IDs or fingerprints (Koji's keys)
 //! missing-signatures = "refuse"           # or "allow" (Koji's --allow-missing-signatures)
+//! architectures = ["x86_64", "i686", "noarch"]
+//! multilib = "runtime"                    # i686 packages in the x86_64 repository too:
+//!                                         # "none", "all", "runtime", "devel" or names
+//!                                         # (see multilib.rs)
 //! ```
 //!
 //! Signature requirements travel to the host as `distribution.extensions`
@@ -58,6 +62,7 @@ struct DistroConfig {
     compression: Option<String>,
     require_signatures: Option<Vec<String>>,
     missing_signatures: Option<String>,
+    multilib: Option<serde_json::Value>,
 }
 
 /// A distribution after configuration.
@@ -72,6 +77,7 @@ struct Resolved {
     require_signatures: Vec<String>,
     /// `refuse` or `allow`.
     missing_signatures: String,
+    multilib: crate::multilib::Policy,
 }
 
 pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, String> {
@@ -129,6 +135,7 @@ pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, Stri
             compression: default.compression,
             require_signatures: Vec::new(),
             missing_signatures: "refuse".to_owned(),
+            multilib: crate::multilib::Policy::None,
         };
         if let Some(over) = config.distributions.get(default.id) {
             apply(&mut dist, over, &prefix)?;
@@ -166,6 +173,7 @@ pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, Stri
             compression: IndexCompression::Gzip,
             require_signatures: Vec::new(),
             missing_signatures: "refuse".to_owned(),
+            multilib: crate::multilib::Policy::None,
         };
         apply(&mut dist, added, &prefix)?;
         resolved.push(dist);
@@ -235,6 +243,12 @@ fn apply(dist: &mut Resolved, over: &DistroConfig, prefix: &str) -> Result<(), S
             }
         }
     }
+    if let Some(policy) = &over.multilib {
+        dist.multilib = crate::multilib::Policy::from_config(policy)
+            .map_err(|e| format!("{at}: multilib: {e}"))?;
+    }
+    crate::multilib::check(&dist.multilib, &dist.architectures)
+        .map_err(|e| format!("{at}: {e}"))?;
     if let Some(name) = &over.compression {
         dist.compression = IndexCompression::parse(name).ok_or_else(|| {
             format!("{at}: compression {name:?} is not one of \"gzip\", \"zstd\", \"xz\"")
@@ -270,7 +284,13 @@ fn to_distribution(dist: Resolved, advisory_names: &str) -> Distribution {
             osv: dist.osv,
         },
         indexes,
-        settings: vec![(COMPRESSION.to_owned(), dist.compression.name().to_owned())],
+        settings: {
+            let mut settings = vec![(COMPRESSION.to_owned(), dist.compression.name().to_owned())];
+            if let Some(policy) = dist.multilib.setting() {
+                settings.push((crate::multilib::SETTING.to_owned(), policy));
+            }
+            settings
+        },
         extensions: {
             let mut extensions = vec![repod_family_sdk::advisory_names(advisory_names)];
             if !dist.require_signatures.is_empty() {

@@ -47,6 +47,7 @@
 
 mod client;
 mod config;
+mod multilib;
 mod prepare;
 mod repomd;
 pub mod vercmp;

@@ -57,7 +57,10 @@ pub(crate) fn prepare(dist: &Distribution, package: &ParsedPackage) -> Result<Pr
     let arches: Vec<&str> = if rpm.arch == "noarch" {
         repo_arches(dist).collect()
     } else {
-        vec![rpm.arch.as_str()]
+        // Its own repository, and a 64-bit one under a multilib policy.
+        let mut arches = vec![rpm.arch.as_str()];
+        arches.extend(crate::multilib::also_in(dist, rpm));
+        arches
     };
     if arches.is_empty() {
         return Err(format!(
@@ -455,6 +458,48 @@ pub(crate) mod tests {
                 .text
                 .contains("<location href=\"demo-1.2.3~rc1-4.el9.x86_64.rpm\"/>")
         );
+    }
+
+    #[test]
+    fn multilib_lists_32_bit_libraries_in_the_64_bit_repository() {
+        let mut dist = alma9();
+        dist.architectures = vec!["x86_64".into(), "i686".into(), "noarch".into()];
+        dist.settings
+            .push((crate::multilib::SETTING.to_owned(), "runtime".to_owned()));
+        let mut lib = sample_package();
+        lib.arch = "i686".to_owned();
+        lib.files.push(RpmFile {
+            path: "/usr/lib/libdemo.so.2".to_owned(),
+            kind: RpmFileKind::File,
+        });
+        let prepared = prepare(&dist, &parsed(lib.clone())).unwrap();
+        assert_eq!(
+            prepared.pool_paths,
+            [
+                "almalinux9/i686/demo-1.2.3~rc1-4.el9.i686.rpm",
+                "almalinux9/x86_64/demo-1.2.3~rc1-4.el9.i686.rpm",
+            ]
+        );
+        assert!(
+            prepared
+                .entries
+                .iter()
+                .any(|e| e.index == "almalinux9/x86_64/repodata/primary.xml")
+        );
+        // No 32-bit library: its own repository only.
+        let mut tool = lib.clone();
+        tool.files.pop();
+        let prepared = prepare(&dist, &parsed(tool.clone())).unwrap();
+        assert_eq!(
+            prepared.pool_paths,
+            ["almalinux9/i686/demo-1.2.3~rc1-4.el9.i686.rpm"]
+        );
+        // "devel" also takes -devel packages; "none" (no setting) nothing.
+        dist.settings[1].1 = "devel".to_owned();
+        tool.name = "demo-devel".to_owned();
+        assert_eq!(prepare(&dist, &parsed(tool)).unwrap().pool_paths.len(), 2);
+        dist.settings.pop();
+        assert_eq!(prepare(&dist, &parsed(lib)).unwrap().pool_paths.len(), 1);
     }
 
     #[test]
