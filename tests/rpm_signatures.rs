@@ -1,9 +1,12 @@
-//! Koji dist-repo settings of the el family. Signed packages by key ID (Koji's `dist-repo` keys): the host records
-//! each RPM's header signature (the API shows it), and a distribution whose
-//! plugin config lists `require-signatures` refuses unsigned and
-//! otherwise-signed RPMs at upload, promotion and migration, unless it has
-//! `missing-signatures = "allow"`. Packages are signed with stock rpmsign
-//! and gpg keys.
+//! Koji `dist-repo` settings of the el family, end to end.
+//!
+//! Signed packages by key ID: the host records each RPM's header signature
+//! (the API shows it), and a distribution whose plugin config lists
+//! `require-signatures` refuses unsigned and otherwise-signed RPMs at
+//! upload, promotion and migration, unless it has `missing-signatures =
+//! "allow"`. Packages are signed with stock rpmsign and gpg keys. Bad
+//! signature and multilib settings are config errors (multilib itself is
+//! in rpm_e2e.rs, with dnf).
 
 use repod_tests::rpm::Signer;
 use repod_tests::{Daemon, fixtures};
