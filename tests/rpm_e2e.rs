@@ -183,6 +183,134 @@ fn dnf_installs_a_32_bit_library_next_to_the_64_bit_one() {
 }
 
 #[test]
+fn repod_signs_the_rpms_of_a_distribution_that_asks_and_rpm_and_dnf_accept_them() {
+    let daemon = Daemon::builder()
+        .config(
+            "[publish]\nkeep-superseded-seconds = 0\n[versions]\nkeep-last = 1\nkeep-days = 0\n\
+             [plugin.el.distributions.almalinux9]\nsign-packages = true\n",
+        )
+        .start();
+    let ours = Signer::of_daemon(&daemon).fingerprint[24..].to_ascii_lowercase();
+    let token = daemon.token("uploader", "rpm");
+    let maintainer = daemon.token("maintainer", "m");
+    let dir = tempfile::tempdir().unwrap();
+    let unsigned = fixtures::rpm(dir.path(), "signme", "1.0", "1", "x86_64", "");
+    let answer = daemon.upload_file("almalinux9", &token, &unsigned);
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(
+        answer.body["signature_key_id"],
+        ours.as_str(),
+        "{}",
+        answer.body
+    );
+    let signed_sha = answer.body["sha256"].as_str().unwrap().to_owned();
+    assert_ne!(signed_sha, sha256(&unsigned));
+    // The same upload again is the same signed file (200, nothing new).
+    let again = daemon.upload_file("almalinux9", &token, &unsigned);
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["sha256"], signed_sha.as_str());
+    // Both are stored: the signed copy and the upload it was made from.
+    let blob = |sha: &str| {
+        daemon
+            .data
+            .path()
+            .join(format!("blobs/sha256/{}/{sha}", &sha[..2]))
+    };
+    assert!(blob(&signed_sha).exists() && blob(&sha256(&unsigned)).exists());
+    // A package another key signed is signed again, by the repository key.
+    let foreign = Signer::new();
+    let other = fixtures::rpm(dir.path(), "othersigned", "1.0", "1", "x86_64", "");
+    foreign.sign_rpm(&other);
+    let answer = daemon.upload_file("almalinux9", &token, &other);
+    assert_eq!(
+        answer.body["signature_key_id"],
+        ours.as_str(),
+        "{}",
+        answer.body
+    );
+    daemon.publish("almalinux9", &token);
+
+    // rpm checks the published file against the served key...
+    let published = daemon
+        .data
+        .path()
+        .join("repos/almalinux9/x86_64/signme-1.0-1.x86_64.rpm");
+    assert_eq!(sha256(&published), signed_sha);
+    let work = tempfile::tempdir().unwrap();
+    let key = work.path().join("repod.asc");
+    std::fs::write(
+        &key,
+        daemon
+            .get("/repos/keys/repod.asc", None)
+            .body
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let root = work.path().join("root");
+    ok(Command::new("rpmkeys")
+        .arg("--root")
+        .arg(&root)
+        .arg("--import")
+        .arg(&key));
+    let checked = ok(Command::new("rpmkeys")
+        .arg("--root")
+        .arg(&root)
+        .arg("--checksig")
+        .arg(&published));
+    assert!(checked.contains("digests signatures OK"), "{checked}");
+    // ...and dnf installs it with gpgcheck=1.
+    let dnf = Dnf::new(&client_config(&daemon, "almalinux9"), "x86_64");
+    ok(&mut dnf.cmd(&["makecache"]));
+    let dest = dnf.dir.path().join("dl");
+    ok(dnf
+        .cmd(&["install", "--downloadonly"])
+        .arg(format!("--destdir={}", dest.display()))
+        .args(["signme", "othersigned"]));
+    assert_eq!(sha256(&dest.join("signme-1.0-1.x86_64.rpm")), signed_sha);
+
+    // Promotion into it takes only what the repository key signed.
+    let plain = fixtures::rpm(dir.path(), "plainrocky", "1.0", "1", "x86_64", "");
+    daemon.upload_file("rocky9", &token, &plain);
+    let refused = daemon.post_json(
+        "/api/v1/distributions/promote",
+        Some(&maintainer),
+        serde_json::json!({"package": "plainrocky", "from_dist": "rocky9", "to_dist": "almalinux9"}),
+    );
+    let detail = refused.problem(422);
+    assert!(detail.contains("not signed by it"), "{detail}");
+
+    // Retention collects the signed copy and, with it, the upload.
+    let id = answer_id(&daemon, "signme");
+    assert_eq!(
+        daemon
+            .delete(&format!("/api/v1/packages/{id}"), Some(&maintainer))
+            .status,
+        204
+    );
+    let report = daemon.publish("almalinux9", &token);
+    assert_eq!(report["collected"]["blobs"], 2, "{report}");
+    assert!(!blob(&signed_sha).exists() && !blob(&sha256(&unsigned)).exists());
+}
+
+/// The id of the package `name` in almalinux9.
+fn answer_id(daemon: &Daemon, name: &str) -> String {
+    let listed = daemon.get(
+        "/api/v1/distributions/almalinux9/packages",
+        Some(&daemon.admin),
+    );
+    listed.body["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
 fn dnf_refuses_a_tampered_repomd() {
     let signer = Signer::new();
     let daemon = daemon_signed_by(&signer);

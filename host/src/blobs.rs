@@ -102,17 +102,66 @@ impl BlobStore {
         })
     }
 
+    /// A file `write` makes (blocking), received like an upload: hashed,
+    /// fsynced, in the temporary directory until committed.
+    pub fn receive_with<E: From<std::io::Error>>(
+        &self,
+        write: impl FnOnce(&mut dyn std::io::Write) -> Result<(), E>,
+    ) -> Result<Received, E> {
+        struct Hashing<W> {
+            inner: W,
+            hasher: Sha256,
+            size: u64,
+        }
+        impl<W: std::io::Write> std::io::Write for Hashing<W> {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                let n = self.inner.write(buf)?;
+                self.hasher.update(&buf[..n]);
+                self.size += n as u64;
+                Ok(n)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                self.inner.flush()
+            }
+        }
+        let mut name = [0u8; 16];
+        getrandom::fill(&mut name).expect("OS random source");
+        let path = self.tmp.join(format!("made-{}", hex::encode(name)));
+        let file = std::fs::File::create(&path)?;
+        // Deleted on every early return, like an upload.
+        let mut received = Received {
+            path,
+            sha256: String::new(),
+            size: 0,
+        };
+        let mut out = Hashing {
+            inner: std::io::BufWriter::new(file),
+            hasher: Sha256::new(),
+            size: 0,
+        };
+        write(&mut out)?;
+        let file = out.inner.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        received.sha256 = hex::encode(out.hasher.finalize());
+        received.size = out.size;
+        Ok(received)
+    }
+
     /// Moves an accepted upload into place; a blob that already exists is
     /// kept (same bytes by construction) and the upload dropped.
     pub fn commit(&self, received: &Received) -> std::io::Result<()> {
-        let target = self.path(&received.sha256);
+        self.commit_file(&received.path, &received.sha256)
+    }
+
+    /// [`BlobStore::commit`] of the received file at `path`.
+    pub fn commit_file(&self, path: &Path, sha256: &str) -> std::io::Result<()> {
+        let target = self.path(sha256);
         if target.exists() {
             return Ok(());
         }
         let dir = target.parent().expect("blob path has a parent");
         std::fs::create_dir_all(dir)?;
-        std::fs::hard_link(&received.path, &target)
-            .or_else(|_| std::fs::copy(&received.path, &target).map(|_| ()))?;
+        std::fs::hard_link(path, &target).or_else(|_| std::fs::copy(path, &target).map(|_| ()))?;
         std::fs::File::open(dir)?.sync_all()?;
         std::fs::File::open(&self.blobs)?.sync_all()?;
         Ok(())

@@ -143,33 +143,79 @@ pub struct Packages {
     pub(crate) writes: WriteLock,
     /// Which scanner policy judges each distribution.
     pub policies: PolicyConfig,
+    /// Signs the RPMs of distributions with `sign-packages`.
+    pub key: Arc<crate::signing::SigningKey>,
 }
 
 impl Packages {
-    pub fn new(
-        db: Db,
-        blobs: BlobStore,
-        plugins: Arc<PluginHost>,
-        publisher: Arc<Publisher>,
-        limits: repod_reader::Limits,
-        writes: WriteLock,
-        policies: PolicyConfig,
-    ) -> Packages {
-        Packages {
-            db,
-            blobs,
-            plugins,
-            publisher,
-            limits,
-            writes,
-            policies,
-        }
+    /// Stores the upload a signed copy (`signed`) was made from as its own
+    /// blob, named by the copy's `signed_from` (kept while the copy is).
+    async fn keep_original(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        upload: &Received,
+        parsed: &str,
+        signed: &str,
+    ) -> Result<(), IngestError> {
+        let blobs = self.blobs.clone();
+        let (path, sha256) = (upload.path.clone(), upload.sha256.clone());
+        tokio::task::spawn_blocking(move || blobs.commit_file(&path, &sha256))
+            .await
+            .expect("blob commit panicked")?;
+        sqlx::query(
+            "INSERT INTO blobs (sha256, size, format, created_at, parsed, signature, \
+             signature_key_id) VALUES ($1, $2, 'rpm', $3, $4, json_extract($4, '$.signature'), \
+             json_extract($4, '$.signature_key_id')) ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(&upload.sha256)
+        .bind(upload.size as i64)
+        .bind(crate::db::now())
+        .bind(parsed)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("UPDATE blobs SET signed_from = $1 WHERE sha256 = $2")
+            .bind(&upload.sha256)
+            .bind(signed)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// A copy of the RPM `original` signed with the repository key: the one
+    /// made for these bytes before, if any (so the same upload gives the
+    /// same file), else a new one.
+    async fn signed_copy(&self, original: &Received, ours: &str) -> Result<Received, IngestError> {
+        let earlier: Option<(String,)> = sqlx::query_as(
+            "SELECT sha256 FROM blobs WHERE signed_from = $1 AND signature_key_id = $2 LIMIT 1",
+        )
+        .bind(&original.sha256)
+        .bind(ours)
+        .fetch_optional(&self.db)
+        .await?;
+        let (blobs, key, from) = (self.blobs.clone(), self.key.clone(), original.path.clone());
+        tokio::task::spawn_blocking(move || match earlier {
+            Some((sha256,)) => {
+                let path = blobs.path(&sha256);
+                blobs.receive_with(|out| {
+                    std::io::copy(&mut std::fs::File::open(&path)?, out)?;
+                    Ok::<(), IngestError>(())
+                })
+            }
+            None => blobs.receive_with(|out| {
+                crate::signing::rpm::sign_rpm(&key, &from, out).map_err(|e| match e {
+                    crate::signing::SigningError::Io(e) => IngestError::Io(e),
+                    other => IngestError::Rejected(other.to_string()),
+                })
+            }),
+        })
+        .await
+        .expect("signing panicked")
     }
 
     /// Takes a received upload into `dist`.
     pub async fn ingest(
         &self,
-        received: Received,
+        mut received: Received,
         dist: &str,
         filename: &str,
         caller: &Caller,
@@ -178,11 +224,31 @@ impl Packages {
         if self.plugins.registry().distribution(dist).is_none() {
             return Err(IngestError::UnknownDistribution(dist.into()));
         }
-        let limits = self.limits.clone();
-        let path = received.path.clone();
-        let parsed = tokio::task::spawn_blocking(move || repod_reader::read(&path, &limits))
+        let read = |path: std::path::PathBuf| {
+            let limits = self.limits.clone();
+            tokio::task::spawn_blocking(move || repod_reader::read(&path, &limits))
+        };
+        let mut parsed = read(received.path.clone())
             .await
             .expect("reader panicked")?;
+        // A distribution that signs its RPMs gets a copy signed with the
+        // repository key; the upload is kept next to it.
+        let mut original: Option<(Received, String)> = None;
+        if let repod_reader::Package::Rpm(rpm) = &parsed
+            && self
+                .plugins
+                .registry()
+                .distribution(dist)
+                .is_some_and(|(_, d)| crate::signatures::signs(d))
+        {
+            let ours = self.key.key_id();
+            if rpm.signature_key_id.as_deref() != Some(ours.as_str()) {
+                let signed = self.signed_copy(&received, &ours).await?;
+                let as_uploaded = serde_json::to_string(&parsed).map_err(std::io::Error::other)?;
+                parsed = read(signed.path.clone()).await.expect("reader panicked")?;
+                original = Some((std::mem::replace(&mut received, signed), as_uploaded));
+            }
+        }
         let stored = serde_json::to_string(&parsed).map_err(std::io::Error::other)?;
         let signature = match &parsed {
             repod_reader::Package::Rpm(rpm) => {
@@ -199,6 +265,7 @@ impl Packages {
                 "rpm",
                 &label,
                 rpm.signature_key_id.as_deref(),
+                &self.key.key_id(),
             )
             .map_err(IngestError::Rejected)?;
         }
@@ -328,6 +395,10 @@ impl Packages {
                     tokio::task::spawn_blocking(move || blobs.commit(&received).map(|()| received))
                         .await
                         .expect("blob commit panicked")?;
+                    if let Some((upload, parsed)) = &original {
+                        self.keep_original(&mut tx, upload, parsed, &record.sha256)
+                            .await?;
+                    }
                     record
                 }
                 // The row, and so its blob, was kept for an older version.
@@ -409,13 +480,13 @@ impl Packages {
             )
             .await?;
             tx.commit().await?;
-            if let Some(sha) = blob
-                && let Err(e) = self.blobs.remove(&sha)
-            {
-                tracing::error!(
-                    sha256 = sha,
-                    "cannot delete a discarded package's blob: {e}"
-                );
+            for sha in blob {
+                if let Err(e) = self.blobs.remove(&sha) {
+                    tracing::error!(
+                        sha256 = sha,
+                        "cannot delete a discarded package's blob: {e}"
+                    );
+                }
             }
             return Ok(Some((record, None)));
         };

@@ -403,6 +403,7 @@ impl Packages {
             ready.push((source, prepared));
         }
         {
+            let ours = self.key.key_id();
             let registry = self.plugins.registry();
             for (source, _) in &ready {
                 crate::signatures::admit(
@@ -411,6 +412,7 @@ impl Packages {
                     &source.format,
                     &label(&source.record),
                     source.record.signature_key_id.as_deref(),
+                    &ours,
                 )
                 .map_err(LifecycleError::Rejected)?;
             }
@@ -607,6 +609,7 @@ impl Packages {
         }
         // Signatures the target requires.
         {
+            let ours = self.key.key_id();
             let registry = self.plugins.registry();
             ready.retain(|(source, _)| {
                 let admitted = crate::signatures::admit(
@@ -615,6 +618,7 @@ impl Packages {
                     &source.format,
                     &label(&source.record),
                     source.record.signature_key_id.as_deref(),
+                    &ours,
                 );
                 if let Err(why) = &admitted {
                     skips.push(skip(&source.record, why.clone()));

@@ -30,7 +30,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         Setup {
             db: db.clone(),
             plugins: plugins.clone(),
-            key,
+            key: key.clone(),
             blobs: blobs.clone(),
             writes: writes.clone(),
             keep_superseded: settings.keep_superseded,
@@ -38,15 +38,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         },
         &settings.data,
     )?;
-    let packages = Arc::new(Packages::new(
-        db.clone(),
+    let packages = Arc::new(Packages {
+        db: db.clone(),
         blobs,
-        plugins.clone(),
-        publisher.clone(),
-        repod_reader::Limits::default(),
+        plugins: plugins.clone(),
+        publisher: publisher.clone(),
+        limits: repod_reader::Limits::default(),
         writes,
-        settings.policies.clone(),
-    ));
+        policies: settings.policies.clone(),
+        key,
+    });
     let collected = packages.collect_garbage().await?;
     if collected > 0 {
         tracing::info!(

@@ -10,6 +10,16 @@
 use crate::plugins::contract::Distribution;
 
 pub const REQUIRE: &str = "repod.require-signatures";
+/// `true`: the host signs the distribution's RPMs with the repository key
+/// (a signed copy is published; the upload is kept next to it).
+pub const SIGN: &str = "repod.sign-packages";
+
+/// Whether `dist` has the host sign its RPMs.
+pub fn signs(dist: &Distribution) -> bool {
+    dist.extensions
+        .iter()
+        .any(|(k, v)| k == SIGN && v == "true")
+}
 pub const MISSING: &str = "repod.missing-signatures";
 
 /// A distribution's signature requirement.
@@ -77,17 +87,31 @@ impl Requirement {
 
 /// `Ok` if an RPM (`format`) signed by `key_id` may enter `dist` (or `dist`
 /// requires nothing, or the package is no RPM); else the uploader's message.
+/// A distribution that signs its RPMs takes only copies the repository key
+/// (`ours`) signed: an upload is signed before this check, a promotion is
+/// not (the target would publish other bytes than the source's).
 pub fn admit(
     registry: &crate::plugins::Registry,
     dist: &str,
     format: &str,
     package: &str,
     key_id: Option<&str>,
+    ours: &str,
 ) -> Result<(), String> {
     if format != "rpm" {
         return Ok(());
     }
-    match registry.distribution(dist).and_then(|(_, d)| of(d)) {
+    let Some((_, d)) = registry.distribution(dist) else {
+        return Ok(());
+    };
+    if signs(d) && key_id != Some(ours) {
+        return Err(format!(
+            "{dist} publishes RPMs signed by the repository key (sign-packages), and {package} \
+             is not signed by it: upload it to {dist}, which signs it, or promote it from a \
+             distribution that signs too"
+        ));
+    }
+    match of(d) {
         Some(requirement) => requirement.check(dist, package, key_id),
         None => Ok(()),
     }

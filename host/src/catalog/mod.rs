@@ -515,7 +515,7 @@ pub async fn remove(
 pub async fn discard_held(
     tx: &mut Transaction<'_, Sqlite>,
     id: &str,
-) -> Result<Option<(PackageRecord, Option<String>)>, sqlx::Error> {
+) -> Result<Option<(PackageRecord, Vec<String>)>, sqlx::Error> {
     let record: Option<PackageRecord> = sqlx::query_as(&format!(
         "{SELECT} WHERE p.id = $1 AND p.held = 1 AND NOT EXISTS (SELECT 1 FROM memberships m \
          WHERE m.package_id = p.id AND m.removed_in IS NULL)"
@@ -536,7 +536,7 @@ pub async fn discard_held(
             .bind(id)
             .execute(&mut **tx)
             .await?;
-        return Ok(Some((record, None)));
+        return Ok(Some((record, Vec::new())));
     }
     // Never published, so no tree lists its paths and no pool file was
     // linked for it; a row with the same bytes keeps them in any case.
@@ -553,16 +553,48 @@ pub async fn discard_held(
             .bind(&record.sha256)
             .fetch_optional(&mut **tx)
             .await?;
-    let blob = if used.is_none() {
-        sqlx::query("DELETE FROM blobs WHERE sha256 = $1")
-            .bind(&record.sha256)
-            .execute(&mut **tx)
-            .await?;
-        Some(record.sha256.clone())
+    let blobs = if used.is_none() {
+        delete_blob(tx, &record.sha256).await?
     } else {
-        None
+        Vec::new()
     };
-    Ok(Some((record, blob)))
+    Ok(Some((record, blobs)))
+}
+
+/// Deletes the row of blob `sha256`, which no package row uses any more,
+/// and that of the upload it was signed from (`signed_from`) when nothing
+/// uses that either; the SHA-256s deleted, whose files go next.
+pub(crate) async fn delete_blob(
+    tx: &mut Transaction<'_, Sqlite>,
+    sha256: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let from: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT signed_from FROM blobs WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&mut **tx)
+            .await?;
+    sqlx::query("DELETE FROM blobs WHERE sha256 = $1")
+        .bind(sha256)
+        .execute(&mut **tx)
+        .await?;
+    let mut deleted = vec![sha256.to_owned()];
+    if let Some((Some(original),)) = from {
+        let (used,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM packages WHERE sha256 = $1) \
+             OR EXISTS (SELECT 1 FROM blobs WHERE signed_from = $1)",
+        )
+        .bind(&original)
+        .fetch_one(&mut **tx)
+        .await?;
+        if !used {
+            sqlx::query("DELETE FROM blobs WHERE sha256 = $1")
+                .bind(&original)
+                .execute(&mut **tx)
+                .await?;
+            deleted.push(original);
+        }
+    }
+    Ok(deleted)
 }
 
 /// SHA-256 of every blob the database knows.

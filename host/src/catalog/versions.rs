@@ -554,10 +554,10 @@ pub async fn collect(
                     .fetch_optional(&mut **tx)
                     .await?;
             if used.is_none() && !collected.blobs.contains(&sha) {
-                sqlx::query("DELETE FROM blobs WHERE sha256 = $1")
-                    .bind(&sha)
-                    .execute(&mut **tx)
-                    .await?;
+                let deleted = super::delete_blob(tx, &sha).await?;
+                collected
+                    .blobs
+                    .extend(deleted.into_iter().filter(|d| *d != sha));
                 collected.blobs.push(sha);
             }
         }

@@ -21,6 +21,7 @@
 //! ([`for_rpm`]): at creation, and once for a stored or imported key that
 //! has them (same key, same fingerprint, new self-signatures).
 
+pub mod rpm;
 mod rsa_crt;
 
 use std::io::Write;
@@ -354,6 +355,39 @@ impl SigningKey {
 
     pub fn fingerprint(&self) -> String {
         self.cert.fingerprint().to_hex()
+    }
+
+    /// The key ID the signatures name (16 lowercase hex digits): the
+    /// signing key's, which is the primary key of a generated key.
+    pub fn key_id(&self) -> String {
+        use openpgp::crypto::Signer as _;
+        self.signer.public().keyid().to_hex().to_ascii_lowercase()
+    }
+
+    /// An RPM header signature (`RPMSIGTAG_RSA`, what `rpmsign --addsign`
+    /// adds): a binary OpenPGP v4 signature packet over the main header's
+    /// bytes, SHA-256, with no critical subpacket (rpm 4.14-4.16 would
+    /// refuse a critical creation time; see the module docs).
+    pub fn sign_rpm_header(&self, header: &[u8]) -> Result<Vec<u8>, SigningError> {
+        use openpgp::packet::signature::SignatureBuilder;
+        use openpgp::packet::signature::subpacket::SubpacketValue;
+        use openpgp::types::{HashAlgorithm, SignatureType};
+        let mut signer = self.signer.clone();
+        let issuer = {
+            use openpgp::crypto::Signer as _;
+            let key = signer.public();
+            vec![
+                SubpacketValue::Issuer(key.keyid()),
+                SubpacketValue::IssuerFingerprint(key.fingerprint()),
+            ]
+        };
+        let signature = non_critical(
+            SignatureBuilder::new(SignatureType::Binary).set_hash_algo(HashAlgorithm::SHA256),
+            std::time::SystemTime::now(),
+            issuer,
+        )?
+        .sign_message(&mut signer, header)?;
+        Ok(openpgp::Packet::from(signature).to_vec()?)
     }
 
     /// The public key, ASCII-armored.

@@ -58,6 +58,12 @@ pub const REQUIRE_SIGNATURES: &str = "repod.require-signatures";
 /// `--allow-missing-signatures`: unsigned or otherwise-signed packages in).
 pub const MISSING_SIGNATURES: &str = "repod.missing-signatures";
 
+/// The `distribution.extensions` key (`true`) asking the host to sign the
+/// distribution's RPMs with the repository key: it publishes a signed copy
+/// of each upload (header signature, as `rpmsign --addsign` adds) and keeps
+/// the upload next to it.
+pub const SIGN_PACKAGES: &str = "repod.sign-packages";
+
 /// The pinned version number `render-client-config` was asked for, if any.
 pub fn pinned_version(dist: &Distribution) -> Option<u64> {
     dist.extensions

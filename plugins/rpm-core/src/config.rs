@@ -19,6 +19,7 @@
 //! compression = "zstd"                    # default: gzip, which every client reads
 //! require-signatures = ["199e2f91fd431d51"]  # key IDs or fingerprints (Koji's keys)
 //! missing-signatures = "refuse"           # or "allow" (Koji's --allow-missing-signatures)
+//! sign-packages = true                    # the host signs each RPM with the repository key
 //! architectures = ["x86_64", "i686", "noarch"]
 //! multilib = "runtime"                    # i686 packages in the x86_64 repository too:
 //!                                         # "none", "all", "runtime", "devel" or names
@@ -62,6 +63,7 @@ struct DistroConfig {
     compression: Option<String>,
     require_signatures: Option<Vec<String>>,
     missing_signatures: Option<String>,
+    sign_packages: Option<bool>,
     multilib: Option<serde_json::Value>,
 }
 
@@ -77,6 +79,7 @@ struct Resolved {
     require_signatures: Vec<String>,
     /// `refuse` or `allow`.
     missing_signatures: String,
+    sign_packages: bool,
     multilib: crate::multilib::Policy,
 }
 
@@ -135,6 +138,7 @@ pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, Stri
             compression: default.compression,
             require_signatures: Vec::new(),
             missing_signatures: "refuse".to_owned(),
+            sign_packages: false,
             multilib: crate::multilib::Policy::None,
         };
         if let Some(over) = config.distributions.get(default.id) {
@@ -173,6 +177,7 @@ pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, Stri
             compression: IndexCompression::Gzip,
             require_signatures: Vec::new(),
             missing_signatures: "refuse".to_owned(),
+            sign_packages: false,
             multilib: crate::multilib::Policy::None,
         };
         apply(&mut dist, added, &prefix)?;
@@ -243,6 +248,9 @@ fn apply(dist: &mut Resolved, over: &DistroConfig, prefix: &str) -> Result<(), S
             }
         }
     }
+    if let Some(sign) = over.sign_packages {
+        dist.sign_packages = sign;
+    }
     if let Some(policy) = &over.multilib {
         dist.multilib = crate::multilib::Policy::from_config(policy)
             .map_err(|e| format!("{at}: multilib: {e}"))?;
@@ -301,6 +309,12 @@ fn to_distribution(dist: Resolved, advisory_names: &str) -> Distribution {
                 extensions.push((
                     repod_family_sdk::MISSING_SIGNATURES.to_owned(),
                     dist.missing_signatures.clone(),
+                ));
+            }
+            if dist.sign_packages {
+                extensions.push((
+                    repod_family_sdk::SIGN_PACKAGES.to_owned(),
+                    "true".to_owned(),
                 ));
             }
             extensions
