@@ -4,8 +4,9 @@
 //!
 //! A row is matched under the names its family says advisories list it
 //! under (the `repod.advisory-names` extension of its distribution, see
-//! [`matched_names`]): the source package's for Debian, Ubuntu and
-//! openSUSE, the binary's for AlmaLinux, either when a family does not
+//! [`matched_names`]): the source package's for families whose records
+//! name source packages, the binary's for those naming binary RPMs (each
+//! family plugin says which), either when a family does not
 //! say. Both names are stored (`package_names`), so a family that changes
 //! its rule needs no re-read of the packages. Candidates come from the
 //! `advisory_packages` index; every version comparison a distribution's

@@ -11,8 +11,8 @@
 //! primary key certifies and signs, with no subkeys, and never expires:
 //! a repository key that silently expired would break every client.
 //!
-//! rpm's own OpenPGP parser (rpm 4.14 to 4.18: openSUSE Leap 15.6, EL 9,
-//! Debian 12) refuses a whole key, "key 1 import failed", when one of its
+//! rpm's own OpenPGP parser (rpm 4.14 to 4.18, the rpm of the RPM
+//! distributions we target and of Debian's rpm package) refuses a whole key, "key 1 import failed", when one of its
 //! signatures carries a *critical* subpacket it does not implement; up to
 //! 4.16 it compared the raw tag byte, so even a critical creation time
 //! fails. Sequoia marks creation time, key flags and the primary-user-ID
