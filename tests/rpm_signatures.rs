@@ -20,22 +20,6 @@ fn upload(daemon: &Daemon, token: &str, dist: &str, file: &std::path::Path) -> r
     )
 }
 
-fn names(daemon: &Daemon, dist: &str) -> Vec<String> {
-    let reply = daemon.get(
-        &format!("/api/v1/distributions/{dist}/packages"),
-        Some(&daemon.admin),
-    );
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let mut names: Vec<String> = reply.body["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap().to_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn required_keys_refuse_unsigned_and_foreign_signed_rpms() {
     let trusted = Signer::new();
@@ -73,7 +57,7 @@ fn required_keys_refuse_unsigned_and_foreign_signed_rpms() {
         detail.contains(&format!("is signed by key {}", key_id(&foreign))),
         "{detail}"
     );
-    assert_eq!(names(&daemon, "almalinux9"), Vec::<String>::new());
+    assert_eq!(daemon.package_names("almalinux9"), Vec::<String>::new());
 
     let signed = build("signed");
     trusted.sign_rpm(&signed);
@@ -140,7 +124,7 @@ fn required_keys_refuse_unsigned_and_foreign_signed_rpms() {
             .iter()
             .any(|(n, r)| *n == "other" && r.contains("is signed by key"))
     );
-    assert_eq!(names(&daemon, "almalinux9"), ["signed"]);
+    assert_eq!(daemon.package_names("almalinux9"), ["signed"]);
 }
 
 #[test]

@@ -402,20 +402,9 @@ impl Packages {
             })?;
             ready.push((source, prepared));
         }
-        {
-            let ours = self.key.key_id();
-            let registry = self.plugins.registry();
-            for (source, _) in &ready {
-                crate::signatures::admit(
-                    &registry,
-                    to,
-                    &source.format,
-                    &label(&source.record),
-                    source.record.signature_key_id.as_deref(),
-                    &ours,
-                )
+        for (source, _) in &ready {
+            self.signed_well_enough(to, source)
                 .map_err(LifecycleError::Rejected)?;
-            }
         }
         // The target's gate, on what is known (no re-scan).
         let gated: Vec<&Source> = ready.iter().map(|(s, _)| *s).collect();
@@ -608,24 +597,13 @@ impl Packages {
             }
         }
         // Signatures the target requires.
-        {
-            let ours = self.key.key_id();
-            let registry = self.plugins.registry();
-            ready.retain(|(source, _)| {
-                let admitted = crate::signatures::admit(
-                    &registry,
-                    to,
-                    &source.format,
-                    &label(&source.record),
-                    source.record.signature_key_id.as_deref(),
-                    &ours,
-                );
-                if let Err(why) = &admitted {
-                    skips.push(skip(&source.record, why.clone()));
-                }
-                admitted.is_ok()
-            });
-        }
+        ready.retain(|(source, _)| {
+            let admitted = self.signed_well_enough(to, source);
+            if let Err(why) = &admitted {
+                skips.push(skip(&source.record, why.clone()));
+            }
+            admitted.is_ok()
+        });
         // The target's gate, on what is known (no re-scan): blocked ones
         // are skipped, quarantined ones copied but held.
         let gated: Vec<&Source> = ready.iter().map(|(s, _)| *s).collect();
@@ -1231,6 +1209,18 @@ impl Packages {
             distribution_version: version_record,
             publish,
         })
+    }
+
+    /// Whether `source`'s signature lets it into `to` (`signatures::admit`).
+    fn signed_well_enough(&self, to: &str, source: &Source) -> Result<(), String> {
+        crate::signatures::admit(
+            &self.plugins.registry(),
+            to,
+            &source.format,
+            &label(&source.record),
+            source.record.signature_key_id.as_deref(),
+            &self.key.key_id(),
+        )
     }
 
     /// The target's gate on packages carried into `to` (promotion,

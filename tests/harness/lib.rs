@@ -533,6 +533,23 @@ impl Daemon {
         ids.sort();
         ids
     }
+
+    /// The names of the packages `dist` holds now, sorted.
+    pub fn package_names(&self, dist: &str) -> Vec<String> {
+        let reply = self.get(
+            &format!("/api/v1/distributions/{dist}/packages"),
+            Some(&self.admin),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let mut names: Vec<String> = reply.body["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    }
 }
 
 enum Body {
