@@ -311,6 +311,57 @@ fn answer_id(daemon: &Daemon, name: &str) -> String {
 }
 
 #[test]
+fn debuginfo_is_split_into_a_repository_dnf_has_disabled() {
+    let daemon = Daemon::builder()
+        .config("[plugin.el.distributions.almalinux9]\nsplit-debuginfo = true\n")
+        .start();
+    let signer = Signer::of_daemon(&daemon);
+    let token = daemon.token("uploader", "rpm");
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["hello", "hello-debuginfo", "hello-debugsource"] {
+        let file = fixtures::rpm(dir.path(), name, "1.0", "1", "x86_64", "");
+        signer.sign_rpm(&file);
+        daemon.upload_file("almalinux9", &token, &file);
+    }
+    daemon.publish("almalinux9", &token);
+    let repo = client_config(&daemon, "almalinux9");
+    assert!(repo.contains("[repod-almalinux9-debuginfo]"), "{repo}");
+    let dnf = Dnf::new(&repo, "x86_64");
+    ok(&mut dnf.cmd(&["makecache"]));
+    // The main repository no longer lists them...
+    assert_eq!(dnf.repoquery(), ["hello-1.0-1.x86_64"]);
+    // ...the debuginfo one does, once enabled, signatures checked as well.
+    ok(&mut dnf.cmd(&["--enablerepo=repod-almalinux9-debuginfo", "makecache"]));
+    let out = ok(&mut dnf.cmd(&[
+        "-q",
+        "--enablerepo=repod-almalinux9-debuginfo",
+        "repoquery",
+        "--qf",
+        "%{name}-%{version}-%{release}.%{arch} %{repoid}",
+    ]));
+    let mut listed: Vec<&str> = out.lines().collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "hello-1.0-1.x86_64 repod-almalinux9",
+            "hello-debuginfo-1.0-1.x86_64 repod-almalinux9-debuginfo",
+            "hello-debugsource-1.0-1.x86_64 repod-almalinux9-debuginfo",
+        ]
+    );
+    let dest = dnf.dir.path().join("dl");
+    ok(dnf
+        .cmd(&[
+            "--enablerepo=repod-almalinux9-debuginfo",
+            "install",
+            "--downloadonly",
+        ])
+        .arg(format!("--destdir={}", dest.display()))
+        .arg("hello-debuginfo"));
+    assert!(dest.join("hello-debuginfo-1.0-1.x86_64.rpm").exists());
+}
+
+#[test]
 fn dnf_refuses_a_tampered_repomd() {
     let signer = Signer::new();
     let daemon = daemon_signed_by(&signer);

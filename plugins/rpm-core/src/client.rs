@@ -52,19 +52,37 @@ pub(crate) fn render(
             format!("{} (repod)", dist.display_name),
         ),
     };
+    // Debuginfo repositories (split-debuginfo) are listed, disabled: a
+    // developer turns one on to debug (`dnf --enablerepo=...-debuginfo`).
+    let debug = crate::splits_debuginfo(dist);
     Ok(match style {
         ClientStyle::Dnf => ClientConfig {
             filename: format!("{repo_id}.repo"),
             media_type: "text/plain".to_owned(),
-            content: format!(
-                "[{repo_id}]\n\
-                 name={name}\n\
-                 baseurl={url}\n\
-                 enabled=1\n\
-                 gpgcheck=1\n\
-                 repo_gpgcheck=1\n\
-                 gpgkey={key_url}\n"
-            ),
+            content: {
+                let section = |id: &str, name: &str, url: &str, enabled: u8| {
+                    format!(
+                        "[{id}]\n\
+                         name={name}\n\
+                         baseurl={url}\n\
+                         enabled={enabled}\n\
+                         gpgcheck=1\n\
+                         repo_gpgcheck=1\n\
+                         gpgkey={key_url}\n"
+                    )
+                };
+                let mut content = section(&repo_id, &name, &url, 1);
+                if debug {
+                    content.push('\n');
+                    content.push_str(&section(
+                        &format!("{repo_id}-debuginfo"),
+                        &format!("{name} - debuginfo"),
+                        &format!("{url}/debug"),
+                        0,
+                    ));
+                }
+                content
+            },
         },
         ClientStyle::Zypper => ClientConfig {
             filename: format!("{repo_id}.sh"),
@@ -75,11 +93,21 @@ pub(crate) fn render(
                  set -e\n\
                  rpm --import {key}\n\
                  zypper addrepo --refresh --name {quoted_name} {quoted_url} {repo_id}\n\
+                 {debug_repo}\
                  zypper refresh {repo_id}\n",
                 display = dist.display_name,
                 key = shell_quote(key_url),
                 quoted_name = shell_quote(&name),
                 quoted_url = shell_quote(&url),
+                debug_repo = if debug {
+                    format!(
+                        "zypper addrepo --refresh --disable --name {} {} {repo_id}-debuginfo\n",
+                        shell_quote(&format!("{name} - debuginfo")),
+                        shell_quote(&format!("{url}/debug")),
+                    )
+                } else {
+                    String::new()
+                },
             ),
         },
     })
@@ -105,6 +133,43 @@ mod tests {
             config
                 .content
                 .contains("baseurl=https://repo.example.test/repos/almalinux9/$basearch\n")
+        );
+    }
+
+    #[test]
+    fn split_debuginfo_adds_a_disabled_repository() {
+        let mut dist = alma9();
+        dist.settings
+            .push((crate::SPLIT_DEBUGINFO.to_owned(), "true".to_owned()));
+        let dnf = render(
+            ClientStyle::Dnf,
+            &dist,
+            "https://r.test/repos",
+            "https://r.test/k.asc",
+        )
+        .unwrap();
+        assert!(
+            dnf.content.contains(
+                "\n[repod-almalinux9-debuginfo]\nname=AlmaLinux 9 (repod) - debuginfo\n\
+                 baseurl=https://r.test/repos/almalinux9/$basearch/debug\nenabled=0\n"
+            ),
+            "{}",
+            dnf.content
+        );
+        let zypper = render(
+            ClientStyle::Zypper,
+            &dist,
+            "https://r.test/repos",
+            "https://r.test/k.asc",
+        )
+        .unwrap();
+        assert!(
+            zypper.content.contains(
+                "zypper addrepo --refresh --disable --name 'AlmaLinux 9 (repod) - debuginfo' \
+                 'https://r.test/repos/almalinux9/$basearch/debug' repod-almalinux9-debuginfo\n"
+            ),
+            "{}",
+            zypper.content
         );
     }
 

@@ -20,6 +20,7 @@
 //! require-signatures = ["199e2f91fd431d51"]  # key IDs or fingerprints (Koji's keys)
 //! missing-signatures = "refuse"           # or "allow" (Koji's --allow-missing-signatures)
 //! sign-packages = true                    # the host signs each RPM with the repository key
+//! split-debuginfo = true                  # -debuginfo/-debugsource in <id>/<arch>/debug/
 //! architectures = ["x86_64", "i686", "noarch"]
 //! multilib = "runtime"                    # i686 packages in the x86_64 repository too:
 //!                                         # "none", "all", "runtime", "devel" or names
@@ -65,6 +66,7 @@ struct DistroConfig {
     missing_signatures: Option<String>,
     sign_packages: Option<bool>,
     multilib: Option<serde_json::Value>,
+    split_debuginfo: Option<bool>,
 }
 
 /// A distribution after configuration.
@@ -81,6 +83,7 @@ struct Resolved {
     missing_signatures: String,
     sign_packages: bool,
     multilib: crate::multilib::Policy,
+    split_debuginfo: bool,
 }
 
 pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, String> {
@@ -140,6 +143,7 @@ pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, Stri
             missing_signatures: "refuse".to_owned(),
             sign_packages: false,
             multilib: crate::multilib::Policy::None,
+            split_debuginfo: false,
         };
         if let Some(over) = config.distributions.get(default.id) {
             apply(&mut dist, over, &prefix)?;
@@ -179,6 +183,7 @@ pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, Stri
             missing_signatures: "refuse".to_owned(),
             sign_packages: false,
             multilib: crate::multilib::Policy::None,
+            split_debuginfo: false,
         };
         apply(&mut dist, added, &prefix)?;
         resolved.push(dist);
@@ -248,6 +253,9 @@ fn apply(dist: &mut Resolved, over: &DistroConfig, prefix: &str) -> Result<(), S
             }
         }
     }
+    if let Some(split) = over.split_debuginfo {
+        dist.split_debuginfo = split;
+    }
     if let Some(sign) = over.sign_packages {
         dist.sign_packages = sign;
     }
@@ -266,13 +274,17 @@ fn apply(dist: &mut Resolved, over: &DistroConfig, prefix: &str) -> Result<(), S
 }
 
 fn to_distribution(dist: Resolved, advisory_names: &str) -> Distribution {
-    let indexes = dist
+    let arches = dist
         .architectures
         .iter()
-        .filter(|a| *a != "noarch")
-        .flat_map(|arch| {
-            IndexKind::ALL.into_iter().map(|kind| IndexSpec {
-                path: kind.path(&dist.id, arch),
+        .map(String::as_str)
+        .filter(|a| *a != "noarch");
+    let indexes = crate::repos_of(arches, dist.split_debuginfo)
+        .into_iter()
+        .flat_map(|repo| {
+            let root = repo.root(&dist.id);
+            IndexKind::ALL.into_iter().map(move |kind| IndexSpec {
+                path: kind.path(&root),
                 compressions: vec![dist.compression.to_sdk()],
                 keep_uncompressed: false,
                 checksum_named: true,
@@ -296,6 +308,9 @@ fn to_distribution(dist: Resolved, advisory_names: &str) -> Distribution {
             let mut settings = vec![(COMPRESSION.to_owned(), dist.compression.name().to_owned())];
             if let Some(policy) = dist.multilib.setting() {
                 settings.push((crate::multilib::SETTING.to_owned(), policy));
+            }
+            if dist.split_debuginfo {
+                settings.push((crate::SPLIT_DEBUGINFO.to_owned(), "true".to_owned()));
             }
             settings
         },

@@ -301,7 +301,57 @@ fn repo_arches(dist: &Distribution) -> impl Iterator<Item = &str> {
         .filter(|a| *a != "noarch")
 }
 
-/// The three indexes of one architecture's repository.
+/// Settings key, `true` when the distribution's debuginfo packages go to
+/// repositories of their own (`<id>/<arch>/debug/`, Koji's
+/// `--split-debuginfo`).
+pub(crate) const SPLIT_DEBUGINFO: &str = "split-debuginfo";
+
+/// One rpm-md repository of a distribution: an architecture's, or (with
+/// [`SPLIT_DEBUGINFO`]) its debuginfo companion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Repo<'a> {
+    arch: &'a str,
+    debug: bool,
+}
+
+impl Repo<'_> {
+    /// `<id>/<arch>/` or `<id>/<arch>/debug/`.
+    fn root(&self, dist_id: &str) -> String {
+        if self.debug {
+            format!("{dist_id}/{}/debug/", self.arch)
+        } else {
+            format!("{dist_id}/{}/", self.arch)
+        }
+    }
+}
+
+/// The repositories of `arches`, each followed by its debuginfo one when
+/// `split`.
+fn repos_of<'a>(arches: impl Iterator<Item = &'a str>, split: bool) -> Vec<Repo<'a>> {
+    arches
+        .flat_map(|arch| {
+            [Repo { arch, debug: false }, Repo { arch, debug: true }]
+                .into_iter()
+                .take(if split { 2 } else { 1 })
+        })
+        .collect()
+}
+
+/// Every repository `dist` publishes.
+fn repos(dist: &Distribution) -> Vec<Repo<'_>> {
+    repos_of(repo_arches(dist), splits_debuginfo(dist))
+}
+
+fn splits_debuginfo(dist: &Distribution) -> bool {
+    setting(dist, SPLIT_DEBUGINFO) == Some("true")
+}
+
+/// A debuginfo or debugsource package, by the names rpmbuild gives them.
+fn is_debuginfo(name: &str) -> bool {
+    name.ends_with("-debuginfo") || name.ends_with("-debugsource") || name.contains("-debuginfo-")
+}
+
+/// The three indexes of one repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum IndexKind {
     Primary,
@@ -320,18 +370,19 @@ impl IndexKind {
         }
     }
 
-    /// `<id>/<arch>/repodata/<kind>.xml`.
-    fn path(self, dist_id: &str, arch: &str) -> String {
-        format!("{dist_id}/{arch}/repodata/{}.xml", self.name())
+    /// `<root>repodata/<kind>.xml`, the root a [`Repo::root`].
+    fn path(self, root: &str) -> String {
+        format!("{root}repodata/{}.xml", self.name())
     }
 
-    /// The architecture and kind of one of `dist`'s index paths.
-    fn parse<'a>(dist: &'a Distribution, path: &str) -> Option<(&'a str, IndexKind)> {
-        repo_arches(dist).find_map(|arch| {
+    /// The repository and kind of one of `dist`'s index paths.
+    fn parse<'a>(dist: &'a Distribution, path: &str) -> Option<(Repo<'a>, IndexKind)> {
+        repos(dist).into_iter().find_map(|repo| {
+            let root = repo.root(&dist.id);
             IndexKind::ALL
                 .into_iter()
-                .find(|kind| kind.path(&dist.id, arch) == path)
-                .map(|kind| (arch, kind))
+                .find(|kind| kind.path(&root) == path)
+                .map(|kind| (repo, kind))
         })
     }
 }

@@ -97,11 +97,14 @@ pub(crate) fn prepare(dist: &Distribution, package: &ParsedPackage) -> Result<Pr
 
     let mut pool_paths = Vec::new();
     let mut entries = Vec::new();
+    // Debuginfo goes to the debug repositories where they are split off.
+    let debug = crate::splits_debuginfo(dist) && crate::is_debuginfo(&rpm.name);
     for arch in arches {
-        pool_paths.push(format!("{}/{arch}/{file_name}", dist.id));
+        let root = crate::Repo { arch, debug }.root(&dist.id);
+        pool_paths.push(format!("{root}{file_name}"));
         for (kind, text) in &rendered {
             entries.push(IndexEntry {
-                index: kind.path(&dist.id, arch),
+                index: kind.path(&root),
                 sort_key: sort_key.clone(),
                 text: text.clone(),
             });
@@ -500,6 +503,46 @@ pub(crate) mod tests {
         assert_eq!(prepare(&dist, &parsed(tool)).unwrap().pool_paths.len(), 2);
         dist.settings.pop();
         assert_eq!(prepare(&dist, &parsed(lib)).unwrap().pool_paths.len(), 1);
+    }
+
+    #[test]
+    fn debuginfo_goes_to_the_debug_repository_when_split() {
+        let mut dist = alma9();
+        let mut rpm = sample_package();
+        rpm.name = "demo-debuginfo".to_owned();
+        // Not split: where every package goes.
+        let prepared = prepare(&dist, &parsed(rpm.clone())).unwrap();
+        assert_eq!(
+            prepared.pool_paths,
+            ["almalinux9/x86_64/demo-debuginfo-1.2.3~rc1-4.el9.x86_64.rpm"]
+        );
+        dist.settings
+            .push((crate::SPLIT_DEBUGINFO.to_owned(), "true".to_owned()));
+        for name in [
+            "demo-debuginfo",
+            "demo-debugsource",
+            "glibc-debuginfo-common",
+        ] {
+            rpm.name = name.to_owned();
+            let prepared = prepare(&dist, &parsed(rpm.clone())).unwrap();
+            assert_eq!(
+                prepared.pool_paths,
+                [format!(
+                    "almalinux9/x86_64/debug/{name}-1.2.3~rc1-4.el9.x86_64.rpm"
+                )]
+            );
+            assert_eq!(
+                prepared.entries[0].index,
+                "almalinux9/x86_64/debug/repodata/primary.xml"
+            );
+        }
+        // Others stay in the main repository.
+        rpm.name = "demo-debug-tools".to_owned();
+        let prepared = prepare(&dist, &parsed(rpm)).unwrap();
+        assert_eq!(
+            prepared.entries[0].index,
+            "almalinux9/x86_64/repodata/primary.xml"
+        );
     }
 
     #[test]

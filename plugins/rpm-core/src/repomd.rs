@@ -17,7 +17,7 @@ use crate::config::COMPRESSION;
 use crate::sdk::{
     Distribution, Frame, Publication, PublishedFile, SignatureKind, SignatureRequest, TopLevelFile,
 };
-use crate::{IndexCompression, IndexKind, repo_arches, setting};
+use crate::{IndexCompression, IndexKind, repos, setting};
 
 const XML_DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
@@ -88,8 +88,8 @@ pub(crate) fn render_top_level(
         files: Vec::new(),
         public_key_paths: Vec::new(),
     };
-    for arch in repo_arches(dist) {
-        let root = format!("{}/{arch}/", dist.id);
+    for repo in repos(dist) {
+        let root = repo.root(&dist.id);
         let mut xml = String::with_capacity(2048);
         xml.push_str(XML_DECLARATION);
         xml.push_str(
@@ -98,7 +98,7 @@ pub(crate) fn render_top_level(
         );
         let _ = writeln!(xml, "  <revision>{now}</revision>");
         for kind in IndexKind::ALL {
-            let index = kind.path(&dist.id, arch);
+            let index = kind.path(&root);
             let file = pick(files, &index, preferred)
                 .ok_or_else(|| format!("no published file for index {index}"))?;
             let href = file.path.strip_prefix(&root).ok_or_else(|| {
@@ -154,14 +154,15 @@ pub(crate) mod tests {
     /// architecture, zstd-compressed and checksum-named.
     pub(crate) fn published(dist: &Distribution) -> Vec<PublishedFile> {
         let mut files = Vec::new();
-        for (n, arch) in repo_arches(dist).enumerate() {
+        for (n, repo) in repos(dist).into_iter().enumerate() {
+            let root = repo.root(&dist.id);
             for (k, kind) in IndexKind::ALL.into_iter().enumerate() {
                 let digit = char::from(b'a' + (n * 3 + k) as u8);
                 let sha: String = std::iter::repeat_n(digit, 64).collect();
                 let open_sha: String = std::iter::repeat_n('0', 63).chain([digit]).collect();
                 files.push(PublishedFile {
-                    path: format!("{}/{arch}/repodata/{sha}-{}.xml.zst", dist.id, kind.name()),
-                    index: kind.path(&dist.id, arch),
+                    path: format!("{root}repodata/{sha}-{}.xml.zst", kind.name()),
+                    index: kind.path(&root),
                     compression: Some(Compression::Zstd),
                     size: 1000 + (n * 3 + k) as u64,
                     checksums: vec![("sha256".to_owned(), sha)],
@@ -250,6 +251,29 @@ pub(crate) mod tests {
             "<location href=\"repodata/{}-primary.xml.zst\"/>",
             "d".repeat(64)
         )));
+    }
+
+    #[test]
+    fn split_debuginfo_repositories_get_their_own_repomd() {
+        let mut dist = alma9();
+        dist.settings
+            .push((crate::SPLIT_DEBUGINFO.to_owned(), "true".to_owned()));
+        let publication = render_top_level(&dist, &published(&dist), 7).unwrap();
+        let paths: Vec<&str> = publication.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "almalinux9/x86_64/repodata/repomd.xml",
+                "almalinux9/x86_64/debug/repodata/repomd.xml",
+                "almalinux9/aarch64/repodata/repomd.xml",
+                "almalinux9/aarch64/debug/repodata/repomd.xml",
+            ]
+        );
+        assert!(
+            publication.files[1]
+                .content
+                .contains("<location href=\"repodata/")
+        );
     }
 
     #[test]
