@@ -4,7 +4,7 @@
 use repod_tests::Daemon;
 
 /// Every `/api/v1` operation, as the other tests exercise them.
-const ROUTES: [(&str, &str); 35] = [
+const ROUTES: [(&str, &str); 38] = [
     ("get", "/plugins"),
     ("post", "/plugins"),
     ("post", "/plugins/reload"),
@@ -14,6 +14,9 @@ const ROUTES: [(&str, &str); 35] = [
     ("post", "/distributions/{id}/compare-versions"),
     ("post", "/distributions/{id}/publish"),
     ("get", "/distributions/{id}/client-config"),
+    ("put", "/distributions/{id}/comps"),
+    ("get", "/distributions/{id}/comps"),
+    ("delete", "/distributions/{id}/comps"),
     ("get", "/distributions/{id}/packages"),
     ("post", "/distributions/promote"),
     ("post", "/distributions/migrate"),
@@ -83,6 +86,7 @@ fn every_route_is_in_the_openapi_document_and_back() {
         let reply = match method.as_str() {
             "get" => daemon.get(&concrete, None),
             "delete" => daemon.delete(&concrete, None),
+            "put" => daemon.put_bytes(&concrete, None, b"<comps/>".to_vec()),
             _ => daemon.post_json(&concrete, None, serde_json::json!({})),
         };
         assert_eq!(reply.status, 401, "{method} {concrete}: {reply:?}");

@@ -19,7 +19,7 @@ fn every_route_with_every_role() {
     let trixie = std::fs::read(wasm("trixie_plugin")).unwrap();
 
     // (method, path, weakest role index)
-    let routes: [(&str, &str, usize); 35] = [
+    let routes: [(&str, &str, usize); 38] = [
         ("GET", "/api/v1/plugins", 0),
         ("POST", "/api/v1/plugins", 3),
         ("POST", "/api/v1/plugins/reload", 3),
@@ -55,12 +55,16 @@ fn every_route_with_every_role() {
         ("GET", "/api/v1/distributions/jammy/vex", 0),
         ("POST", "/api/v1/advisories/sync", 3),
         ("GET", "/api/v1/advisories/feeds", 0),
+        ("PUT", "/api/v1/distributions/almalinux9/comps", 2),
+        ("GET", "/api/v1/distributions/almalinux9/comps", 0),
+        ("DELETE", "/api/v1/distributions/almalinux9/comps", 2),
     ];
     let mut created_tokens = 0;
     let mut call = |method: &str, path: &str, token: Option<&str>, allowed: bool| -> Reply {
         match (method, path) {
             ("GET", _) => daemon.get(path, token),
             ("DELETE", _) => daemon.delete(path, token),
+            ("PUT", _) => daemon.put_bytes(path, token, b"<comps/>".to_vec()),
             // A refused upload is answered before its body is read (and the
             // connection closed), so only allowed callers send a large body.
             ("POST", "/api/v1/plugins") => daemon.post_bytes(

@@ -481,3 +481,81 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn comps_groups_are_published_and_dnf_lists_them() {
+    let daemon = Daemon::start();
+    let signer = Signer::of_daemon(&daemon);
+    let token = daemon.token("uploader", "rpm");
+    let maintainer = daemon.token("maintainer", "m");
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixtures::rpm(dir.path(), "hello", "1.0", "1", "x86_64", "");
+    signer.sign_rpm(&file);
+    daemon.upload_file("almalinux9", &token, &file);
+    let comps = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<comps>\n  <group>\n    \
+                 <id>repod-tools</id>\n    <name>Repod Tools</name>\n    \
+                 <description>What repod publishes</description>\n    \
+                 <default>false</default>\n    <uservisible>true</uservisible>\n    \
+                 <packagelist>\n      <packagereq type=\"mandatory\">hello</packagereq>\n    \
+                 </packagelist>\n  </group>\n</comps>\n";
+    let path = "/api/v1/distributions/almalinux9/comps";
+
+    // Bad input changes nothing.
+    for (bad, status, words) in [
+        ("<groups/>", 400, "root element is <groups>"),
+        ("<comps><group></comps>", 400, "not well-formed"),
+    ] {
+        let reply = daemon.put_bytes(path, Some(&maintainer), bad.as_bytes().to_vec());
+        assert!(reply.problem(status).contains(words), "{bad}");
+    }
+    assert!(
+        daemon
+            .get(path, Some(&token))
+            .problem(404)
+            .contains("no comps set")
+    );
+    let deb = daemon.put_bytes(
+        "/api/v1/distributions/jammy/comps",
+        Some(&maintainer),
+        comps.as_bytes().to_vec(),
+    );
+    assert!(deb.problem(404).contains("publishes no comps document"));
+
+    let set = daemon.put_bytes(path, Some(&maintainer), comps.as_bytes().to_vec());
+    assert_eq!(set.status, 200, "{}", set.body);
+    assert_eq!(set.body["bytes"], comps.len());
+    let got = daemon.get(path, Some(&token));
+    assert_eq!(got.body.as_str().unwrap(), comps);
+    let repomd = std::fs::read_to_string(
+        daemon
+            .data
+            .path()
+            .join("repos/almalinux9/x86_64/repodata/repomd.xml"),
+    )
+    .unwrap();
+    assert!(
+        repomd.contains("<data type=\"group\">") && repomd.contains("<data type=\"group_gz\">"),
+        "{repomd}"
+    );
+
+    let dnf = Dnf::new(&client_config(&daemon, "almalinux9"), "x86_64");
+    ok(&mut dnf.cmd(&["makecache"]));
+    let groups = ok(&mut dnf.cmd(&["group", "list", "--hidden"]));
+    assert!(groups.contains("Repod Tools"), "{groups}");
+    let info = ok(&mut dnf.cmd(&["group", "info", "repod-tools"]));
+    assert!(
+        info.contains("Mandatory Packages:") && info.contains("hello"),
+        "{info}"
+    );
+
+    // Removed: the next tree has no groups.
+    assert_eq!(daemon.delete(path, Some(&maintainer)).status, 204);
+    let repomd = std::fs::read_to_string(
+        daemon
+            .data
+            .path()
+            .join("repos/almalinux9/x86_64/repodata/repomd.xml"),
+    )
+    .unwrap();
+    assert!(!repomd.contains("type=\"group"), "{repomd}");
+}

@@ -11,6 +11,7 @@ pub mod blobs;
 pub mod catalog;
 pub mod config;
 pub mod db;
+pub mod documents;
 pub mod feeds;
 pub mod ingest;
 pub mod lifecycle;

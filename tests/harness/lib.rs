@@ -390,6 +390,12 @@ impl Daemon {
         self.send(req, token, Some(Body::Bytes(bytes)))
     }
 
+    /// PUTs `bytes` (a document such as a comps.xml).
+    pub fn put_bytes(&self, path: &str, token: Option<&str>, bytes: Vec<u8>) -> Reply {
+        let req = ureq::put(&format!("{}{path}", self.url));
+        self.send(req, token, Some(Body::Bytes(bytes)))
+    }
+
     /// POSTs `bytes` as `application/octet-stream` (a package upload).
     pub fn upload(&self, path: &str, token: Option<&str>, bytes: &[u8]) -> Reply {
         let req = ureq::post(&format!("{}{path}", self.url))

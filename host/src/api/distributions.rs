@@ -342,3 +342,126 @@ pub async fn client_config(
     )
         .into_response())
 }
+
+/// What setting a document did, with the publish it waited for.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DocumentSet {
+    pub distribution: String,
+    pub name: String,
+    pub sha256: String,
+    pub bytes: usize,
+    pub publish: crate::publish::Report,
+}
+
+/// The distribution `id`, if its plugin publishes a document `name`.
+fn with_document(state: &AppState, id: &str, name: &str) -> Result<(), Problem> {
+    let registry = state.plugins.registry();
+    let (_, dist) = registry.distribution(id).ok_or_else(|| unknown(id))?;
+    if !crate::documents::declared(dist, name) {
+        return Err(Problem::not_found(format!(
+            "distribution {id} publishes no {name} document (its family plugin declares none)"
+        )));
+    }
+    Ok(())
+}
+
+async fn publish_now(state: &AppState, id: &str) -> Result<crate::publish::Report, Problem> {
+    state.publisher.publish(id).await.map_err(|e| {
+        Problem::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "publish-failed",
+            format!("the document was stored, but publishing {id} failed: {e}"),
+        )
+    })
+}
+
+#[utoipa::path(
+    put,
+    path = "/distributions/{id}/comps",
+    tag = "distributions",
+    summary = "Set the package groups (comps.xml) of an rpm-md distribution; published as repomd.xml's group and group_gz (maintainer)",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "distribution id")),
+    request_body(content = String, content_type = "application/xml", description = "a comps.xml: well-formed XML, root element <comps>, no DOCTYPE, at most 16 MiB"),
+    responses((status = 200, description = "stored and published", body = DocumentSet), (status = 400, description = "not a comps document; nothing changed"), (status = 404, description = "unknown distribution, or one that takes no comps"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
+pub async fn set_comps(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<DocumentSet>, Problem> {
+    caller.require(Role::Maintainer)?;
+    let name = crate::documents::COMPS;
+    with_document(&state, &id, name)?;
+    let content = crate::documents::validate(name, &body).map_err(Problem::bad_request)?;
+    let sha256 = crate::documents::set(&state.db, &id, name, &content, &caller.name)
+        .await
+        .map_err(Problem::internal)?;
+    let publish = publish_now(&state, &id).await?;
+    Ok(Json(DocumentSet {
+        distribution: id,
+        name: name.to_owned(),
+        sha256,
+        bytes: content.len(),
+        publish,
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/distributions/{id}/comps",
+    tag = "distributions",
+    summary = "The package groups (comps.xml) set for a distribution (reader)",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "distribution id")),
+    responses((status = 200, description = "the comps.xml", content_type = "application/xml", body = String), (status = 404, description = "unknown distribution, or no comps set"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
+pub async fn get_comps(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, Problem> {
+    caller.require(Role::Reader)?;
+    let name = crate::documents::COMPS;
+    with_document(&state, &id, name)?;
+    let stored = crate::documents::get(&state.db, &id, name)
+        .await
+        .map_err(Problem::internal)?
+        .ok_or_else(|| {
+            Problem::not_found(format!(
+                "{id} has no {name} set (PUT /api/v1/distributions/{id}/{name} sets one)"
+            ))
+        })?;
+    Ok(axum::response::IntoResponse::into_response((
+        [(axum::http::header::CONTENT_TYPE, "application/xml")],
+        stored.content,
+    )))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/distributions/{id}/comps",
+    tag = "distributions",
+    summary = "Remove a distribution's package groups; the next tree has none (maintainer)",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "distribution id")),
+    responses((status = 204, description = "removed and published"), (status = 404, description = "unknown distribution, or no comps set"), (status = 401, description = "missing or unknown token"), (status = 403, description = "role too weak"))
+)]
+pub async fn delete_comps(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::http::StatusCode, Problem> {
+    caller.require(Role::Maintainer)?;
+    let name = crate::documents::COMPS;
+    with_document(&state, &id, name)?;
+    if !crate::documents::delete(&state.db, &id, name, &caller.name)
+        .await
+        .map_err(Problem::internal)?
+    {
+        return Err(Problem::not_found(format!("{id} has no {name} set")));
+    }
+    publish_now(&state, &id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}

@@ -84,6 +84,11 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(distributions::compare_versions))
         .routes(routes!(distributions::publish))
         .routes(routes!(distributions::client_config))
+        .routes(routes!(
+            distributions::set_comps,
+            distributions::get_comps,
+            distributions::delete_comps
+        ))
         .routes(routes!(lifecycle::promote))
         .routes(routes!(lifecycle::migrate))
         .routes(routes!(lifecycle::init))

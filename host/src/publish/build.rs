@@ -43,6 +43,8 @@ pub struct Snapshot {
     /// Its packages, arranged by index (kept by the worker between
     /// publishes).
     pub view: std::sync::Arc<View>,
+    /// The distribution's documents (`documents.rs`), by name.
+    pub documents: std::collections::BTreeMap<String, String>,
     /// How long reading all this took.
     pub read_ms: f64,
 }
@@ -315,6 +317,12 @@ pub fn render(
             let mut body = Body::new(&frame.head);
             for ((key, _, _), entry) in by_index.get(spec.path.as_str()).into_iter().flatten() {
                 body.push_entry(key, entry.text().as_bytes());
+            }
+            // A document index holds the document (nothing while unset).
+            if let Some(text) =
+                crate::documents::of_index(spec).and_then(|name| snapshot.documents.get(name))
+            {
+                body.push_entry("", text.as_bytes());
             }
             body.finish(&frame.tail)
         })

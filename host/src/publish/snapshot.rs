@@ -58,6 +58,7 @@ impl Known {
             dist: dist.to_owned(),
             version: self.version,
             view: self.view.clone(),
+            documents: Default::default(),
             read_ms: started.elapsed().as_secs_f64() * 1000.0,
         }
     }

@@ -189,7 +189,16 @@ impl Worker {
         };
         let known = self.known.entry(dist.to_owned()).or_default();
         let snapshot = match latest_snapshot(&self.db, dist, known).await {
-            Ok(s) => s,
+            Ok(mut s) => match crate::documents::all(&self.db, dist).await {
+                Ok(documents) => {
+                    s.documents = documents;
+                    s
+                }
+                Err(e) => {
+                    self.states.insert(dist.to_owned(), state);
+                    return Err(e.into());
+                }
+            },
             Err(e) => {
                 self.states.insert(dist.to_owned(), state);
                 return Err(e);
@@ -250,13 +259,15 @@ impl Worker {
                 versions::not_kept(&self.db, dist, number).await?,
             ));
         }
-        let snapshot = match self.known.get(dist).filter(|k| k.version == number) {
+        let mut snapshot = match self.known.get(dist).filter(|k| k.version == number) {
             Some(known) => known.snapshot(dist, std::time::Instant::now()),
             None => {
                 let mut known = Known::default();
                 read_version(&self.db, dist, number, &mut known).await?
             }
         };
+        // Documents are not versioned: a pinned tree shows today's.
+        snapshot.documents = crate::documents::all(&self.db, dist).await?;
         let (key, blobs) = (self.key.clone(), self.blobs.clone());
         let paths = self.paths.clone();
         let now = crate::db::now();

@@ -64,6 +64,13 @@ pub const MISSING_SIGNATURES: &str = "repod.missing-signatures";
 /// the upload next to it.
 pub const SIGN_PACKAGES: &str = "repod.sign-packages";
 
+/// The `index-spec.extensions` key naming a document the host fills the
+/// index with (whole, as its only entry; empty while none is set): e.g.
+/// `comps` for an rpm-md comps.xml, set with `PUT
+/// /api/v1/distributions/{id}/comps`. The document must be XML whose root
+/// element has that name.
+pub const DOCUMENT: &str = "repod.document";
+
 /// The pinned version number `render-client-config` was asked for, if any.
 pub fn pinned_version(dist: &Distribution) -> Option<u64> {
     dist.extensions

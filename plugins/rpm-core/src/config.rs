@@ -283,15 +283,34 @@ fn to_distribution(dist: Resolved, advisory_names: &str) -> Distribution {
         .into_iter()
         .flat_map(|repo| {
             let root = repo.root(&dist.id);
-            IndexKind::ALL.into_iter().map(move |kind| IndexSpec {
-                path: kind.path(&root),
-                compressions: vec![dist.compression.to_sdk()],
-                keep_uncompressed: false,
-                checksum_named: true,
-                by_hash: Vec::new(),
-                checksums: vec!["sha256".to_owned()],
-                extensions: Vec::new(),
-            })
+            let mut specs: Vec<IndexSpec> = IndexKind::ALL
+                .into_iter()
+                .map(|kind| IndexSpec {
+                    path: kind.path(&root),
+                    compressions: vec![dist.compression.to_sdk()],
+                    keep_uncompressed: false,
+                    checksum_named: true,
+                    by_hash: Vec::new(),
+                    checksums: vec!["sha256".to_owned()],
+                    extensions: Vec::new(),
+                })
+                .collect();
+            // comps.xml, plain and gzipped as createrepo_c publishes it.
+            if !repo.debug {
+                specs.push(IndexSpec {
+                    path: crate::comps_path(&root),
+                    compressions: vec![crate::sdk::Compression::Gzip],
+                    keep_uncompressed: true,
+                    checksum_named: true,
+                    by_hash: Vec::new(),
+                    checksums: vec!["sha256".to_owned()],
+                    extensions: vec![(
+                        repod_family_sdk::DOCUMENT.to_owned(),
+                        crate::COMPS.to_owned(),
+                    )],
+                });
+            }
+            specs
         })
         .collect();
     Distribution {
@@ -462,13 +481,22 @@ mod tests {
                 "almalinux9/x86_64/repodata/primary.xml",
                 "almalinux9/x86_64/repodata/filelists.xml",
                 "almalinux9/x86_64/repodata/other.xml",
+                "almalinux9/x86_64/repodata/comps.xml",
                 "almalinux9/aarch64/repodata/primary.xml",
                 "almalinux9/aarch64/repodata/filelists.xml",
                 "almalinux9/aarch64/repodata/other.xml",
+                "almalinux9/aarch64/repodata/comps.xml",
             ]
         );
         let spec = &alma9.indexes[0];
         assert!(spec.checksum_named && !spec.keep_uncompressed);
+        // comps.xml: the document the host fills, plain and gzipped.
+        let comps = &alma9.indexes[3];
+        assert!(comps.checksum_named && comps.keep_uncompressed);
+        assert_eq!(
+            comps.extensions,
+            [("repod.document".to_owned(), "comps".to_owned())]
+        );
         assert_eq!(spec.checksums, ["sha256"]);
         assert_eq!(spec.compressions, [crate::sdk::Compression::Zstd]);
         assert_eq!(
@@ -506,7 +534,7 @@ mod tests {
         assert_eq!(alma9.display_name, "Alma 9");
         assert_eq!(alma9.vulnerability.osv, "AlmaLinux:9");
         assert_eq!(alma9.architectures, ["x86_64", "noarch"]);
-        assert_eq!(alma9.indexes.len(), 3);
+        assert_eq!(alma9.indexes.len(), 4);
         assert_eq!(alma9.settings[0].1, "gzip");
     }
 

@@ -351,6 +351,17 @@ fn is_debuginfo(name: &str) -> bool {
     name.ends_with("-debuginfo") || name.ends_with("-debugsource") || name.contains("-debuginfo-")
 }
 
+/// The document name (`repod.document`) of a repository's comps.xml, the
+/// package groups `dnf group list` shows; set with `PUT
+/// /api/v1/distributions/{id}/comps`, published as repomd.xml's `group`
+/// and `group_gz` when set.
+pub(crate) const COMPS: &str = "comps";
+
+/// `<root>repodata/comps.xml` of a main (not debuginfo) repository.
+fn comps_path(root: &str) -> String {
+    format!("{root}repodata/comps.xml")
+}
+
 /// The three indexes of one repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum IndexKind {

@@ -28,6 +28,16 @@ pub(crate) fn render_frames(
     indexes
         .iter()
         .map(|(path, count)| {
+            // comps.xml is the document as stored: no frame.
+            if crate::repos(dist)
+                .iter()
+                .any(|r| !r.debug && crate::comps_path(&r.root(&dist.id)) == *path)
+            {
+                return Ok(Frame {
+                    head: String::new(),
+                    tail: String::new(),
+                });
+            }
             let (_, kind) = IndexKind::parse(dist, path)
                 .ok_or_else(|| format!("{path} is not an index of distribution {}", dist.id))?;
             let (open, root) = match kind {
@@ -126,6 +136,50 @@ pub(crate) fn render_top_level(
                 size = file.size,
                 open_size = file.open_size,
             );
+        }
+        // The groups, once a comps.xml was set (createrepo_c's layout).
+        let comps = crate::comps_path(&root);
+        let plain = files
+            .iter()
+            .find(|f| f.index == comps && f.compression.is_none() && f.open_size > 0);
+        let gz = files
+            .iter()
+            .find(|f| f.index == comps && f.compression.is_some() && f.open_size > 0);
+        for (kind, file) in [("group", plain), ("group_gz", gz)] {
+            let Some(file) = file else { continue };
+            let href = file.path.strip_prefix(&root).ok_or_else(|| {
+                format!(
+                    "published file {} is outside the repository {root}",
+                    file.path
+                )
+            })?;
+            let sha256 = checksum(&file.checksums, "checksum", &file.path)?;
+            let _ = write!(
+                xml,
+                "  <data type=\"{kind}\">\n    \
+                 <checksum type=\"sha256\">{sha256}</checksum>\n",
+                sha256 = quick_xml::escape::escape(sha256),
+            );
+            if file.compression.is_some() {
+                let open = checksum(&file.open_checksums, "open checksum", &file.path)?;
+                let _ = writeln!(
+                    xml,
+                    "    <open-checksum type=\"sha256\">{}</open-checksum>",
+                    quick_xml::escape::escape(open)
+                );
+            }
+            let _ = write!(
+                xml,
+                "    <location href=\"{href}\"/>\n    \
+                 <timestamp>{now}</timestamp>\n    \
+                 <size>{size}</size>\n",
+                href = quick_xml::escape::escape(href),
+                size = file.size,
+            );
+            if file.compression.is_some() {
+                let _ = writeln!(xml, "    <open-size>{}</open-size>", file.open_size);
+            }
+            xml.push_str("  </data>\n");
         }
         xml.push_str("</repomd>\n");
         let repomd = format!("{root}repodata/repomd.xml");
@@ -251,6 +305,43 @@ pub(crate) mod tests {
             "<location href=\"repodata/{}-primary.xml.zst\"/>",
             "d".repeat(64)
         )));
+    }
+
+    #[test]
+    fn a_set_comps_is_listed_as_group_and_group_gz() {
+        let dist = alma9();
+        let mut files = published(&dist);
+        let comps = |compression: Option<Compression>, name: &str, open_size: u64| PublishedFile {
+            path: format!("almalinux9/x86_64/repodata/{name}"),
+            index: "almalinux9/x86_64/repodata/comps.xml".to_owned(),
+            compression,
+            size: 300,
+            checksums: vec![("sha256".to_owned(), "c".repeat(64))],
+            open_size,
+            open_checksums: vec![("sha256".to_owned(), "d".repeat(64))],
+        };
+        // Unset: empty files, not listed.
+        files.push(comps(None, "e-comps.xml", 0));
+        let repomd = &render_top_level(&dist, &files, 7).unwrap().files[0].content;
+        assert!(!repomd.contains("group"), "{repomd}");
+        files.pop();
+        files.push(comps(None, "c-comps.xml", 900));
+        files.push(comps(Some(Compression::Gzip), "c-comps.xml.gz", 900));
+        let repomd = &render_top_level(&dist, &files, 7).unwrap().files[0].content;
+        assert!(
+            repomd.contains("<data type=\"group\">\n    <checksum type=\"sha256\">cccc")
+                && repomd.contains("<location href=\"repodata/c-comps.xml\"/>"),
+            "{repomd}"
+        );
+        let gz = &repomd[repomd.find("type=\"group_gz\"").unwrap()..];
+        assert!(
+            gz.contains("<open-checksum type=\"sha256\">dddd"),
+            "{repomd}"
+        );
+        assert!(gz.contains("<open-size>900</open-size>"), "{repomd}");
+        // The other repository has no groups.
+        let aarch64 = &render_top_level(&dist, &files, 7).unwrap().files[1].content;
+        assert!(!aarch64.contains("group"));
     }
 
     #[test]
