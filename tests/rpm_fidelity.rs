@@ -1,7 +1,9 @@
 //! repod's primary.xml, filelists.xml and other.xml against createrepo_c's,
 //! field by field, for the same RPM files (the real ones
 //! `scripts/fetch-test-packages` builds: epochs, `~` and `^` versions, rich
-//! dependencies, changelogs, x86_64 and noarch).
+//! dependencies, changelogs, x86_64 and noarch), and for a multilib x86_64
+//! repository with groups (`createrepo_c -g comps.xml` against repod's
+//! multilib and comps).
 //!
 //! Every `<package>` is flattened into `path = value` lines (its own
 //! attributes, then elements, attributes in order, text) and the two lists
@@ -177,6 +179,26 @@ fn repodata_matches_createrepo_c_field_by_field() {
     let base = daemon.data.path().join("repos/almalinux9/x86_64");
     let our_repomd = std::fs::read_to_string(base.join("repodata/repomd.xml")).unwrap();
 
+    let unexplained = compare(&their_repomd, &repo, &our_repomd, &base, 31);
+    assert!(
+        unexplained.is_empty(),
+        "{} differences from createrepo_c:\n{}",
+        unexplained.len(),
+        unexplained.join("\n")
+    );
+}
+
+/// Field-by-field differences of primary, filelists and other between
+/// createrepo_c's repository at `their_root` and repod's at `our_root`,
+/// those in `JUSTIFIED` left out.
+fn compare(
+    their_repomd: &str,
+    their_root: &std::path::Path,
+    our_repomd: &str,
+    our_root: &std::path::Path,
+    min_lines: usize,
+) -> Vec<String> {
+    let (repo, base) = (their_root, our_root);
     let mut unexplained = Vec::new();
     for kind in KINDS {
         let theirs = metadata(kind, &their_repomd, |href| {
@@ -215,12 +237,123 @@ fn repodata_matches_createrepo_c_field_by_field() {
                 }
             }
         }
-        assert!(compared > 30, "{kind}: only {compared} lines compared");
+        assert!(
+            compared >= min_lines,
+            "{kind}: only {compared} lines compared"
+        );
     }
+    unexplained
+}
+
+/// A library in x86_64 and i686 and a tool, as mash would give an x86_64
+/// repository (the i686 library next to the x86_64 one), with groups:
+/// createrepo_c `-g comps.xml` on those files against repod with
+/// `multilib = "runtime"` and the same comps.xml set through the API.
+#[test]
+fn multilib_and_groups_match_createrepo_c() {
+    let work = tempfile::tempdir().unwrap();
+    let built = [
+        fixtures::rpm_with_files(
+            work.path(),
+            "libdemo",
+            "1.0",
+            "1",
+            "x86_64",
+            &["/usr/lib64/libdemo.so.1"],
+        ),
+        fixtures::rpm_with_files(
+            work.path(),
+            "libdemo",
+            "1.0",
+            "1",
+            "i686",
+            &["/usr/lib/libdemo.so.1"],
+        ),
+        fixtures::rpm_with_files(
+            work.path(),
+            "demotool",
+            "1.0",
+            "1",
+            "x86_64",
+            &["/usr/bin/demotool"],
+        ),
+    ];
+    let comps = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<comps>\n  <group>\n    \
+                 <id>demo</id>\n    <name>Demo</name>\n    <description>d</description>\n    \
+                 <packagelist>\n      <packagereq type=\"mandatory\">demotool</packagereq>\n    \
+                 </packagelist>\n  </group>\n</comps>\n";
+    let repo = work.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    for rpm in &built {
+        std::fs::copy(rpm, repo.join(rpm.file_name().unwrap())).unwrap();
+    }
+    let comps_file = work.path().join("comps.xml");
+    std::fs::write(&comps_file, comps).unwrap();
+    let out = Command::new("createrepo_c")
+        .args(["--no-database", "--quiet", "-g"])
+        .arg(&comps_file)
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let their_repomd = std::fs::read_to_string(repo.join("repodata/repomd.xml")).unwrap();
+
+    let daemon = Daemon::builder()
+        .config(
+            "[plugin.el.distributions.almalinux9]\n\
+             architectures = [\"x86_64\", \"i686\", \"noarch\"]\nmultilib = \"runtime\"\n",
+        )
+        .start();
+    let token = daemon.token("uploader", "fidelity");
+    let maintainer = daemon.token("maintainer", "groups");
+    for rpm in &built {
+        daemon.upload_file("almalinux9", &token, rpm);
+    }
+    let set = daemon.put_bytes(
+        "/api/v1/distributions/almalinux9/comps",
+        Some(&maintainer),
+        comps.as_bytes().to_vec(),
+    );
+    assert_eq!(set.status, 200, "{}", set.body);
+    let base = daemon.data.path().join("repos/almalinux9/x86_64");
+    let our_repomd = std::fs::read_to_string(base.join("repodata/repomd.xml")).unwrap();
+
+    let unexplained = compare(&their_repomd, &repo, &our_repomd, &base, 15);
     assert!(
         unexplained.is_empty(),
         "{} differences from createrepo_c:\n{}",
         unexplained.len(),
         unexplained.join("\n")
     );
+    // The groups: the same document, plain and gzipped, described by the
+    // same repomd.xml elements.
+    for kind in ["group", "group_gz"] {
+        let theirs = metadata(kind, &their_repomd, |href| {
+            std::fs::read(repo.join(href)).unwrap()
+        });
+        let ours = metadata(kind, &our_repomd, |href| {
+            std::fs::read(base.join(href)).unwrap()
+        });
+        assert_eq!(ours, theirs, "{kind}");
+        let elements = |repomd: &str| -> Vec<String> {
+            let doc = roxmltree::Document::parse(repomd).unwrap();
+            let data = doc
+                .descendants()
+                .find(|n| n.has_tag_name("data") && n.attribute("type") == Some(kind))
+                .unwrap();
+            data.children()
+                .filter(|c| c.is_element())
+                .map(|c| c.tag_name().name().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            elements(&our_repomd),
+            elements(&their_repomd),
+            "{kind} in repomd.xml"
+        );
+    }
 }
