@@ -201,10 +201,10 @@ fn compare(
     let (repo, base) = (their_root, our_root);
     let mut unexplained = Vec::new();
     for kind in KINDS {
-        let theirs = metadata(kind, &their_repomd, |href| {
+        let theirs = metadata(kind, their_repomd, |href| {
             std::fs::read(repo.join(href)).unwrap()
         });
-        let ours = metadata(kind, &our_repomd, |href| {
+        let ours = metadata(kind, our_repomd, |href| {
             std::fs::read(base.join(href)).unwrap()
         });
         let (theirs, ours) = (packages(&theirs), packages(&ours));
