@@ -172,7 +172,8 @@ mod tests {
         );
         for dist in &family.distributions {
             assert_eq!(dist.architectures, ["x86_64", "aarch64", "noarch"]);
-            assert_eq!(dist.indexes.len(), 6);
+            // primary, filelists, other and comps for x86_64 and aarch64.
+            assert_eq!(dist.indexes.len(), 8);
         }
     }
 
