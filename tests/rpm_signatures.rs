@@ -8,7 +8,7 @@
 //! signature and multilib settings are config errors (multilib itself is
 //! in rpm_e2e.rs, with dnf).
 
-use repod_tests::rpm::Signer;
+use repod_tests::rpm::{Dnf, Signer, ok};
 use repod_tests::{Daemon, fixtures};
 use serde_json::{Value, json};
 
@@ -143,8 +143,8 @@ fn bad_signature_and_multilib_settings_are_config_errors() {
             "is not a key ID",
         ),
         (
-            "[plugin.el.distributions.almalinux9]\nrequire-signatures = [\"199e2f91fd431d51\"]\nmissing-signatures = \"skip\"\n",
-            "not supported yet",
+            "[plugin.el.distributions.almalinux9]\nrequire-signatures = [\"199e2f91fd431d51\"]\nmissing-signatures = \"maybe\"\n",
+            "is not \\\"refuse\\\", \\\"allow\\\" or \\\"skip\\\"",
         ),
     ] {
         let daemon = Daemon::builder().config(config).start();
@@ -152,4 +152,38 @@ fn bad_signature_and_multilib_settings_are_config_errors() {
         let text = plugins.body.to_string();
         assert!(text.contains(words), "{config}: {text}");
     }
+}
+
+#[test]
+fn skipped_unsigned_rpms_are_taken_but_not_listed() {
+    // Koji's --skip-missing-signatures: taken, left out of the indexes.
+    let trusted = Signer::new();
+    let daemon = Daemon::builder()
+        .config(&format!(
+            "[scan]\npolicy = \"none\"\n\
+             [plugin.el.distributions.almalinux9]\nrequire-signatures = [\"{}\"]\n\
+             missing-signatures = \"skip\"\n",
+            trusted.fingerprint
+        ))
+        .start();
+    let up = daemon.token("uploader", "ci");
+    let dir = tempfile::tempdir().unwrap();
+    let unsigned = fixtures::rpm(dir.path(), "plain", "1.0", "1", "x86_64", "");
+    let signed = fixtures::rpm(dir.path(), "signed", "1.0", "1", "x86_64", "");
+    trusted.sign_rpm(&signed);
+    for file in [&unsigned, &signed] {
+        assert_eq!(upload(&daemon, &up, "almalinux9", file).status, 201);
+    }
+    // The distribution holds both...
+    assert_eq!(daemon.package_names("almalinux9"), ["plain", "signed"]);
+    // ...its tree lists the signed one only.
+    let report = daemon.publish("almalinux9", &up);
+    assert_eq!(report["skipped_unsigned"], 1, "{report}");
+    assert_eq!(report["packages"], 1, "{report}");
+    let dnf = Dnf::new(
+        &repod_tests::rpm::client_config(&daemon, "almalinux9"),
+        "x86_64",
+    );
+    ok(&mut dnf.cmd(&["makecache"]));
+    assert_eq!(dnf.repoquery(), ["signed-1.0-1.x86_64"]);
 }

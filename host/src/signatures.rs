@@ -1,11 +1,14 @@
 //! Which RPM signatures a distribution requires (Koji's `dist-repo` keys):
 //! its family plugin declares them per distribution in
 //! `distribution.extensions` (`repod.require-signatures`: key IDs or
-//! fingerprints, comma-separated; `repod.missing-signatures`: `refuse` or
-//! `allow`), and the host, which reads each RPM's header signature, checks
+//! fingerprints, comma-separated; `repod.missing-signatures`: `refuse`,
+//! `allow` or `skip`), and the host, which reads each RPM's header signature, checks
 //! them wherever a package enters a distribution (upload, promotion,
-//! migration). The check is of the signature's *claimed* issuer: clients
-//! verify the signature itself against the keys they trust.
+//! migration); under `skip` such packages are taken and the publish leaves
+//! them out of the indexes (`publish::snapshot::unlisted`), so a package
+//! signed later, or a changed requirement, shows at the next publish. The
+//! check is of the signature's *claimed* issuer: clients verify the
+//! signature itself against the keys they trust.
 
 use crate::plugins::contract::Distribution;
 
@@ -27,9 +30,20 @@ pub const MISSING: &str = "repod.missing-signatures";
 pub struct Requirement {
     /// Lowercase hex key IDs or fingerprints, in the config's order.
     pub keys: Vec<String>,
-    /// Koji's `--allow-missing-signatures`: unsigned and otherwise-signed
-    /// packages are taken.
-    pub allow_missing: bool,
+    /// What happens to unsigned and otherwise-signed RPMs.
+    pub missing: Missing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// Refused where they would enter the distribution.
+    Refuse,
+    /// Taken and published (Koji's `--allow-missing-signatures`).
+    Allow,
+    /// Taken, but left out of the published tree's indexes (Koji's
+    /// `--skip-missing-signatures`): the next publish lists them if the
+    /// requirement changes.
+    Skip,
 }
 
 /// The requirement `dist` declares, if any.
@@ -47,7 +61,11 @@ pub fn of(dist: &Distribution) -> Option<Requirement> {
         .collect();
     (!keys.is_empty()).then(|| Requirement {
         keys,
-        allow_missing: get(MISSING) == Some("allow"),
+        missing: match get(MISSING) {
+            Some("allow") => Missing::Allow,
+            Some("skip") => Missing::Skip,
+            _ => Missing::Refuse,
+        },
     })
 }
 
@@ -67,7 +85,7 @@ impl Requirement {
     /// `Ok` if a package signed by `key_id` (`None`: unsigned) may enter
     /// `dist`; else what to tell the uploader.
     pub fn check(&self, dist: &str, package: &str, key_id: Option<&str>) -> Result<(), String> {
-        if self.allow_missing || key_id.is_some_and(|id| self.trusts(id)) {
+        if self.missing != Missing::Refuse || key_id.is_some_and(|id| self.trusts(id)) {
             return Ok(());
         }
         let keys = self.keys.join(", ");
@@ -124,7 +142,11 @@ mod tests {
     fn requirement(keys: &[&str], allow_missing: bool) -> Requirement {
         Requirement {
             keys: keys.iter().map(|k| (*k).to_owned()).collect(),
-            allow_missing,
+            missing: if allow_missing {
+                Missing::Allow
+            } else {
+                Missing::Refuse
+            },
         }
     }
 

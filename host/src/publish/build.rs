@@ -45,6 +45,9 @@ pub struct Snapshot {
     pub view: std::sync::Arc<View>,
     /// The distribution's documents (`documents.rs`), by name.
     pub documents: std::collections::BTreeMap<String, String>,
+    /// Packages of the version its indexes leave out: RPMs not signed as
+    /// the distribution requires, under `missing-signatures = "skip"`.
+    pub unlisted: std::collections::HashSet<String>,
     /// How long reading all this took.
     pub read_ms: f64,
 }
@@ -111,6 +114,9 @@ pub struct Report {
     pub version: i64,
     /// Pool links added or replaced.
     pub pool_linked: usize,
+    /// Packages of the version the indexes leave out (not signed as the
+    /// distribution requires, `missing-signatures = "skip"`).
+    pub skipped_unsigned: usize,
     /// What the retention pass after this publish collected.
     pub collected: Collected,
     /// Wall time of the whole publish, database read included.
@@ -265,6 +271,8 @@ pub struct Built {
     dist: String,
     version: i64,
     now: i64,
+    /// Packages left out of the indexes (`Snapshot::unlisted`).
+    skipped: usize,
 }
 
 /// The blocking part of a publish up to the signatures: entries become
@@ -298,11 +306,14 @@ pub fn render(
             );
         }
     }
+    let listed = |id: &str| !snapshot.unlisted.contains(id);
     let counts: Vec<(String, u64)> = dist
         .indexes
         .iter()
         .map(|s| {
-            let n = by_index.get(s.path.as_str()).map_or(0, |e| e.len());
+            let n = by_index
+                .get(s.path.as_str())
+                .map_or(0, |e| e.keys().filter(|(_, id, _)| listed(id)).count());
             (s.path.clone(), n as u64)
         })
         .collect();
@@ -315,8 +326,10 @@ pub fn render(
         .zip(&frames)
         .map(|(spec, frame)| {
             let mut body = Body::new(&frame.head);
-            for ((key, _, _), entry) in by_index.get(spec.path.as_str()).into_iter().flatten() {
-                body.push_entry(key, entry.text().as_bytes());
+            for ((key, id, _), entry) in by_index.get(spec.path.as_str()).into_iter().flatten() {
+                if listed(id) {
+                    body.push_entry(key, entry.text().as_bytes());
+                }
             }
             // A document index holds the document (nothing while unset).
             if let Some(text) =
@@ -458,6 +471,7 @@ pub fn render(
         dist: dist.id.clone(),
         version: snapshot.version,
         now,
+        skipped: snapshot.unlisted.len(),
     })
 }
 
@@ -472,7 +486,8 @@ impl Built {
             distribution: self.dist,
             published_at: self.now,
             version: self.version,
-            packages: self.view.packages as u64,
+            packages: self.view.packages.saturating_sub(self.skipped) as u64,
+            skipped_unsigned: self.skipped,
             files: self.files.len(),
             bytes: self.bytes,
             pieces_reused: self.reuse.reused,

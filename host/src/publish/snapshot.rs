@@ -59,6 +59,7 @@ impl Known {
             version: self.version,
             view: self.view.clone(),
             documents: Default::default(),
+            unlisted: Default::default(),
             read_ms: started.elapsed().as_secs_f64() * 1000.0,
         }
     }
@@ -136,6 +137,35 @@ pub(super) async fn latest_snapshot(
         known.version = latest;
     }
     Ok(known.snapshot(dist, started))
+}
+
+/// The RPMs of version `number` of `dist` its signature requirement
+/// leaves out of the indexes (`missing-signatures = "skip"`): none
+/// otherwise, without a query.
+pub(super) async fn unlisted(
+    db: &Db,
+    dist: &crate::plugins::contract::Distribution,
+    number: i64,
+) -> Result<std::collections::HashSet<String>, PublishError> {
+    let Some(requirement) =
+        crate::signatures::of(dist).filter(|r| r.missing == crate::signatures::Missing::Skip)
+    else {
+        return Ok(Default::default());
+    };
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT p.id, b.signature_key_id FROM packages p JOIN blobs b ON b.sha256 = p.sha256 \
+         JOIN memberships m ON m.package_id = p.id WHERE {} AND b.format = 'rpm'",
+        versions::IN_VERSION
+    ))
+    .bind(&dist.id)
+    .bind(number)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, key)| !key.as_deref().is_some_and(|k| requirement.trusts(k)))
+        .map(|(id, _)| id)
+        .collect())
 }
 
 /// Reads every package of version `number` into an empty `known` (one

@@ -189,14 +189,15 @@ impl Worker {
         };
         let known = self.known.entry(dist.to_owned()).or_default();
         let snapshot = match latest_snapshot(&self.db, dist, known).await {
-            Ok(mut s) => match crate::documents::all(&self.db, dist).await {
-                Ok(documents) => {
+            Ok(mut s) => match extras(&self.db, &self.plugins, dist, s.version).await {
+                Ok((documents, unlisted)) => {
                     s.documents = documents;
+                    s.unlisted = unlisted;
                     s
                 }
                 Err(e) => {
                     self.states.insert(dist.to_owned(), state);
-                    return Err(e.into());
+                    return Err(e);
                 }
             },
             Err(e) => {
@@ -267,7 +268,8 @@ impl Worker {
             }
         };
         // Documents are not versioned: a pinned tree shows today's.
-        snapshot.documents = crate::documents::all(&self.db, dist).await?;
+        (snapshot.documents, snapshot.unlisted) =
+            extras(&self.db, &self.plugins, dist, number).await?;
         let (key, blobs) = (self.key.clone(), self.blobs.clone());
         let paths = self.paths.clone();
         let now = crate::db::now();
@@ -512,4 +514,29 @@ impl Worker {
         }
         handled
     }
+}
+
+/// What a publish of version `number` of `dist` needs besides its
+/// packages: the distribution's documents, and the packages its
+/// signature requirement leaves out.
+async fn extras(
+    db: &crate::db::Db,
+    plugins: &crate::plugins::PluginHost,
+    dist: &str,
+    number: i64,
+) -> Result<
+    (
+        std::collections::BTreeMap<String, String>,
+        std::collections::HashSet<String>,
+    ),
+    PublishError,
+> {
+    let documents = crate::documents::all(db, dist).await?;
+    let distribution = plugins
+        .registry()
+        .distribution(dist)
+        .map(|(_, d)| d.clone())
+        .ok_or_else(|| PublishError::UnknownDistribution(dist.to_owned()))?;
+    let unlisted = super::snapshot::unlisted(db, &distribution, number).await?;
+    Ok((documents, unlisted))
 }

@@ -54,8 +54,10 @@ pub fn advisory_names(names: &str) -> Field {
 /// refuses an upload or promotion signed by none of them.
 pub const REQUIRE_SIGNATURES: &str = "repod.require-signatures";
 
-/// With [`REQUIRE_SIGNATURES`]: `refuse` (the default) or `allow` (Koji's
-/// `--allow-missing-signatures`: unsigned or otherwise-signed packages in).
+/// With [`REQUIRE_SIGNATURES`]: `refuse` (the default), `allow` (Koji's
+/// `--allow-missing-signatures`: unsigned or otherwise-signed packages in)
+/// or `skip` (`--skip-missing-signatures`: taken, but left out of the
+/// published indexes).
 pub const MISSING_SIGNATURES: &str = "repod.missing-signatures";
 
 /// The `distribution.extensions` key (`true`) asking the host to sign the

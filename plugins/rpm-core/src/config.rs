@@ -18,7 +18,8 @@
 //! architectures = ["x86_64", "noarch"]    # default: the family's list
 //! compression = "zstd"                    # default: gzip, which every client reads
 //! require-signatures = ["199e2f91fd431d51"]  # key IDs or fingerprints (Koji's keys)
-//! missing-signatures = "refuse"           # or "allow" (Koji's --allow-missing-signatures)
+//! missing-signatures = "refuse"           # "allow" (Koji's --allow-missing-signatures) or
+//!                                         # "skip" (--skip-missing-signatures: taken, not listed)
 //! sign-packages = true                    # the host signs each RPM with the repository key
 //! split-debuginfo = true                  # -debuginfo/-debugsource in <id>/<arch>/debug/
 //! architectures = ["x86_64", "i686", "noarch"]
@@ -79,7 +80,7 @@ struct Resolved {
     compression: IndexCompression,
     /// Lowercase hex key IDs or fingerprints.
     require_signatures: Vec<String>,
-    /// `refuse` or `allow`.
+    /// `refuse`, `allow` or `skip`.
     missing_signatures: String,
     sign_packages: bool,
     multilib: crate::multilib::Policy,
@@ -239,16 +240,10 @@ fn apply(dist: &mut Resolved, over: &DistroConfig, prefix: &str) -> Result<(), S
     }
     if let Some(missing) = &over.missing_signatures {
         match missing.as_str() {
-            "refuse" | "allow" => dist.missing_signatures = missing.clone(),
-            "skip" => {
-                return Err(format!(
-                    "{at}: missing-signatures = \"skip\" is not supported yet; \"refuse\" \
-                     turns such uploads away, \"allow\" publishes them"
-                ));
-            }
+            "refuse" | "allow" | "skip" => dist.missing_signatures = missing.clone(),
             other => {
                 return Err(format!(
-                    "{at}: missing-signatures {other:?} is not \"refuse\" or \"allow\""
+                    "{at}: missing-signatures {other:?} is not \"refuse\", \"allow\" or \"skip\""
                 ));
             }
         }
