@@ -73,14 +73,44 @@ pub fn validate(name: &str, bytes: &[u8]) -> Result<String, String> {
                 reader.error_position()
             )
         })?;
+        // Attributes are parsed (quick-xml checks them only when asked):
+        // duplicates and unquoted values are errors.
+        let attributes_ok = |e: &quick_xml::events::BytesStart| {
+            e.attributes()
+                .try_for_each(|a| a.map(|_| ()))
+                .map_err(|err| format!("the {name} document has a malformed attribute: {err}"))
+        };
         match event {
             Event::Start(e) => {
+                attributes_ok(&e)?;
                 if depth == 0 {
                     root(e.name().into_inner())?;
                 }
                 depth += 1;
             }
-            Event::Empty(e) if depth == 0 => root(e.name().into_inner())?,
+            Event::Empty(e) => {
+                attributes_ok(&e)?;
+                if depth == 0 {
+                    root(e.name().into_inner())?;
+                }
+            }
+            // Only XML's own entities and character references: anything
+            // else would need a DTD, which is refused.
+            Event::GeneralRef(r) => {
+                let predefined = matches!(&*r, "amp" | "lt" | "gt" | "quot" | "apos");
+                let character = r.is_char_ref() && matches!(r.resolve_char_ref(), Ok(Some(_)));
+                if depth == 0 || !(predefined || character) {
+                    return Err(format!(
+                        "the {name} document refers to an unknown entity &{};",
+                        &*r
+                    ));
+                }
+            }
+            Event::CData(_) if depth == 0 => {
+                return Err(format!(
+                    "the {name} document has text outside its root element"
+                ));
+            }
             Event::End(_) => depth = depth.saturating_sub(1),
             Event::DocType(_) => {
                 return Err(format!(
@@ -194,7 +224,7 @@ mod tests {
 
     #[test]
     fn documents_are_well_formed_xml_with_the_named_root() {
-        let ok = "<?xml version=\"1.0\"?>\n<comps><group><id>x</id></group></comps>\n";
+        let ok = "<?xml version=\"1.0\"?>\n<comps><group a=\"1\"><id>x &amp; &#233;</id></group></comps>\n";
         assert_eq!(validate("comps", ok.as_bytes()).unwrap(), ok);
         assert!(validate("comps", b"<comps/>").is_ok());
         for (bad, words) in [
@@ -205,6 +235,11 @@ mod tests {
             ("<comps>", "ends inside an element"),
             ("<comps/><comps/>", "more than one root"),
             ("<!DOCTYPE comps [<!ENTITY x \"y\">]><comps/>", "DOCTYPE"),
+            ("<comps><id>&nbsp;</id></comps>", "unknown entity"),
+            ("<comps/>&x;", "unknown entity"),
+            ("<comps a=1/>", "malformed attribute"),
+            ("<comps a=\"1\" a=\"2\"/>", "malformed attribute"),
+            ("<comps/><![CDATA[x]]>", "outside its root"),
         ] {
             let err = validate("comps", bad.as_bytes()).unwrap_err();
             assert!(err.contains(words), "{bad:?}: {err}");

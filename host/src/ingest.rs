@@ -234,15 +234,24 @@ impl Packages {
         // A distribution that signs its RPMs gets a copy signed with the
         // repository key; the upload is kept next to it.
         let mut original: Option<(Received, String)> = None;
-        if let repod_reader::Package::Rpm(rpm) = &parsed
+        if let repod_reader::Package::Rpm(_) = &parsed
             && self
                 .plugins
                 .registry()
                 .distribution(dist)
                 .is_some_and(|(_, d)| crate::signatures::signs(d))
         {
+            // Signed even when it claims to be signed by the repository
+            // key already: a claimed issuer is not a verified signature.
+            // (A copy repod made itself, uploaded again, is taken as is.)
             let ours = self.key.key_id();
-            if rpm.signature_key_id.as_deref() != Some(ours.as_str()) {
+            let (made_here,): (bool,) = sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM blobs WHERE sha256 = $1 AND signed_from IS NOT NULL)",
+            )
+            .bind(&received.sha256)
+            .fetch_one(&self.db)
+            .await?;
+            if !made_here {
                 let signed = self.signed_copy(&received, &ours).await?;
                 let as_uploaded = serde_json::to_string(&parsed).map_err(std::io::Error::other)?;
                 parsed = read(signed.path.clone()).await.expect("reader panicked")?;

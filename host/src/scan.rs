@@ -870,6 +870,9 @@ async fn scan_rows(
         let registry = plugins.registry();
         rows.retain(|r| registry.distribution(&r.distribution).is_some());
     }
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
     // Rows never scanned: their source name from what the reader parsed.
     let fresh: Vec<&str> = rows
         .iter()
@@ -930,10 +933,11 @@ async fn scan_rows(
             let decision = decisions.remove(&row.id);
             // Names an earlier scan stored stay as they are.
             let names = fresh_ids.contains(&row.id).then_some(&subject.names);
-            (
-                result(&row.id, ecosystem, findings, judgement, decision),
-                names,
-            )
+            let mut scan = result(&row.id, ecosystem, findings, judgement, decision);
+            // Stamped with when this scan started: scans are ordered by
+            // what they read, not by when they stored (see `newer`).
+            scan.scanned_ms = started_ms;
+            (scan, names)
         })
         .collect();
     // Rows retention collected since they were read are not stored (many:

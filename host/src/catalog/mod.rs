@@ -563,11 +563,20 @@ pub async fn discard_held(
 
 /// Deletes the row of blob `sha256`, which no package row uses any more,
 /// and that of the upload it was signed from (`signed_from`) when nothing
-/// uses that either; the SHA-256s deleted, whose files go next.
+/// uses that either; the SHA-256s deleted, whose files go next. An upload
+/// a signed copy was made from stays while the copy does.
 pub(crate) async fn delete_blob(
     tx: &mut Transaction<'_, Sqlite>,
     sha256: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
+    let (original_of_a_copy,): (bool,) =
+        sqlx::query_as("SELECT EXISTS (SELECT 1 FROM blobs WHERE signed_from = $1)")
+            .bind(sha256)
+            .fetch_one(&mut **tx)
+            .await?;
+    if original_of_a_copy {
+        return Ok(Vec::new());
+    }
     let from: Option<(Option<String>,)> =
         sqlx::query_as("SELECT signed_from FROM blobs WHERE sha256 = $1")
             .bind(sha256)

@@ -555,10 +555,7 @@ pub async fn collect(
                     .await?;
             if used.is_none() && !collected.blobs.contains(&sha) {
                 let deleted = super::delete_blob(tx, &sha).await?;
-                collected
-                    .blobs
-                    .extend(deleted.into_iter().filter(|d| *d != sha));
-                collected.blobs.push(sha);
+                collected.blobs.extend(deleted);
             }
         }
     }

@@ -177,9 +177,11 @@ pub fn for_rpm(cert: &openpgp::Cert) -> Result<openpgp::Cert, SigningError> {
             None => Vec::new(),
         })
     };
-    for (i, ua) in valid.userids().enumerate() {
+    // The key's own primary user ID stays primary; revoked ones are left out.
+    let primary_uid = valid.primary_userid().ok().map(|u| u.userid().clone());
+    for ua in valid.userids().revoked(false) {
         let mut values = vec![SubpacketValue::KeyFlags(flags.clone())];
-        if i == 0 {
+        if primary_uid.as_ref() == Some(ua.userid()) {
             values.push(SubpacketValue::PrimaryUserID(true));
         }
         values.extend(expiry_of(expiry)?);
@@ -488,8 +490,9 @@ mod tests {
         // What CertBuilder makes (critical creation time, key flags and
         // primary user ID), with a signing and an encryption subkey.
         let (cert, _) = CertBuilder::new()
-            .add_userid("first <first@test.invalid>")
-            .add_userid("second <second@test.invalid>")
+            // The primary one sorts last: it must stay primary.
+            .add_userid("zeta <zeta@test.invalid>")
+            .add_userid("alpha <alpha@test.invalid>")
             .set_cipher_suite(CipherSuite::RSA2k)
             .add_signing_subkey()
             .add_transport_encryption_subkey()
@@ -508,7 +511,7 @@ mod tests {
         assert_eq!(valid.userids().count(), 2);
         assert_eq!(
             valid.primary_userid().unwrap().userid().value(),
-            b"first <first@test.invalid>"
+            b"zeta <zeta@test.invalid>"
         );
         // The signing subkey is bound again; the encryption one left out.
         assert_eq!(valid.keys().subkeys().count(), 1);
