@@ -21,7 +21,7 @@ pub const DOCUMENT: &str = "repod.document";
 /// The one document the API takes today (`/distributions/{id}/comps`).
 pub const COMPS: &str = "comps";
 
-/// The largest document taken (Fedora's comps.xml is ~3 MiB).
+/// The largest document taken (a large distribution's comps.xml is ~3 MiB).
 pub const MAX_BYTES: usize = 16 << 20;
 
 /// Whether `dist` publishes a document called `name`.
