@@ -26,17 +26,12 @@ pub const MAX_BYTES: usize = 16 << 20;
 
 /// Whether `dist` publishes a document called `name`.
 pub fn declared(dist: &Distribution, name: &str) -> bool {
-    dist.indexes
-        .iter()
-        .any(|i| i.extensions.iter().any(|(k, v)| k == DOCUMENT && v == name))
+    dist.indexes.iter().any(|i| of_index(i) == Some(name))
 }
 
 /// The document named by an index spec, if it holds one.
 pub fn of_index(spec: &crate::plugins::contract::IndexSpec) -> Option<&str> {
-    spec.extensions
-        .iter()
-        .find(|(k, _)| k == DOCUMENT)
-        .map(|(_, v)| v.as_str())
+    crate::plugins::contract::extension(&spec.extensions, DOCUMENT)
 }
 
 /// `bytes` as the text of a document called `name`, or what is wrong.

@@ -125,9 +125,12 @@ fn listed_records(html: &str) -> Vec<&str> {
 /// the listing; a listing without them (python's http.server) notices
 /// added and removed records only.
 fn fetch_http_dir(url: &str, etag: Option<&str>) -> Result<Fetched, String> {
-    let Fetched::Body { bytes: page, .. } = fetch_http(url, None, None)? else {
-        unreachable!("an unconditional request is never answered 304")
+    // Unconditional GETs: a 304 to one is the server's error.
+    let get = |url: &str| match fetch_http(url, None, None)? {
+        Fetched::Body { bytes, .. } => Ok(bytes),
+        Fetched::NotModified => Err(format!("{url} answered 304 to an unconditional request")),
     };
+    let page = get(url)?;
     let page = String::from_utf8_lossy(&page);
     let fingerprint = format!("listing:{}", crate::plugins::sha256_hex(page.as_bytes()));
     if etag == Some(fingerprint.as_str()) {
@@ -145,11 +148,7 @@ fn fetch_http_dir(url: &str, etag: Option<&str>) -> Result<Fetched, String> {
         if i > 0 {
             bytes.push(b',');
         }
-        let Fetched::Body { bytes: record, .. } = fetch_http(&format!("{url}{href}"), None, None)?
-        else {
-            unreachable!("an unconditional request is never answered 304")
-        };
-        bytes.extend_from_slice(&record);
+        bytes.extend_from_slice(&get(&format!("{url}{href}"))?);
         if bytes.len() as u64 > MAX_FEED_BYTES {
             return Err(format!(
                 "{url} lists more than {MAX_FEED_BYTES} bytes of records"

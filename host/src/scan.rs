@@ -249,8 +249,8 @@ pub async fn find(
     for s in subjects {
         if let Some((_, d)) = registry.distribution(&s.distribution) {
             ecosystem_of.insert(s.distribution.clone(), d.vulnerability.osv.clone());
-            if let Some((_, rule)) = d.extensions.iter().find(|(k, _)| k == ADVISORY_NAMES) {
-                rule_of.insert(s.distribution.clone(), rule.clone());
+            if let Some(rule) = crate::plugins::contract::extension(&d.extensions, ADVISORY_NAMES) {
+                rule_of.insert(s.distribution.clone(), rule.to_owned());
             }
         }
     }
@@ -1153,20 +1153,11 @@ pub async fn of(db: &Db, package_id: &str) -> Result<Option<Scan>, sqlx::Error> 
     let Some((scanned_ms, ecosystem, worst, state, policy, reason)) = head else {
         return Ok(None);
     };
-    let mut findings: Vec<Finding> = sqlx::query_as(
-        "SELECT f.advisory_id, f.severity, f.cvss_score, a.cvss_vector, f.fixed, \
-         COALESCE(a.summary, '') AS summary FROM findings f \
-         LEFT JOIN advisories a ON a.id = f.advisory_id WHERE f.package_id = $1",
-    )
-    .bind(package_id)
-    .fetch_all(db)
-    .await?;
-    let ids: Vec<&str> = findings.iter().map(|f| f.advisory_id.as_str()).collect();
-    let mut aliases = aliases_by_id(db, &ids).await?;
-    for f in &mut findings {
-        f.aliases = aliases.remove(&f.advisory_id).unwrap_or_default();
-    }
-    worst_first(&mut findings);
+    let findings = stored(db, &[package_id])
+        .await?
+        .remove(package_id)
+        .map(|(_, findings)| findings)
+        .unwrap_or_default();
     let decision = latest_decisions(db, &[package_id])
         .await?
         .remove(package_id);

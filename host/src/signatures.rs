@@ -10,7 +10,7 @@
 //! check is of the signature's *claimed* issuer: clients verify the
 //! signature itself against the keys they trust.
 
-use crate::plugins::contract::Distribution;
+use crate::plugins::contract::{Distribution, extension};
 
 pub const REQUIRE: &str = "repod.require-signatures";
 /// `true`: the host signs the distribution's RPMs with the repository key
@@ -19,9 +19,7 @@ pub const SIGN: &str = "repod.sign-packages";
 
 /// Whether `dist` has the host sign its RPMs.
 pub fn signs(dist: &Distribution) -> bool {
-    dist.extensions
-        .iter()
-        .any(|(k, v)| k == SIGN && v == "true")
+    extension(&dist.extensions, SIGN) == Some("true")
 }
 pub const MISSING: &str = "repod.missing-signatures";
 
@@ -48,12 +46,7 @@ pub enum Missing {
 
 /// The requirement `dist` declares, if any.
 pub fn of(dist: &Distribution) -> Option<Requirement> {
-    let get = |key: &str| {
-        dist.extensions
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |key: &str| extension(&dist.extensions, key);
     let keys: Vec<String> = get(REQUIRE)?
         .split(',')
         .map(|k| k.trim().to_ascii_lowercase())

@@ -219,15 +219,7 @@ pub async fn publish(
     if state.plugins.registry().distribution(&id).is_none() {
         return Err(unknown(&id));
     }
-    let report = state.publisher.publish(&id).await.map_err(|e| {
-        tracing::error!(distribution = id, "forced publish failed: {e}");
-        Problem::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "publish-failed",
-            format!("publishing {id} failed: {e}"),
-        )
-    })?;
-    Ok(Json(report))
+    Ok(Json(publish_now(&state, &id, "").await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -365,12 +357,19 @@ fn with_document(state: &AppState, id: &str, name: &str) -> Result<(), Problem> 
     Ok(())
 }
 
-async fn publish_now(state: &AppState, id: &str) -> Result<crate::publish::Report, Problem> {
+/// Publishes `id` now; a failure is a 500 whose detail starts with `done`
+/// (what the call already changed).
+async fn publish_now(
+    state: &AppState,
+    id: &str,
+    done: &str,
+) -> Result<crate::publish::Report, Problem> {
     state.publisher.publish(id).await.map_err(|e| {
+        tracing::error!(distribution = id, "forced publish failed: {e}");
         Problem::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             "publish-failed",
-            format!("the document was stored, but publishing {id} failed: {e}"),
+            format!("{done}publishing {id} failed: {e}"),
         )
     })
 }
@@ -398,7 +397,7 @@ pub async fn set_comps(
     let sha256 = crate::documents::set(&state.db, &id, name, &content, &caller.name)
         .await
         .map_err(Problem::internal)?;
-    let publish = publish_now(&state, &id).await?;
+    let publish = publish_now(&state, &id, "the document was stored, but ").await?;
     Ok(Json(DocumentSet {
         distribution: id,
         name: name.to_owned(),
@@ -462,6 +461,6 @@ pub async fn delete_comps(
     {
         return Err(Problem::not_found(format!("{id} has no {name} set")));
     }
-    publish_now(&state, &id).await?;
+    publish_now(&state, &id, "the document was removed, but ").await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

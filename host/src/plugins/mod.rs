@@ -29,6 +29,15 @@ pub use runtime::{Limits, LoadStats, Runtime, WASMTIME_VERSION, sha256_hex};
 pub mod contract {
     pub use super::bindings::family::exports::repod::plugin::family::*;
     pub use super::bindings::family::repod::plugin::types::{ContainerFormat, Field};
+
+    /// The value of `key` in an `extensions` list (the contract's way to
+    /// grow a record), if present.
+    pub fn extension<'a>(extensions: &'a [Field], key: &str) -> Option<&'a str> {
+        extensions
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Records and enums of the `policy` interface, as the host sees them.

@@ -311,9 +311,14 @@ pub fn render(
         .indexes
         .iter()
         .map(|s| {
-            let n = by_index
-                .get(s.path.as_str())
-                .map_or(0, |e| e.keys().filter(|(_, id, _)| listed(id)).count());
+            let n = by_index.get(s.path.as_str()).map_or(0, |e| {
+                // Counting entry by entry only when some are left out.
+                if snapshot.unlisted.is_empty() {
+                    e.len()
+                } else {
+                    e.keys().filter(|(_, id, _)| listed(id)).count()
+                }
+            });
             (s.path.clone(), n as u64)
         })
         .collect();
