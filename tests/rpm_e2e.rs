@@ -116,11 +116,14 @@ fn dnf_reads_two_el_distributions(daemon: &Daemon, signer: &Signer) {
 #[test]
 fn dnf_installs_a_32_bit_library_next_to_the_64_bit_one() {
     // Multilib as Koji does it: almalinux9 takes i686 packages, and lists
-    // the 32-bit libraries ("runtime") in its x86_64 repository too.
+    // the 32-bit libraries ("runtime") in its x86_64 repository too. With
+    // zchunk files: Debian's librepo is built without zchunk, so dnf here
+    // is a client that must keep to the gzip files.
     let daemon = Daemon::builder()
         .config(
             "[plugin.el.distributions.almalinux9]\n\
-             architectures = [\"x86_64\", \"i686\", \"noarch\"]\nmultilib = \"runtime\"\n",
+             architectures = [\"x86_64\", \"i686\", \"noarch\"]\nmultilib = \"runtime\"\n\
+             zchunk = true\n",
         )
         .start();
     let signer = Signer::of_daemon(&daemon);
@@ -157,6 +160,14 @@ fn dnf_installs_a_32_bit_library_next_to_the_64_bit_one() {
         daemon.upload_file("almalinux9", &token, file);
     }
     daemon.publish("almalinux9", &token);
+    let repomd = std::fs::read_to_string(
+        daemon
+            .data
+            .path()
+            .join("repos/almalinux9/x86_64/repodata/repomd.xml"),
+    )
+    .unwrap();
+    assert!(repomd.contains("<data type=\"primary_zck\">"), "{repomd}");
     let repo = client_config(&daemon, "almalinux9");
     let dnf = Dnf::new(&repo, "x86_64");
     ok(&mut dnf.cmd(&["makecache"]));

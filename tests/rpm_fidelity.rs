@@ -2,8 +2,8 @@
 //! field by field, for the same RPM files (the real ones
 //! `scripts/fetch-test-packages` builds: epochs, `~` and `^` versions, rich
 //! dependencies, changelogs, x86_64 and noarch), and for a multilib x86_64
-//! repository with groups (`createrepo_c -g comps.xml` against repod's
-//! multilib and comps).
+//! repository with groups and zchunk files (`createrepo_c -g comps.xml
+//! --zck` against repod's multilib, comps and `zchunk = true`).
 //!
 //! Every `<package>` is flattened into `path = value` lines (its own
 //! attributes, then elements, attributes in order, text) and the two lists
@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use repod_tests::{Daemon, fixtures};
+use sha2::{Digest, Sha256};
 
 /// Lines that may differ, by metadata file and flattened path, and why.
 const JUSTIFIED: [(&str, &str, &str); 1] = [(
@@ -38,6 +39,18 @@ fn decompress(name: &str, bytes: &[u8]) -> String {
         flate2::read::MultiGzDecoder::new(bytes)
             .read_to_string(&mut out)
             .unwrap();
+    } else if name.ends_with(".zck") {
+        // The reference reader: unzck from the zchunk tools.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file.zck");
+        std::fs::write(&path, bytes).unwrap();
+        let run = Command::new("unzck")
+            .arg("--stdout")
+            .arg(&path)
+            .output()
+            .expect("unzck (Debian package zchunk)");
+        assert!(run.status.success(), "unzck {name}: {}", String::from_utf8_lossy(&run.stderr));
+        out = String::from_utf8(run.stdout).unwrap();
     } else if name.ends_with(".xz") {
         xz2::read::XzDecoder::new(bytes)
             .read_to_string(&mut out)
@@ -179,7 +192,7 @@ fn repodata_matches_createrepo_c_field_by_field() {
     let base = daemon.data.path().join("repos/almalinux9/x86_64");
     let our_repomd = std::fs::read_to_string(base.join("repodata/repomd.xml")).unwrap();
 
-    let unexplained = compare(&their_repomd, &repo, &our_repomd, &base, 31);
+    let unexplained = compare(&their_repomd, &repo, &our_repomd, &base, 31, &KINDS);
     assert!(
         unexplained.is_empty(),
         "{} differences from createrepo_c:\n{}",
@@ -197,10 +210,11 @@ fn compare(
     our_repomd: &str,
     our_root: &std::path::Path,
     min_lines: usize,
+    kinds: &[&str],
 ) -> Vec<String> {
     let (repo, base) = (their_root, our_root);
     let mut unexplained = Vec::new();
-    for kind in KINDS {
+    for &kind in kinds {
         let theirs = metadata(kind, their_repomd, |href| {
             std::fs::read(repo.join(href)).unwrap()
         });
@@ -227,7 +241,9 @@ fn compare(
                 let justified = path(t) == path(o)
                     && JUSTIFIED
                         .iter()
-                        .any(|(k, p, _)| *k == kind && path(t).as_deref() == Some(*p));
+                        .any(|(k, p, _)| {
+                            *k == kind.trim_end_matches("_zck") && path(t).as_deref() == Some(*p)
+                        });
                 if !justified {
                     unexplained.push(format!(
                         "{kind} {key}: createrepo_c {t:?}\n{:width$}  repod        {o:?}",
@@ -246,11 +262,12 @@ fn compare(
 }
 
 /// A library in x86_64 and i686 and a tool, as mash would give an x86_64
-/// repository (the i686 library next to the x86_64 one), with groups:
-/// createrepo_c `-g comps.xml` on those files against repod with
-/// `multilib = "runtime"` and the same comps.xml set through the API.
+/// repository (the i686 library next to the x86_64 one), with groups and
+/// zchunk files: createrepo_c `-g comps.xml --zck` on those files against
+/// repod with `multilib = "runtime"`, `zchunk = true` and the same
+/// comps.xml set through the API.
 #[test]
-fn multilib_and_groups_match_createrepo_c() {
+fn multilib_groups_and_zchunk_match_createrepo_c() {
     let work = tempfile::tempdir().unwrap();
     let built = [
         fixtures::rpm_with_files(
@@ -290,7 +307,7 @@ fn multilib_and_groups_match_createrepo_c() {
     let comps_file = work.path().join("comps.xml");
     std::fs::write(&comps_file, comps).unwrap();
     let out = Command::new("createrepo_c")
-        .args(["--no-database", "--quiet", "-g"])
+        .args(["--no-database", "--quiet", "--zck", "-g"])
         .arg(&comps_file)
         .arg(&repo)
         .output()
@@ -305,7 +322,8 @@ fn multilib_and_groups_match_createrepo_c() {
     let daemon = Daemon::builder()
         .config(
             "[plugin.el.distributions.almalinux9]\n\
-             architectures = [\"x86_64\", \"i686\", \"noarch\"]\nmultilib = \"runtime\"\n",
+             architectures = [\"x86_64\", \"i686\", \"noarch\"]\nmultilib = \"runtime\"\n\
+             zchunk = true\n",
         )
         .start();
     let token = daemon.token("uploader", "fidelity");
@@ -322,16 +340,19 @@ fn multilib_and_groups_match_createrepo_c() {
     let base = daemon.data.path().join("repos/almalinux9/x86_64");
     let our_repomd = std::fs::read_to_string(base.join("repodata/repomd.xml")).unwrap();
 
-    let unexplained = compare(&their_repomd, &repo, &our_repomd, &base, 15);
+    let zck_kinds = KINDS.map(|k| format!("{k}_zck"));
+    let zck_kinds: Vec<&str> = zck_kinds.iter().map(String::as_str).collect();
+    let mut unexplained = compare(&their_repomd, &repo, &our_repomd, &base, 15, &KINDS);
+    unexplained.extend(compare(&their_repomd, &repo, &our_repomd, &base, 15, &zck_kinds));
     assert!(
         unexplained.is_empty(),
         "{} differences from createrepo_c:\n{}",
         unexplained.len(),
         unexplained.join("\n")
     );
-    // The groups: the same document, plain and gzipped, described by the
-    // same repomd.xml elements.
-    for kind in ["group", "group_gz"] {
+    // The groups: the same document, plain, gzipped and zchunked; and
+    // every entry described by the same repomd.xml elements.
+    for kind in ["group", "group_gz", "group_zck"] {
         let theirs = metadata(kind, &their_repomd, |href| {
             std::fs::read(repo.join(href)).unwrap()
         });
@@ -339,21 +360,107 @@ fn multilib_and_groups_match_createrepo_c() {
             std::fs::read(base.join(href)).unwrap()
         });
         assert_eq!(ours, theirs, "{kind}");
-        let elements = |repomd: &str| -> Vec<String> {
-            let doc = roxmltree::Document::parse(repomd).unwrap();
-            let data = doc
-                .descendants()
-                .find(|n| n.has_tag_name("data") && n.attribute("type") == Some(kind))
-                .unwrap();
-            data.children()
-                .filter(|c| c.is_element())
-                .map(|c| c.tag_name().name().to_owned())
-                .collect()
-        };
+    }
+    let elements = |repomd: &str, kind: &str| -> Vec<String> {
+        let doc = roxmltree::Document::parse(repomd).unwrap();
+        let data = doc
+            .descendants()
+            .find(|n| n.has_tag_name("data") && n.attribute("type") == Some(kind))
+            .unwrap();
+        data.children()
+            .filter(|c| c.is_element())
+            .map(|c| c.tag_name().name().to_owned())
+            .collect()
+    };
+    for kind in zck_kinds.iter().copied().chain(["group", "group_zck"]) {
         assert_eq!(
-            elements(&our_repomd),
-            elements(&their_repomd),
+            elements(&our_repomd, kind),
+            elements(&their_repomd, kind),
             "{kind} in repomd.xml"
         );
     }
+    // Justified difference: with --zck, createrepo_c 0.17.3 drops group_gz's
+    // open-checksum and open-size (it writes them without --zck, as the
+    // first test sees) and gives group_zck the checksum and size of
+    // comps.xml.gz as its "open" ones. repod describes both as without
+    // --zck: open = the comps.xml the file decompresses to.
+    assert_eq!(
+        elements(&our_repomd, "group_gz"),
+        ["checksum", "open-checksum", "location", "timestamp", "size", "open-size"]
+    );
+    for kind in zck_kinds.iter().copied().chain(["group_zck"]) {
+        let doc = roxmltree::Document::parse(&our_repomd).unwrap();
+        let data = doc
+            .descendants()
+            .find(|n| n.has_tag_name("data") && n.attribute("type") == Some(kind))
+            .unwrap();
+        let open = data
+            .children()
+            .find(|c| c.has_tag_name("open-checksum"))
+            .and_then(|c| c.text())
+            .unwrap();
+        let content = metadata(kind, &our_repomd, |href| std::fs::read(base.join(href)).unwrap());
+        assert_eq!(open, hex::encode(Sha256::digest(content.as_bytes())), "{kind} open-checksum");
+    }
+    for kind in zck_kinds.iter().copied().chain(["group_zck"]) {
+        let (theirs, ours) = (zck_header(kind, &their_repomd, &repo), zck_header(kind, &our_repomd, &base));
+        // What repomd.xml says of the header is what the zchunk tools read.
+        assert_eq!(ours.listed, ours.read, "{kind}: repod's repomd.xml against zck_read_header");
+        assert_eq!(theirs.listed, theirs.read, "{kind}: createrepo_c's against zck_read_header");
+        // Chunks cut where createrepo_c cuts them (after the head, between
+        // source RPMs). Justified: repod's last chunk is one byte longer,
+        // the newline it ends every file with (createrepo_c leaves it off
+        // after `</metadata>`; the first test compares the content).
+        let mut expected = theirs.chunk_sizes.clone();
+        if kind != "group_zck" {
+            *expected.last_mut().unwrap() += 1;
+        }
+        assert_eq!(ours.chunk_sizes, expected, "{kind}: chunk sizes");
+    }
+}
+
+/// A zchunk file's header as repomd.xml lists it and as `zck_read_header`
+/// reads it: (checksum, size) both times, and the uncompressed chunk sizes.
+struct ZckHeader {
+    listed: (String, u64),
+    read: (String, u64),
+    chunk_sizes: Vec<u64>,
+}
+
+fn zck_header(kind: &str, repomd: &str, root: &std::path::Path) -> ZckHeader {
+    let doc = roxmltree::Document::parse(repomd).unwrap();
+    let data = doc
+        .descendants()
+        .find(|n| n.has_tag_name("data") && n.attribute("type") == Some(kind))
+        .unwrap_or_else(|| panic!("repomd.xml lists no {kind}"));
+    let child = |name: &str| data.children().find(|c| c.has_tag_name(name)).unwrap();
+    let listed = (
+        child("header-checksum").text().unwrap().to_owned(),
+        child("header-size").text().unwrap().parse().unwrap(),
+    );
+    let href = child("location").attribute("href").unwrap();
+    let out = Command::new("zck_read_header")
+        .arg("-c")
+        .arg(root.join(href))
+        .output()
+        .expect("zck_read_header (Debian package zchunk)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .trim()
+            .to_owned()
+    };
+    let read = (field("Header checksum:"), field("Header size:").parse().unwrap());
+    // Chunk table rows: index, checksum, start, compressed size, size.
+    let chunk_sizes = text
+        .lines()
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.len() == 5 && cols[0].parse::<u64>().is_ok()).then(|| cols[4].parse().unwrap())
+        })
+        .collect();
+    ZckHeader { listed, read, chunk_sizes }
 }

@@ -330,7 +330,11 @@ pub fn render(
         .iter()
         .zip(&frames)
         .map(|(spec, frame)| {
-            let mut body = Body::new(&frame.head);
+            let mut body = if zchunked(spec) {
+                Body::marking_entries(&frame.head)
+            } else {
+                Body::new(&frame.head)
+            };
             for ((key, id, _), entry) in by_index.get(spec.path.as_str()).into_iter().flatten() {
                 if listed(id) {
                     body.push_entry(key, entry.text().as_bytes());
@@ -354,6 +358,32 @@ pub fn render(
     let (compressed, reuse) = cache.compress(&jobs, threads)?;
     phases.lap("compress");
 
+    // zchunk variants, one libzck run per index, side by side.
+    let zchunks: Vec<Option<super::zchunk::Zchunk>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = dist
+            .indexes
+            .iter()
+            .zip(&bodies)
+            .map(|(spec, body)| {
+                zchunked(spec).then(|| {
+                    scope.spawn(move || {
+                        let ends = body.entry_ranges().expect("marked for zchunk");
+                        super::zchunk::encode(&body.bytes, &ends)
+                    })
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|run| {
+                run.map(|r| r.join().expect("zchunk thread panicked"))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    if zchunks.iter().any(Option::is_some) {
+        phases.lap("zchunk");
+    }
+
     let staging = Staging::create(&paths.staging, &dist.id)?;
     let mut published: Vec<PublishedFile> = Vec::new();
     let mut files: BTreeMap<String, String> = BTreeMap::new();
@@ -361,13 +391,30 @@ pub fn render(
     let mut bytes = 0u64;
     // Every variant of every index, then all their checksums at once, spread
     // over the cores (SHA-512 of a 30 MB Packages file is the long pole).
-    let mut variants: Vec<(usize, Option<Codec>, std::borrow::Cow<'_, [u8]>)> = Vec::new();
-    for (i, ((spec, body), files)) in dist.indexes.iter().zip(&bodies).zip(compressed).enumerate() {
+    let mut variants: Vec<(usize, Variant, std::borrow::Cow<'_, [u8]>)> = Vec::new();
+    for (i, (((spec, body), files), zck)) in dist
+        .indexes
+        .iter()
+        .zip(&bodies)
+        .zip(compressed)
+        .zip(&zchunks)
+        .enumerate()
+    {
         if spec.keep_uncompressed {
-            variants.push((i, None, std::borrow::Cow::Borrowed(body.bytes.as_slice())));
+            variants.push((i, Variant::Plain, std::borrow::Cow::Borrowed(body.bytes.as_slice())));
         }
         for (&c, file) in spec.compressions.iter().zip(files) {
-            variants.push((i, Some(codec(c)), std::borrow::Cow::Owned(file)));
+            variants.push((i, Variant::Compressed(codec(c)), std::borrow::Cow::Owned(file)));
+        }
+        if let Some(zck) = zck {
+            variants.push((
+                i,
+                Variant::Zchunk {
+                    header_sha256: &zck.header_sha256,
+                    header_size: zck.header_size,
+                },
+                std::borrow::Cow::Borrowed(zck.bytes.as_slice()),
+            ));
         }
         if !spec.keep_uncompressed && spec.compressions.is_empty() {
             return Err(PublishError::Layout(format!(
@@ -389,22 +436,22 @@ pub fn render(
     let variant_sums = {
         let jobs: Vec<(&[u8], &[String])> = variants
             .iter()
-            .filter(|(_, c, _)| c.is_some())
+            .filter(|(_, v, _)| !matches!(v, Variant::Plain))
             .map(|(i, _, bytes)| (bytes.as_ref(), dist.indexes[*i].checksums.as_slice()))
             .collect();
         parallel_checksums(&jobs, threads)?
     };
     let mut variant_sums = variant_sums.into_iter();
-    for (i, codec, content) in &variants {
+    for (i, variant, content) in &variants {
         let spec = &dist.indexes[*i];
-        let sums = match codec {
-            None => open_sums[*i].clone(),
-            Some(_) => variant_sums.next().expect("one per compressed variant"),
+        let sums = match variant {
+            Variant::Plain => open_sums[*i].clone(),
+            _ => variant_sums.next().expect("one per compressed variant"),
         };
         let file = write_variant(
             &staging,
             spec,
-            *codec,
+            variant,
             content,
             sums,
             (&open_sums[*i], bodies[*i].bytes.len() as u64),
@@ -605,21 +652,45 @@ impl Phases {
     }
 }
 
+/// One published form of an index.
+enum Variant<'a> {
+    Plain,
+    Compressed(Codec),
+    /// A zchunk file (`repod.zchunk`) and its header's checksum and size.
+    Zchunk {
+        header_sha256: &'a str,
+        header_size: u64,
+    },
+}
+
+/// Whether the plugin asked for a zchunk variant of `spec`.
+fn zchunked(spec: &IndexSpec) -> bool {
+    crate::plugins::contract::extension(&spec.extensions, ZCHUNK) == Some("true")
+}
+
+/// `index-spec.extensions` key asking for a zchunk variant (family-sdk's
+/// `ZCHUNK`), and the two `checksums` entries that describe its header.
+const ZCHUNK: &str = "repod.zchunk";
+const ZCHUNK_HEADER_SHA256: &str = "zck-header-sha256";
+const ZCHUNK_HEADER_SIZE: &str = "zck-header-size";
+
 /// Writes one variant of an index (and its by-hash links) into staging.
 fn write_variant(
     staging: &Staging,
     spec: &IndexSpec,
-    codec: Option<Codec>,
+    variant: &Variant,
     content: &[u8],
-    sums: Vec<(String, String)>,
+    mut sums: Vec<(String, String)>,
     (open_checksums, open_size): (&[(String, String)], u64),
     (addressed, files): (&mut BTreeSet<String>, &mut BTreeMap<String, String>),
 ) -> Result<PublishedFile, PublishError> {
-    let sha256 = &sums[0].1;
+    let sha256 = sums[0].1.clone();
+    let sha256 = &sha256;
     let (dir, name) = split_dir(&spec.path);
-    let name = match codec {
-        Some(c) => format!("{name}.{}", c.extension()),
-        None => name.to_owned(),
+    let name = match variant {
+        Variant::Plain => name.to_owned(),
+        Variant::Compressed(c) => format!("{name}.{}", c.extension()),
+        Variant::Zchunk { .. } => format!("{name}.zck"),
     };
     let path = if spec.checksum_named {
         let path = join(dir, &format!("{sha256}-{name}"));
@@ -646,10 +717,22 @@ fn write_variant(
         files.insert(link.clone(), sha256.clone());
         addressed.insert(link);
     }
+    let compression = match variant {
+        Variant::Compressed(c) => Some(contract_compression(*c)),
+        Variant::Plain => None,
+        Variant::Zchunk {
+            header_sha256,
+            header_size,
+        } => {
+            sums.push((ZCHUNK_HEADER_SHA256.to_owned(), (*header_sha256).to_owned()));
+            sums.push((ZCHUNK_HEADER_SIZE.to_owned(), header_size.to_string()));
+            None
+        }
+    };
     Ok(PublishedFile {
         path,
         index: spec.path.clone(),
-        compression: codec.map(contract_compression),
+        compression,
         size: content.len() as u64,
         checksums: sums,
         open_size,

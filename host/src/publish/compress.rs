@@ -66,6 +66,19 @@ impl Codec {
 pub struct Body {
     pub bytes: Vec<u8>,
     ends: Vec<usize>,
+    /// Where the head and each entry end, when asked for (zchunk cuts a
+    /// chunk per entry).
+    entry_ends: Option<Vec<usize>>,
+    /// The sort key of the last entry, while marking.
+    last_key: Option<String>,
+}
+
+/// The zchunk group of an entry: what its sort key holds after the last
+/// U+001F. Consecutive entries of one group share a chunk (createrepo_c
+/// keeps the packages of one source RPM together); an entry without one is
+/// a chunk of its own.
+pub fn zchunk_group(sort_key: &str) -> Option<&str> {
+    sort_key.rsplit_once('\u{1f}').map(|(_, group)| group)
 }
 
 impl Body {
@@ -74,6 +87,24 @@ impl Body {
         let mut body = Body::default();
         body.push_piece(head.as_bytes());
         body
+    }
+
+    /// As [`Body::new`], also recording where zchunk chunks end: after the
+    /// head, and between two entries unless they are of one group
+    /// ([`zchunk_group`]).
+    pub fn marking_entries(head: &str) -> Body {
+        let mut body = Body::new(head);
+        body.entry_ends = Some(vec![body.bytes.len()]);
+        body
+    }
+
+    /// Where zchunk chunks end, the last running to the end of the tail
+    /// (it rides with the last entry); `None` unless made by
+    /// [`Body::marking_entries`].
+    pub fn entry_ranges(&self) -> Option<Vec<usize>> {
+        let mut ends = self.entry_ends.clone()?;
+        ends.push(self.bytes.len());
+        Some(ends)
     }
 
     /// Appends an entry, opening a new chunk before it when its sort key
@@ -85,6 +116,15 @@ impl Body {
             && (fnv1a(sort_key.as_bytes()).is_multiple_of(CHUNK_EVERY) || open >= CHUNK_MAX_BYTES)
         {
             self.ends.push(self.bytes.len());
+        }
+        if let Some(ends) = &mut self.entry_ends {
+            let group = zchunk_group(sort_key);
+            if self.last_key.take().is_some_and(|last| {
+                group.is_none() || zchunk_group(&last) != group
+            }) {
+                ends.push(self.bytes.len());
+            }
+            self.last_key = Some(sort_key.to_owned());
         }
         self.bytes.extend_from_slice(text);
     }
@@ -443,6 +483,38 @@ mod tests {
     }
 
     const ALL: [Codec; 4] = [Codec::Gzip, Codec::Xz, Codec::Zstd, Codec::Bzip2];
+
+    #[test]
+    fn zchunk_ranges_follow_entry_groups() {
+        let mut body = Body::marking_entries("<h>\n");
+        for (key, text) in [
+            ("a\u{1f}src-a", "<a/>\n"),
+            ("a2\u{1f}src-a", "<a2/>\n"),
+            ("b", "<b/>\n"),
+            ("c\u{1f}src-c", "<c/>\n"),
+            ("d\u{1f}src-a", "<d/>\n"),
+        ] {
+            body.push_entry(key, text.as_bytes());
+        }
+        let body = body.finish("</h>\n");
+        let ends = body.entry_ranges().unwrap();
+        let mut start = 0;
+        let chunks: Vec<&str> = ends
+            .iter()
+            .map(|&end| {
+                let chunk = std::str::from_utf8(&body.bytes[start..end]).unwrap();
+                start = end;
+                chunk
+            })
+            .collect();
+        assert_eq!(
+            chunks,
+            ["<h>\n", "<a/>\n<a2/>\n", "<b/>\n", "<c/>\n", "<d/>\n</h>\n"]
+        );
+        assert_eq!(Body::new("x").entry_ranges(), None);
+        let empty = Body::marking_entries("<h>").finish("</h>");
+        assert_eq!(empty.entry_ranges(), Some(vec![3, 7]));
+    }
 
     #[test]
     fn pieces_reassemble_to_the_body() {

@@ -26,6 +26,7 @@ mod compress;
 mod snapshot;
 mod tree;
 mod worker;
+mod zchunk;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -66,6 +67,8 @@ pub enum PublishError {
     /// The plugin's layout cannot be published safely.
     #[error("cannot publish this layout: {0}")]
     Layout(String),
+    #[error(transparent)]
+    Zchunk(#[from] zchunk::ZchunkError),
     #[error("signing failed: {0}")]
     Signing(#[from] crate::signing::SigningError),
     #[error("storage error: {0}")]

@@ -73,6 +73,33 @@ pub const SIGN_PACKAGES: &str = "repod.sign-packages";
 /// element has that name.
 pub const DOCUMENT: &str = "repod.document";
 
+/// The `index-spec.extensions` key (`true`) asking the host to also publish
+/// the index as a zchunk file (`<name>.zck`, one chunk per entry, as
+/// createrepo_c `--zck` cuts them). Contract 0.1 has no compression case
+/// for it, so `render-top-level` sees that variant with `compression` none,
+/// a path ending `.zck`, and two more `checksums` entries:
+/// [`ZCHUNK_HEADER_SHA256`] and [`ZCHUNK_HEADER_SIZE`] (see [`zchunk_header`]).
+pub const ZCHUNK: &str = "repod.zchunk";
+/// In a zchunk variant's `checksums`: the SHA-256 of its header, hex.
+pub const ZCHUNK_HEADER_SHA256: &str = "zck-header-sha256";
+/// In a zchunk variant's `checksums`: its header's size in bytes, decimal.
+pub const ZCHUNK_HEADER_SIZE: &str = "zck-header-size";
+
+/// The header checksum (SHA-256 hex) and size of a zchunk variant, `None`
+/// for any other published file.
+pub fn zchunk_header(file: &PublishedFile) -> Option<(&str, u64)> {
+    let get = |key: &str| {
+        file.checksums
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    if file.compression.is_some() || !file.path.ends_with(".zck") {
+        return None;
+    }
+    Some((get(ZCHUNK_HEADER_SHA256)?, get(ZCHUNK_HEADER_SIZE)?.parse().ok()?))
+}
+
 /// The pinned version number `render-client-config` was asked for, if any.
 pub fn pinned_version(dist: &Distribution) -> Option<u64> {
     dist.extensions

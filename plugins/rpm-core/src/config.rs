@@ -22,6 +22,8 @@
 //!                                         # "skip" (--skip-missing-signatures: taken, not listed)
 //! sign-packages = true                    # the host signs each RPM with the repository key
 //! split-debuginfo = true                  # -debuginfo/-debugsource in <id>/<arch>/debug/
+//! zchunk = true                           # also primary/filelists/other/comps .zck
+//!                                         # (createrepo_c --zck; the host needs libzck)
 //! architectures = ["x86_64", "i686", "noarch"]
 //! multilib = "runtime"                    # i686 packages in the x86_64 repository too:
 //!                                         # "none", "all", "runtime", "devel" or names
@@ -68,6 +70,7 @@ struct DistroConfig {
     sign_packages: Option<bool>,
     multilib: Option<serde_json::Value>,
     split_debuginfo: Option<bool>,
+    zchunk: Option<bool>,
 }
 
 /// A distribution after configuration.
@@ -85,6 +88,7 @@ struct Resolved {
     sign_packages: bool,
     multilib: crate::multilib::Policy,
     split_debuginfo: bool,
+    zchunk: bool,
 }
 
 pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, String> {
@@ -145,6 +149,7 @@ pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, Stri
             sign_packages: false,
             multilib: crate::multilib::Policy::None,
             split_debuginfo: false,
+            zchunk: false,
         };
         if let Some(over) = config.distributions.get(default.id) {
             apply(&mut dist, over, &prefix)?;
@@ -185,6 +190,7 @@ pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, Stri
             sign_packages: false,
             multilib: crate::multilib::Policy::None,
             split_debuginfo: false,
+            zchunk: false,
         };
         apply(&mut dist, added, &prefix)?;
         resolved.push(dist);
@@ -251,6 +257,9 @@ fn apply(dist: &mut Resolved, over: &DistroConfig, prefix: &str) -> Result<(), S
     if let Some(split) = over.split_debuginfo {
         dist.split_debuginfo = split;
     }
+    if let Some(zchunk) = over.zchunk {
+        dist.zchunk = zchunk;
+    }
     if let Some(sign) = over.sign_packages {
         dist.sign_packages = sign;
     }
@@ -274,6 +283,14 @@ fn to_distribution(dist: Resolved, advisory_names: &str) -> Distribution {
         .iter()
         .map(String::as_str)
         .filter(|a| *a != "noarch");
+    // zchunk variants are the host's (libzck); the plugin only asks.
+    let zchunk = || {
+        if dist.zchunk {
+            vec![(repod_family_sdk::ZCHUNK.to_owned(), "true".to_owned())]
+        } else {
+            Vec::new()
+        }
+    };
     let indexes = crate::repos_of(arches, dist.split_debuginfo)
         .into_iter()
         .flat_map(|repo| {
@@ -287,7 +304,7 @@ fn to_distribution(dist: Resolved, advisory_names: &str) -> Distribution {
                     checksum_named: true,
                     by_hash: Vec::new(),
                     checksums: vec!["sha256".to_owned()],
-                    extensions: Vec::new(),
+                    extensions: zchunk(),
                 })
                 .collect();
             // comps.xml, plain and gzipped as createrepo_c publishes it.
@@ -299,10 +316,14 @@ fn to_distribution(dist: Resolved, advisory_names: &str) -> Distribution {
                     checksum_named: true,
                     by_hash: Vec::new(),
                     checksums: vec!["sha256".to_owned()],
-                    extensions: vec![(
-                        repod_family_sdk::DOCUMENT.to_owned(),
-                        crate::COMPS.to_owned(),
-                    )],
+                    extensions: {
+                        let mut extensions = zchunk();
+                        extensions.push((
+                            repod_family_sdk::DOCUMENT.to_owned(),
+                            crate::COMPS.to_owned(),
+                        ));
+                        extensions
+                    },
                 });
             }
             specs

@@ -86,14 +86,21 @@ pub(crate) fn prepare(dist: &Distribution, package: &ParsedPackage) -> Result<Pr
     let version = identity_version(rpm);
     // Byte order of the key = name, then rpm's EVR order, then arch; the
     // literal version last makes equal-ranking spellings (1.0 / 1_0)
-    // deterministic.
-    let sort_key = format!(
+    // deterministic. After U+001F, the source RPM: the host's zchunk
+    // group (consecutive packages of one source RPM share a chunk, as
+    // createrepo_c --zck cuts them); never decisive for the order, since
+    // what precedes it is unique in an index and U+001F sorts first.
+    let mut sort_key = format!(
         "{} {} {} {}",
         rpm.name,
         evr_sort_key(rpm.epoch, &rpm.version, &rpm.release),
         rpm.arch,
         version
     );
+    if !rpm.sourcerpm.is_empty() {
+        sort_key.push('\u{1f}');
+        sort_key.push_str(&rpm.sourcerpm);
+    }
 
     let mut pool_paths = Vec::new();
     let mut entries = Vec::new();

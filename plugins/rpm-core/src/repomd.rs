@@ -18,6 +18,7 @@ use crate::sdk::{
     Distribution, Frame, Publication, PublishedFile, SignatureKind, SignatureRequest, TopLevelFile,
 };
 use crate::{IndexCompression, IndexKind, repos, setting};
+use repod_family_sdk::zchunk_header;
 
 const XML_DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
@@ -72,13 +73,17 @@ fn checksum<'a>(fields: &'a [(String, String)], what: &str, path: &str) -> Resul
 }
 
 /// The published variant of one index that repomd.xml points at: the one in
-/// the distribution's compression if there are several.
+/// the distribution's compression if there are several (never the zchunk
+/// variant, which has a `<data>` entry of its own).
 fn pick<'a>(
     files: &'a [PublishedFile],
     index: &str,
     preferred: Option<IndexCompression>,
 ) -> Option<&'a PublishedFile> {
-    let all: Vec<&PublishedFile> = files.iter().filter(|f| f.index == index).collect();
+    let all: Vec<&PublishedFile> = files
+        .iter()
+        .filter(|f| f.index == index && zchunk_header(f).is_none())
+        .collect();
     all.iter()
         .find(|f| {
             f.compression.is_some() && f.compression == preferred.map(IndexCompression::to_sdk)
@@ -86,6 +91,69 @@ fn pick<'a>(
         .or_else(|| all.iter().find(|f| f.compression.is_some()))
         .or_else(|| all.first())
         .copied()
+}
+
+/// The zchunk variant of one index, if the host published one.
+fn zchunk_of<'a>(files: &'a [PublishedFile], index: &str) -> Option<&'a PublishedFile> {
+    files
+        .iter()
+        .find(|f| f.index == index && zchunk_header(f).is_some())
+}
+
+/// One `<data>` entry of repomd.xml, in createrepo_c's element order. An
+/// uncompressed file has no open checksum or size; a zchunk file also has
+/// its header's.
+fn write_data(
+    xml: &mut String,
+    kind: &str,
+    file: &PublishedFile,
+    root: &str,
+    now: u64,
+) -> Result<(), String> {
+    let href = file.path.strip_prefix(root).ok_or_else(|| {
+        format!(
+            "published file {} is outside the repository {root}",
+            file.path
+        )
+    })?;
+    let compressed = file.compression.is_some() || zchunk_header(file).is_some();
+    let sha256 = checksum(&file.checksums, "checksum", &file.path)?;
+    let _ = writeln!(
+        xml,
+        "  <data type=\"{kind}\">\n    <checksum type=\"sha256\">{}</checksum>",
+        quick_xml::escape::escape(sha256)
+    );
+    if compressed {
+        let open = checksum(&file.open_checksums, "open checksum", &file.path)?;
+        let _ = writeln!(
+            xml,
+            "    <open-checksum type=\"sha256\">{}</open-checksum>",
+            quick_xml::escape::escape(open)
+        );
+    }
+    if let Some((header, _)) = zchunk_header(file) {
+        let _ = writeln!(
+            xml,
+            "    <header-checksum type=\"sha256\">{}</header-checksum>",
+            quick_xml::escape::escape(header)
+        );
+    }
+    let _ = write!(
+        xml,
+        "    <location href=\"{href}\"/>\n    \
+         <timestamp>{now}</timestamp>\n    \
+         <size>{size}</size>\n",
+        href = quick_xml::escape::escape(href),
+        size = file.size,
+    );
+    if compressed {
+        let _ = writeln!(xml, "    <open-size>{}</open-size>", file.open_size);
+    }
+    if let Some((_, size)) = zchunk_header(file) {
+        let _ = writeln!(xml, "    <header-size>{size}</header-size>");
+    }
+    xml.push_str("  </data>\n");
+    Ok(())
 }
 
 pub(crate) fn render_top_level(
@@ -111,75 +179,25 @@ pub(crate) fn render_top_level(
             let index = kind.path(&root);
             let file = pick(files, &index, preferred)
                 .ok_or_else(|| format!("no published file for index {index}"))?;
-            let href = file.path.strip_prefix(&root).ok_or_else(|| {
-                format!(
-                    "published file {} is outside the repository {root}",
-                    file.path
-                )
-            })?;
-            let sha256 = checksum(&file.checksums, "checksum", &file.path)?;
-            let open_sha256 = checksum(&file.open_checksums, "open checksum", &file.path)?;
-            let _ = write!(
-                xml,
-                "  <data type=\"{kind}\">\n    \
-                 <checksum type=\"sha256\">{sha256}</checksum>\n    \
-                 <open-checksum type=\"sha256\">{open_sha256}</open-checksum>\n    \
-                 <location href=\"{href}\"/>\n    \
-                 <timestamp>{now}</timestamp>\n    \
-                 <size>{size}</size>\n    \
-                 <open-size>{open_size}</open-size>\n  \
-                 </data>\n",
-                kind = kind.name(),
-                sha256 = quick_xml::escape::escape(sha256),
-                open_sha256 = quick_xml::escape::escape(open_sha256),
-                href = quick_xml::escape::escape(href),
-                size = file.size,
-                open_size = file.open_size,
-            );
+            write_data(&mut xml, kind.name(), file, &root, now)?;
+        }
+        for kind in IndexKind::ALL {
+            if let Some(file) = zchunk_of(files, &kind.path(&root)) {
+                write_data(&mut xml, &format!("{}_zck", kind.name()), file, &root, now)?;
+            }
         }
         // The groups, once a comps.xml was set (createrepo_c's layout).
         let comps = crate::comps_path(&root);
-        let plain = files
-            .iter()
-            .find(|f| f.index == comps && f.compression.is_none() && f.open_size > 0);
-        let gz = files
-            .iter()
-            .find(|f| f.index == comps && f.compression.is_some() && f.open_size > 0);
-        for (kind, file) in [("group", plain), ("group_gz", gz)] {
-            let Some(file) = file else { continue };
-            let href = file.path.strip_prefix(&root).ok_or_else(|| {
-                format!(
-                    "published file {} is outside the repository {root}",
-                    file.path
-                )
-            })?;
-            let sha256 = checksum(&file.checksums, "checksum", &file.path)?;
-            let _ = write!(
-                xml,
-                "  <data type=\"{kind}\">\n    \
-                 <checksum type=\"sha256\">{sha256}</checksum>\n",
-                sha256 = quick_xml::escape::escape(sha256),
-            );
-            if file.compression.is_some() {
-                let open = checksum(&file.open_checksums, "open checksum", &file.path)?;
-                let _ = writeln!(
-                    xml,
-                    "    <open-checksum type=\"sha256\">{}</open-checksum>",
-                    quick_xml::escape::escape(open)
-                );
+        let set = |f: &&PublishedFile| f.index == comps && f.open_size > 0;
+        let plain = files.iter().filter(set).find(|f| {
+            f.compression.is_none() && zchunk_header(f).is_none()
+        });
+        let gz = files.iter().filter(set).find(|f| f.compression.is_some());
+        let zck = files.iter().filter(set).find(|f| zchunk_header(f).is_some());
+        for (kind, file) in [("group", plain), ("group_gz", gz), ("group_zck", zck)] {
+            if let Some(file) = file {
+                write_data(&mut xml, kind, file, &root, now)?;
             }
-            let _ = write!(
-                xml,
-                "    <location href=\"{href}\"/>\n    \
-                 <timestamp>{now}</timestamp>\n    \
-                 <size>{size}</size>\n",
-                href = quick_xml::escape::escape(href),
-                size = file.size,
-            );
-            if file.compression.is_some() {
-                let _ = writeln!(xml, "    <open-size>{}</open-size>", file.open_size);
-            }
-            xml.push_str("  </data>\n");
         }
         xml.push_str("</repomd>\n");
         let repomd = format!("{root}repodata/repomd.xml");
@@ -305,6 +323,52 @@ pub(crate) mod tests {
             "<location href=\"repodata/{}-primary.xml.zst\"/>",
             "d".repeat(64)
         )));
+    }
+
+    #[test]
+    fn zchunk_variants_get_their_own_entries_after_the_others() {
+        let dist = alma9();
+        let mut files = published(&dist);
+        files.push(PublishedFile {
+            path: format!("almalinux9/x86_64/repodata/{}-primary.xml.zck", "9".repeat(64)),
+            index: "almalinux9/x86_64/repodata/primary.xml".to_owned(),
+            compression: None,
+            size: 1712,
+            checksums: vec![
+                ("sha256".to_owned(), "9".repeat(64)),
+                ("zck-header-sha256".to_owned(), "8".repeat(64)),
+                ("zck-header-size".to_owned(), "154".to_owned()),
+            ],
+            open_size: 3564,
+            open_checksums: vec![("sha256".to_owned(), "7".repeat(64))],
+        });
+        let publication = render_top_level(&dist, &files, 1_700_000_000).unwrap();
+        let x86 = &publication.files[0].content;
+        // The zchunk file is not taken for primary itself.
+        assert!(x86.contains(&format!("{}-primary.xml.zst", "a".repeat(64))));
+        let zck = &x86[x86.find("<data type=\"primary_zck\">").expect("primary_zck")..];
+        let zck = &zck[..zck.find("</data>").unwrap()];
+        assert_eq!(
+            zck,
+            format!(
+                "<data type=\"primary_zck\">\n    \
+                 <checksum type=\"sha256\">{}</checksum>\n    \
+                 <open-checksum type=\"sha256\">{}</open-checksum>\n    \
+                 <header-checksum type=\"sha256\">{}</header-checksum>\n    \
+                 <location href=\"repodata/{}-primary.xml.zck\"/>\n    \
+                 <timestamp>1700000000</timestamp>\n    \
+                 <size>1712</size>\n    \
+                 <open-size>3564</open-size>\n    \
+                 <header-size>154</header-size>\n  ",
+                "9".repeat(64),
+                "7".repeat(64),
+                "8".repeat(64),
+                "9".repeat(64)
+            )
+        );
+        assert!(x86.find("type=\"other\"").unwrap() < x86.find("type=\"primary_zck\"").unwrap());
+        // Nothing for the architecture that has no zchunk file.
+        assert!(!publication.files[1].content.contains("_zck"));
     }
 
     #[test]
