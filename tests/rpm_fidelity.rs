@@ -49,7 +49,11 @@ fn decompress(name: &str, bytes: &[u8]) -> String {
             .arg(&path)
             .output()
             .expect("unzck (Debian package zchunk)");
-        assert!(run.status.success(), "unzck {name}: {}", String::from_utf8_lossy(&run.stderr));
+        assert!(
+            run.status.success(),
+            "unzck {name}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
         out = String::from_utf8(run.stdout).unwrap();
     } else if name.ends_with(".xz") {
         xz2::read::XzDecoder::new(bytes)
@@ -239,11 +243,9 @@ fn compare(
                 let path =
                     |l: Option<&String>| l.map(|l| l.split(" = ").next().unwrap().to_owned());
                 let justified = path(t) == path(o)
-                    && JUSTIFIED
-                        .iter()
-                        .any(|(k, p, _)| {
-                            *k == kind.trim_end_matches("_zck") && path(t).as_deref() == Some(*p)
-                        });
+                    && JUSTIFIED.iter().any(|(k, p, _)| {
+                        *k == kind.trim_end_matches("_zck") && path(t).as_deref() == Some(*p)
+                    });
                 if !justified {
                     unexplained.push(format!(
                         "{kind} {key}: createrepo_c {t:?}\n{:width$}  repod        {o:?}",
@@ -343,7 +345,14 @@ fn multilib_groups_and_zchunk_match_createrepo_c() {
     let zck_kinds = KINDS.map(|k| format!("{k}_zck"));
     let zck_kinds: Vec<&str> = zck_kinds.iter().map(String::as_str).collect();
     let mut unexplained = compare(&their_repomd, &repo, &our_repomd, &base, 15, &KINDS);
-    unexplained.extend(compare(&their_repomd, &repo, &our_repomd, &base, 15, &zck_kinds));
+    unexplained.extend(compare(
+        &their_repomd,
+        &repo,
+        &our_repomd,
+        &base,
+        15,
+        &zck_kinds,
+    ));
     assert!(
         unexplained.is_empty(),
         "{} differences from createrepo_c:\n{}",
@@ -386,7 +395,14 @@ fn multilib_groups_and_zchunk_match_createrepo_c() {
     // --zck: open = the comps.xml the file decompresses to.
     assert_eq!(
         elements(&our_repomd, "group_gz"),
-        ["checksum", "open-checksum", "location", "timestamp", "size", "open-size"]
+        [
+            "checksum",
+            "open-checksum",
+            "location",
+            "timestamp",
+            "size",
+            "open-size"
+        ]
     );
     for kind in zck_kinds.iter().copied().chain(["group_zck"]) {
         let doc = roxmltree::Document::parse(&our_repomd).unwrap();
@@ -399,14 +415,29 @@ fn multilib_groups_and_zchunk_match_createrepo_c() {
             .find(|c| c.has_tag_name("open-checksum"))
             .and_then(|c| c.text())
             .unwrap();
-        let content = metadata(kind, &our_repomd, |href| std::fs::read(base.join(href)).unwrap());
-        assert_eq!(open, hex::encode(Sha256::digest(content.as_bytes())), "{kind} open-checksum");
+        let content = metadata(kind, &our_repomd, |href| {
+            std::fs::read(base.join(href)).unwrap()
+        });
+        assert_eq!(
+            open,
+            hex::encode(Sha256::digest(content.as_bytes())),
+            "{kind} open-checksum"
+        );
     }
     for kind in zck_kinds.iter().copied().chain(["group_zck"]) {
-        let (theirs, ours) = (zck_header(kind, &their_repomd, &repo), zck_header(kind, &our_repomd, &base));
+        let (theirs, ours) = (
+            zck_header(kind, &their_repomd, &repo),
+            zck_header(kind, &our_repomd, &base),
+        );
         // What repomd.xml says of the header is what the zchunk tools read.
-        assert_eq!(ours.listed, ours.read, "{kind}: repod's repomd.xml against zck_read_header");
-        assert_eq!(theirs.listed, theirs.read, "{kind}: createrepo_c's against zck_read_header");
+        assert_eq!(
+            ours.listed, ours.read,
+            "{kind}: repod's repomd.xml against zck_read_header"
+        );
+        assert_eq!(
+            theirs.listed, theirs.read,
+            "{kind}: createrepo_c's against zck_read_header"
+        );
         // Chunks cut where createrepo_c cuts them (after the head, between
         // source RPMs). Justified: repod's last chunk is one byte longer,
         // the newline it ends every file with (createrepo_c leaves it off
@@ -444,7 +475,11 @@ fn zck_header(kind: &str, repomd: &str, root: &std::path::Path) -> ZckHeader {
         .arg(root.join(href))
         .output()
         .expect("zck_read_header (Debian package zchunk)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let field = |name: &str| {
         text.lines()
@@ -453,7 +488,10 @@ fn zck_header(kind: &str, repomd: &str, root: &std::path::Path) -> ZckHeader {
             .trim()
             .to_owned()
     };
-    let read = (field("Header checksum:"), field("Header size:").parse().unwrap());
+    let read = (
+        field("Header checksum:"),
+        field("Header size:").parse().unwrap(),
+    );
     // Chunk table rows: index, checksum, start, compressed size, size.
     let chunk_sizes = text
         .lines()
@@ -462,5 +500,9 @@ fn zck_header(kind: &str, repomd: &str, root: &std::path::Path) -> ZckHeader {
             (cols.len() == 5 && cols[0].parse::<u64>().is_ok()).then(|| cols[4].parse().unwrap())
         })
         .collect();
-    ZckHeader { listed, read, chunk_sizes }
+    ZckHeader {
+        listed,
+        read,
+        chunk_sizes,
+    }
 }

@@ -111,7 +111,8 @@ fn main() {
         let extras = files.split_off(n);
 
         // repod: upload (not timed), then a cold full publish offline.
-        let (full, plus_one) = bench::repod_figures(n, "jammy", &pool, &extras);
+        let bench::Figures { full, plus_one, .. } =
+            bench::repod_figures(n, "jammy", &pool, &extras, None);
         println!("| {n} | repod | {full:.2} s | {plus_one:.3} s |");
 
         // apt-ftparchive on the same files.

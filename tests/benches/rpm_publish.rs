@@ -20,6 +20,11 @@
 //!   removed before each run); +1: one file added,
 //!   `createrepo_c --update --no-database DIR` + signature.
 //!
+//! - repod with a feature on (`REPOD_BENCH_FEATURES`, default
+//!   `zchunk,sign-packages`): the same two figures with that almalinux9
+//!   setting, and the upload time of each configuration (signing happens
+//!   at upload: its cost per package is the upload difference over N).
+//!
 //! `REPOD_BENCH_KEEP=DIR` keeps the data dirs and RPMs for profiling.
 
 use std::path::Path;
@@ -65,6 +70,18 @@ fn build_rpm(dir: &Path, i: usize) -> std::path::PathBuf {
     path
 }
 
+/// Features measured on top of the plain publish (`REPOD_BENCH_FEATURES`,
+/// comma-separated almalinux9 settings set to true; default `zchunk,sign-packages`;
+/// `none` for none).
+fn features() -> Vec<&'static str> {
+    let list =
+        std::env::var("REPOD_BENCH_FEATURES").unwrap_or_else(|_| "zchunk,sign-packages".into());
+    ["zchunk", "sign-packages"]
+        .into_iter()
+        .filter(|f| list.split(',').any(|l| l.trim() == *f))
+        .collect()
+}
+
 fn createrepo(repo: &Path, update: bool, gnupg: &Path, fpr: &str) {
     let mut cmd = Command::new("createrepo_c");
     cmd.args(["--no-database", "--quiet"]);
@@ -92,6 +109,7 @@ fn main() {
     let work = tempfile::tempdir().unwrap();
     let gnupg = work.path().join("gnupg");
     let fpr = gpg_key(&gnupg);
+    let mut uploads = Vec::new();
     println!("| packages | tool | full signed publish | republish after +1 package |");
     println!("|---|---|---|---|");
     for n in bench::sizes("1000,10000") {
@@ -105,8 +123,21 @@ fn main() {
         let extras: Vec<_> = (n..n + bench::runs()).map(|i| build_rpm(&dir, i)).collect();
         eprintln!("n={n}: built in {:.1} s", started.elapsed().as_secs_f64());
 
-        let (full, plus_one) = bench::repod_figures(n, "almalinux9", &pool, &extras);
-        println!("| {n} | repod | {full:.2} s | {plus_one:.3} s |");
+        let base = bench::repod_figures(n, "almalinux9", &pool, &extras, None);
+        println!(
+            "| {n} | repod | {:.2} s | {:.3} s |",
+            base.full, base.plus_one
+        );
+        uploads.push((n, "none", base.upload));
+        for feature in features() {
+            let config = format!("[plugin.el.distributions.almalinux9]\n{feature} = true\n");
+            let on = bench::repod_figures(n, "almalinux9", &pool, &extras, Some(&config));
+            println!(
+                "| {n} | repod, {feature} | {:.2} s | {:.3} s |",
+                on.full, on.plus_one
+            );
+            uploads.push((n, feature, on.upload));
+        }
 
         let full = bench::median_of(|_| {
             let _ = std::fs::remove_dir_all(pool.join("repodata"));
@@ -125,6 +156,12 @@ fn main() {
             }
             None => std::fs::remove_dir_all(&dir).unwrap(),
         }
+    }
+    println!();
+    println!("| packages | feature on | upload (repod upload --jobs 4, one run) |");
+    println!("|---|---|---|");
+    for (n, feature, upload) in uploads {
+        println!("| {n} | {feature} | {upload:.1} s |");
     }
     let _ = Command::new("gpgconf")
         .env("GNUPGHOME", &gnupg)

@@ -83,8 +83,16 @@ pub fn median_of(mut f: impl FnMut(usize) -> f64) -> f64 {
     xs[xs.len() / 2]
 }
 
+/// repod's figures for one size, in seconds.
+pub struct Figures {
+    /// Uploading the files with `repod upload --jobs 4` (one run).
+    pub upload: f64,
+    pub full: f64,
+    pub plus_one: f64,
+}
+
 /// repod's figures for the `n` files in `pool` and `dist`, in seconds, each
-/// the median of `runs()`:
+/// the median of `runs()`, with the daemon config `config` (TOML) if any:
 /// - full: the files are uploaded to a daemon (not timed), the daemon is
 ///   stopped, and `repod publish` rebuilds the signed tree with cold
 ///   caches (process start, plugin and key load, database read included),
@@ -97,15 +105,21 @@ pub fn repod_figures(
     dist: &str,
     pool: &Path,
     extras: &[std::path::PathBuf],
-) -> (f64, f64) {
-    let mut daemon = Daemon::start();
+    config: Option<&str>,
+) -> Figures {
+    let mut builder = Daemon::builder();
+    if let Some(config) = config {
+        builder = builder.config(config);
+    }
+    let mut daemon = builder.start();
     let token = daemon.admin.clone();
-    let upload = Instant::now();
-    run(Command::new(repod_bin())
-        .args(["upload", "--distribution", dist, "--jobs", "4"])
-        .args(["--url", &daemon.url, "--token", &token])
-        .arg(pool));
-    eprintln!("n={n}: uploaded in {:.1} s", upload.elapsed().as_secs_f64());
+    let upload = timed(|| {
+        run(Command::new(repod_bin())
+            .args(["upload", "--distribution", dist, "--jobs", "4"])
+            .args(["--url", &daemon.url, "--token", &token])
+            .arg(pool));
+    });
+    eprintln!("n={n}: uploaded in {upload:.1} s");
     daemon.kill();
     // Every full run starts from the data dir as the daemon left it.
     let pristine = daemon.data.path().with_extension("pristine");
@@ -128,9 +142,13 @@ pub fn repod_figures(
             .arg(daemon.data.path()));
         let mut report = String::new();
         let t = timed(|| {
-            report = run(Command::new(repod_bin())
-                .args(["publish", "--distribution", dist, "--data"])
-                .arg(daemon.data.path()));
+            let mut cmd = Command::new(repod_bin());
+            cmd.args(["publish", "--distribution", dist, "--data"])
+                .arg(daemon.data.path());
+            if let Some(config) = &daemon.config {
+                cmd.arg("--config").arg(config);
+            }
+            report = run(&mut cmd);
         });
         eprintln!("n={n}: repod publish report {}", report.trim());
         t
@@ -146,5 +164,9 @@ pub fn repod_figures(
         eprintln!("n={n}: repod republish report {report}");
         t
     });
-    (full, plus_one)
+    Figures {
+        upload,
+        full,
+        plus_one,
+    }
 }

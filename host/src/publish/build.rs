@@ -48,6 +48,8 @@ pub struct Snapshot {
     /// Packages of the version its indexes leave out: RPMs not signed as
     /// the distribution requires, under `missing-signatures = "skip"`.
     pub unlisted: std::collections::HashSet<String>,
+    /// Delta RPM entries of the indexes that ask for them, by index.
+    pub deltas: BTreeMap<String, Vec<super::deltas::Entry>>,
     /// How long reading all this took.
     pub read_ms: f64,
 }
@@ -60,6 +62,8 @@ pub struct Paths {
     pub state: PathBuf,
     /// Trees moved out of `repos` when their distribution was retired.
     pub retired: PathBuf,
+    /// Delta RPMs made so far (`deltas.rs`).
+    pub deltas: PathBuf,
 }
 
 impl Paths {
@@ -69,6 +73,7 @@ impl Paths {
             staging: data.join("publish").join("staging"),
             state: data.join("publish").join("state"),
             retired: data.join("publish").join("retired"),
+            deltas: data.join("deltas"),
         }
     }
 
@@ -311,6 +316,9 @@ pub fn render(
         .indexes
         .iter()
         .map(|s| {
+            if let Some(deltas) = snapshot.deltas.get(&s.path) {
+                return (s.path.clone(), deltas.len() as u64);
+            }
             let n = by_index.get(s.path.as_str()).map_or(0, |e| {
                 // Counting entry by entry only when some are left out.
                 if snapshot.unlisted.is_empty() {
@@ -345,6 +353,9 @@ pub fn render(
                 crate::documents::of_index(spec).and_then(|name| snapshot.documents.get(name))
             {
                 body.push_entry("", text.as_bytes());
+            }
+            for delta in snapshot.deltas.get(&spec.path).into_iter().flatten() {
+                body.push_entry(&delta.sort_key, delta.text.as_bytes());
             }
             body.finish(&frame.tail)
         })
@@ -401,10 +412,18 @@ pub fn render(
         .enumerate()
     {
         if spec.keep_uncompressed {
-            variants.push((i, Variant::Plain, std::borrow::Cow::Borrowed(body.bytes.as_slice())));
+            variants.push((
+                i,
+                Variant::Plain,
+                std::borrow::Cow::Borrowed(body.bytes.as_slice()),
+            ));
         }
         for (&c, file) in spec.compressions.iter().zip(files) {
-            variants.push((i, Variant::Compressed(codec(c)), std::borrow::Cow::Owned(file)));
+            variants.push((
+                i,
+                Variant::Compressed(codec(c)),
+                std::borrow::Cow::Owned(file),
+            ));
         }
         if let Some(zck) = zck {
             variants.push((
@@ -461,6 +480,11 @@ pub fn render(
         published.push(file);
     }
 
+    // Delta RPMs, linked from the cache next to the index listing them.
+    for (path, file, sha256) in snapshot.deltas.values().flatten().flat_map(|d| &d.files) {
+        staging.link_external(file, path)?;
+        files.insert(path.clone(), sha256.clone());
+    }
     phases.lap("write");
     let publication = family.render_top_level(dist, &published, now.max(0) as u64)?;
     phases.lap("render");

@@ -119,9 +119,11 @@ impl Body {
         }
         if let Some(ends) = &mut self.entry_ends {
             let group = zchunk_group(sort_key);
-            if self.last_key.take().is_some_and(|last| {
-                group.is_none() || zchunk_group(&last) != group
-            }) {
+            if self
+                .last_key
+                .take()
+                .is_some_and(|last| group.is_none() || zchunk_group(&last) != group)
+            {
                 ends.push(self.bytes.len());
             }
             self.last_key = Some(sort_key.to_owned());

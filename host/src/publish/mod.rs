@@ -23,6 +23,7 @@
 
 mod build;
 mod compress;
+mod deltas;
 mod snapshot;
 mod tree;
 mod worker;

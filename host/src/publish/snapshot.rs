@@ -60,6 +60,7 @@ impl Known {
             view: self.view.clone(),
             documents: Default::default(),
             unlisted: Default::default(),
+            deltas: Default::default(),
             read_ms: started.elapsed().as_secs_f64() * 1000.0,
         }
     }

@@ -60,6 +60,21 @@ impl Staging {
         std::fs::write(path, bytes)
     }
 
+    /// Hard-links `file`, outside staging, at `to` (a copy across file
+    /// systems).
+    pub fn link_external(&self, file: &Path, to: &str) -> io::Result<()> {
+        let to = self.path(to);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        match std::fs::hard_link(file, &to) {
+            Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
+                std::fs::copy(file, &to).map(|_| ())
+            }
+            other => other,
+        }
+    }
+
     /// Hard-links the staged file `from` at `to` (by-hash copies).
     pub fn link(&self, from: &str, to: &str) -> io::Result<()> {
         let to = self.path(to);

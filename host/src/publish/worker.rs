@@ -188,26 +188,21 @@ impl Worker {
             }
         };
         let known = self.known.entry(dist.to_owned()).or_default();
-        let snapshot = match latest_snapshot(&self.db, dist, known).await {
-            Ok(mut s) => match extras(&self.db, &self.plugins, dist, s.version).await {
-                Ok((documents, unlisted)) => {
-                    s.documents = documents;
-                    s.unlisted = unlisted;
-                    s
-                }
-                Err(e) => {
-                    self.states.insert(dist.to_owned(), state);
-                    return Err(e);
-                }
-            },
+        let read = latest_snapshot(&self.db, dist, known).await;
+        // The first publish checks every package file; later ones link
+        // what versions added since.
+        let link = (!first).then(|| known.unlinked.clone());
+        let read = match read {
+            Ok(mut s) => extras(self, &mut s).await.map(|()| s),
+            Err(e) => Err(e),
+        };
+        let snapshot = match read {
+            Ok(s) => s,
             Err(e) => {
                 self.states.insert(dist.to_owned(), state);
                 return Err(e);
             }
         };
-        // The first publish checks every package file; later ones link
-        // what versions added since.
-        let link = (!first).then(|| known.unlinked.clone());
         let mut cache = self.caches.remove(dist).unwrap_or_default();
         let (key, blobs) = (self.key.clone(), self.blobs.clone());
         let paths = self.paths.clone();
@@ -268,8 +263,7 @@ impl Worker {
             }
         };
         // Documents are not versioned: a pinned tree shows today's.
-        (snapshot.documents, snapshot.unlisted) =
-            extras(&self.db, &self.plugins, dist, number).await?;
+        extras(self, &mut snapshot).await?;
         let (key, blobs) = (self.key.clone(), self.blobs.clone());
         let paths = self.paths.clone();
         let now = crate::db::now();
@@ -520,23 +514,28 @@ impl Worker {
 /// packages: the distribution's documents, and the packages its
 /// signature requirement leaves out.
 async fn extras(
-    db: &crate::db::Db,
-    plugins: &crate::plugins::PluginHost,
-    dist: &str,
-    number: i64,
-) -> Result<
-    (
-        std::collections::BTreeMap<String, String>,
-        std::collections::HashSet<String>,
-    ),
-    PublishError,
-> {
-    let documents = crate::documents::all(db, dist).await?;
-    let distribution = plugins
+    worker: &Worker,
+    snapshot: &mut super::build::Snapshot,
+) -> Result<(), PublishError> {
+    let dist = snapshot.dist.as_str();
+    snapshot.documents = crate::documents::all(&worker.db, dist).await?;
+    let distribution = worker
+        .plugins
         .registry()
         .distribution(dist)
         .map(|(_, d)| d.clone())
         .ok_or_else(|| PublishError::UnknownDistribution(dist.to_owned()))?;
-    let unlisted = super::snapshot::unlisted(db, &distribution, number).await?;
-    Ok((documents, unlisted))
+    snapshot.unlisted =
+        super::snapshot::unlisted(&worker.db, &distribution, snapshot.version).await?;
+    snapshot.deltas = super::deltas::entries(
+        &worker.db,
+        &worker.plugins,
+        &worker.blobs,
+        &worker.paths.deltas,
+        dist,
+        &snapshot.view,
+        &snapshot.unlisted,
+    )
+    .await?;
+    Ok(())
 }

@@ -236,7 +236,11 @@ mod tests {
             .arg(&path)
             .output()
             .expect("unzck (Debian package zchunk)");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(out.stdout, text);
         let header = std::process::Command::new("zck_read_header")
             .arg("-c")

@@ -97,8 +97,26 @@ pub fn zchunk_header(file: &PublishedFile) -> Option<(&str, u64)> {
     if file.compression.is_some() || !file.path.ends_with(".zck") {
         return None;
     }
-    Some((get(ZCHUNK_HEADER_SHA256)?, get(ZCHUNK_HEADER_SIZE)?.parse().ok()?))
+    Some((
+        get(ZCHUNK_HEADER_SHA256)?,
+        get(ZCHUNK_HEADER_SIZE)?.parse().ok()?,
+    ))
 }
+
+/// The `index-spec.extensions` key (a number N > 0) asking the host to
+/// fill that index with delta RPM entries (rpm-md `prestodelta.xml`): for
+/// each RPM published directly in [`DELTAS_BASE`], deltas from its N newest
+/// older versions the distribution keeps, made with makedeltarpm and
+/// published in `<index dir>/drpms/`. The index's frame is the plugin's;
+/// each entry is a `<newpackage>` element (contract 0.1 has no call to
+/// pass delta facts to a plugin, so the host writes them).
+pub const DELTAS: &str = "repod.deltas";
+/// With [`DELTAS`]: the tree directory (ending in `/`) whose packages get
+/// deltas and that `<filename>` paths are relative to.
+pub const DELTAS_BASE: &str = "repod.deltas-base";
+/// With [`DELTAS`]: packages of this many bytes or more get no deltas
+/// (createrepo_c's `--max-delta-rpm-size`; default 100000000).
+pub const DELTAS_MAX_SIZE: &str = "repod.deltas-max-size";
 
 /// The pinned version number `render-client-config` was asked for, if any.
 pub fn pinned_version(dist: &Distribution) -> Option<u64> {

@@ -24,6 +24,10 @@
 //! split-debuginfo = true                  # -debuginfo/-debugsource in <id>/<arch>/debug/
 //! zchunk = true                           # also primary/filelists/other/comps .zck
 //!                                         # (createrepo_c --zck; the host needs libzck)
+//! deltas = 2                              # delta RPMs from the 2 newest older versions
+//!                                         # kept (createrepo_c --deltas --num-deltas 2;
+//!                                         # the host needs makedeltarpm); 0 = off
+//! max-delta-rpm-size = 100000000          # no deltas for packages this big or bigger
 //! architectures = ["x86_64", "i686", "noarch"]
 //! multilib = "runtime"                    # i686 packages in the x86_64 repository too:
 //!                                         # "none", "all", "runtime", "devel" or names
@@ -71,6 +75,8 @@ struct DistroConfig {
     multilib: Option<serde_json::Value>,
     split_debuginfo: Option<bool>,
     zchunk: Option<bool>,
+    deltas: Option<u32>,
+    max_delta_rpm_size: Option<u64>,
 }
 
 /// A distribution after configuration.
@@ -89,6 +95,9 @@ struct Resolved {
     multilib: crate::multilib::Policy,
     split_debuginfo: bool,
     zchunk: bool,
+    /// Older versions to make deltas from; 0 = none.
+    deltas: u32,
+    max_delta_rpm_size: Option<u64>,
 }
 
 pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, String> {
@@ -150,6 +159,8 @@ pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, Stri
             multilib: crate::multilib::Policy::None,
             split_debuginfo: false,
             zchunk: false,
+            deltas: 0,
+            max_delta_rpm_size: None,
         };
         if let Some(over) = config.distributions.get(default.id) {
             apply(&mut dist, over, &prefix)?;
@@ -191,6 +202,8 @@ pub(crate) fn describe(catalog: &Catalog, json: &str) -> Result<FamilyInfo, Stri
             multilib: crate::multilib::Policy::None,
             split_debuginfo: false,
             zchunk: false,
+            deltas: 0,
+            max_delta_rpm_size: None,
         };
         apply(&mut dist, added, &prefix)?;
         resolved.push(dist);
@@ -260,6 +273,15 @@ fn apply(dist: &mut Resolved, over: &DistroConfig, prefix: &str) -> Result<(), S
     if let Some(zchunk) = over.zchunk {
         dist.zchunk = zchunk;
     }
+    if let Some(deltas) = over.deltas {
+        dist.deltas = deltas;
+    }
+    if let Some(max) = over.max_delta_rpm_size {
+        if max == 0 {
+            return Err(format!("{at}: max-delta-rpm-size must be more than 0"));
+        }
+        dist.max_delta_rpm_size = Some(max);
+    }
     if let Some(sign) = over.sign_packages {
         dist.sign_packages = sign;
     }
@@ -307,6 +329,29 @@ fn to_distribution(dist: Resolved, advisory_names: &str) -> Distribution {
                     extensions: zchunk(),
                 })
                 .collect();
+            // prestodelta.xml, gzipped as createrepo_c publishes it; the
+            // host fills it (family-sdk DELTAS).
+            if !repo.debug && dist.deltas > 0 {
+                let mut extensions = vec![
+                    (repod_family_sdk::DELTAS.to_owned(), dist.deltas.to_string()),
+                    (repod_family_sdk::DELTAS_BASE.to_owned(), root.clone()),
+                ];
+                if let Some(max) = dist.max_delta_rpm_size {
+                    extensions.push((
+                        repod_family_sdk::DELTAS_MAX_SIZE.to_owned(),
+                        max.to_string(),
+                    ));
+                }
+                specs.push(IndexSpec {
+                    path: crate::prestodelta_path(&root),
+                    compressions: vec![crate::sdk::Compression::Gzip],
+                    keep_uncompressed: false,
+                    checksum_named: true,
+                    by_hash: Vec::new(),
+                    checksums: vec!["sha256".to_owned()],
+                    extensions,
+                });
+            }
             // comps.xml, plain and gzipped as createrepo_c publishes it.
             if !repo.debug {
                 specs.push(IndexSpec {

@@ -357,6 +357,11 @@ fn is_debuginfo(name: &str) -> bool {
 /// and `group_gz` when set.
 pub(crate) const COMPS: &str = "comps";
 
+/// `<root>repodata/prestodelta.xml` of a main repository (with deltas on).
+fn prestodelta_path(root: &str) -> String {
+    format!("{root}repodata/prestodelta.xml")
+}
+
 /// `<root>repodata/comps.xml` of a main (not debuginfo) repository.
 fn comps_path(root: &str) -> String {
     format!("{root}repodata/comps.xml")

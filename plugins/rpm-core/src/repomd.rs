@@ -29,6 +29,15 @@ pub(crate) fn render_frames(
     indexes
         .iter()
         .map(|(path, count)| {
+            if crate::repos(dist)
+                .iter()
+                .any(|r| !r.debug && crate::prestodelta_path(&r.root(&dist.id)) == *path)
+            {
+                return Ok(Frame {
+                    head: format!("{XML_DECLARATION}<prestodelta>\n"),
+                    tail: "</prestodelta>\n".to_owned(),
+                });
+            }
             // comps.xml is the document as stored: no frame.
             if crate::repos(dist)
                 .iter()
@@ -181,6 +190,10 @@ pub(crate) fn render_top_level(
                 .ok_or_else(|| format!("no published file for index {index}"))?;
             write_data(&mut xml, kind.name(), file, &root, now)?;
         }
+        // Delta RPMs, when the distribution makes them.
+        if let Some(file) = pick(files, &crate::prestodelta_path(&root), preferred) {
+            write_data(&mut xml, "prestodelta", file, &root, now)?;
+        }
         for kind in IndexKind::ALL {
             if let Some(file) = zchunk_of(files, &kind.path(&root)) {
                 write_data(&mut xml, &format!("{}_zck", kind.name()), file, &root, now)?;
@@ -189,11 +202,15 @@ pub(crate) fn render_top_level(
         // The groups, once a comps.xml was set (createrepo_c's layout).
         let comps = crate::comps_path(&root);
         let set = |f: &&PublishedFile| f.index == comps && f.open_size > 0;
-        let plain = files.iter().filter(set).find(|f| {
-            f.compression.is_none() && zchunk_header(f).is_none()
-        });
+        let plain = files
+            .iter()
+            .filter(set)
+            .find(|f| f.compression.is_none() && zchunk_header(f).is_none());
         let gz = files.iter().filter(set).find(|f| f.compression.is_some());
-        let zck = files.iter().filter(set).find(|f| zchunk_header(f).is_some());
+        let zck = files
+            .iter()
+            .filter(set)
+            .find(|f| zchunk_header(f).is_some());
         for (kind, file) in [("group", plain), ("group_gz", gz), ("group_zck", zck)] {
             if let Some(file) = file {
                 write_data(&mut xml, kind, file, &root, now)?;
@@ -330,7 +347,10 @@ pub(crate) mod tests {
         let dist = alma9();
         let mut files = published(&dist);
         files.push(PublishedFile {
-            path: format!("almalinux9/x86_64/repodata/{}-primary.xml.zck", "9".repeat(64)),
+            path: format!(
+                "almalinux9/x86_64/repodata/{}-primary.xml.zck",
+                "9".repeat(64)
+            ),
             index: "almalinux9/x86_64/repodata/primary.xml".to_owned(),
             compression: None,
             size: 1712,
@@ -346,7 +366,9 @@ pub(crate) mod tests {
         let x86 = &publication.files[0].content;
         // The zchunk file is not taken for primary itself.
         assert!(x86.contains(&format!("{}-primary.xml.zst", "a".repeat(64))));
-        let zck = &x86[x86.find("<data type=\"primary_zck\">").expect("primary_zck")..];
+        let zck = &x86[x86
+            .find("<data type=\"primary_zck\">")
+            .expect("primary_zck")..];
         let zck = &zck[..zck.find("</data>").unwrap()];
         assert_eq!(
             zck,
