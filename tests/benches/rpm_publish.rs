@@ -21,9 +21,11 @@
 //!   `createrepo_c --update --no-database DIR` + signature.
 //!
 //! - repod with a feature on (`REPOD_BENCH_FEATURES`, default
-//!   `zchunk,sign-packages`): the same two figures with that almalinux9
-//!   setting, and the upload time of each configuration (signing happens
-//!   at upload: its cost per package is the upload difference over N).
+//!   `zchunk,sign-packages,deltas`): the same two figures with that
+//!   almalinux9 setting, and the upload time of each configuration
+//!   (signing happens at upload: its cost per package is the upload
+//!   difference over N); createrepo_c `--zck` beside zchunk; and a table of
+//!   its own for delta RPMs (see `deltas`).
 //!
 //! `REPOD_BENCH_KEEP=DIR` keeps the data dirs and RPMs for profiling.
 
@@ -34,6 +36,11 @@ use std::time::Instant;
 use repod_tests::bench::{self, gpg_key, run, timed};
 
 fn build_rpm(dir: &Path, i: usize) -> std::path::PathBuf {
+    build_rpm_version(dir, i, 1)
+}
+
+/// Package `i` at version `major.i` (several majors: one package's versions).
+fn build_rpm_version(dir: &Path, i: usize, major: usize) -> std::path::PathBuf {
     let name = format!("bench-pkg-{i:06}");
     let arch = if i.is_multiple_of(10) {
         "noarch"
@@ -43,7 +50,7 @@ fn build_rpm(dir: &Path, i: usize) -> std::path::PathBuf {
     // Payloads are gzip, the crate's default (and the only codec enabled).
     let mut builder = rpm::PackageBuilder::new(
         &name,
-        &format!("1.{i}"),
+        &format!("{major}.{i}"),
         "MIT",
         arch,
         "synthetic package for the publish benchmark",
@@ -65,29 +72,137 @@ fn build_rpm(dir: &Path, i: usize) -> std::path::PathBuf {
         )
         .unwrap();
     let package = builder.build().unwrap();
-    let path = dir.join(format!("{name}-1.{i}-1.el9.{arch}.rpm"));
+    let path = dir.join(format!("{name}-{major}.{i}-1.el9.{arch}.rpm"));
     package.write_file(&path).unwrap();
     path
 }
 
 /// Features measured on top of the plain publish (`REPOD_BENCH_FEATURES`,
-/// comma-separated almalinux9 settings set to true; default `zchunk,sign-packages`;
-/// `none` for none).
+/// comma-separated: almalinux9 settings set to true, and `deltas` for the
+/// delta table; default `zchunk,sign-packages,deltas`; `none` for none).
 fn features() -> Vec<&'static str> {
-    let list =
-        std::env::var("REPOD_BENCH_FEATURES").unwrap_or_else(|_| "zchunk,sign-packages".into());
-    ["zchunk", "sign-packages"]
+    let list = std::env::var("REPOD_BENCH_FEATURES")
+        .unwrap_or_else(|_| "zchunk,sign-packages,deltas".into());
+    ["zchunk", "sign-packages", "deltas"]
         .into_iter()
         .filter(|f| list.split(',').any(|l| l.trim() == *f))
         .collect()
 }
 
-fn createrepo(repo: &Path, update: bool, gnupg: &Path, fpr: &str) {
-    let mut cmd = Command::new("createrepo_c");
-    cmd.args(["--no-database", "--quiet"]);
-    if update {
-        cmd.arg("--update");
+/// Delta RPMs: `REPOD_BENCH_DELTAS` (default 500) packages in two
+/// versions each, all in one repository, with one delta per package
+/// (repod `deltas = 1`; createrepo_c `--deltas --num-deltas 1
+/// --oldpackagedirs` the same directory), against the same repository
+/// without deltas. repod's full publish starts with no delta made (it makes
+/// them all); its +1 publish lists the cached ones. The packages come from
+/// rpmbuild (one spec, a subpackage each, ~14 KB of text that changes a
+/// little between versions): makedeltarpm cannot read the payloads of the
+/// `rpm` crate's packages ("payload write open failed").
+fn deltas(work: &Path, gnupg: &Path, fpr: &str) {
+    let m: usize = std::env::var("REPOD_BENCH_DELTAS").map_or(500, |v| v.parse().unwrap());
+    let dir = work.join("deltas");
+    let pool = dir.join("repo");
+    std::fs::create_dir_all(&pool).unwrap();
+    let started = Instant::now();
+    for major in [1, 2] {
+        rpmbuild_set(&dir, &pool, m, major);
     }
+    eprintln!(
+        "deltas: built {} in {:.1} s",
+        2 * m,
+        started.elapsed().as_secs_f64()
+    );
+    let extras: Vec<_> = (m..m + bench::runs()).map(|i| build_rpm(&dir, i)).collect();
+    println!();
+    println!("| packages | tool | full signed publish | republish after +1 package |");
+    println!("|---|---|---|---|");
+    let label = format!("{} ({m} × 2 versions)", 2 * m);
+    for config in [
+        None,
+        Some("[plugin.el.distributions.almalinux9]\ndeltas = 1\n"),
+    ] {
+        let f = bench::repod_figures(2 * m, "almalinux9", &pool, &extras, config);
+        let tool = if config.is_some() {
+            "repod, deltas = 1"
+        } else {
+            "repod"
+        };
+        println!(
+            "| {label} | {tool} | {:.2} s | {:.3} s |",
+            f.full, f.plus_one
+        );
+    }
+    for args in [
+        &[][..],
+        &["--deltas", "--num-deltas", "1", "--oldpackagedirs"][..],
+    ] {
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        if !args.is_empty() {
+            args.push(pool.display().to_string());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let full = bench::median_of(|_| {
+            let _ = std::fs::remove_dir_all(pool.join("repodata"));
+            let _ = std::fs::remove_dir_all(pool.join("drpms"));
+            timed(|| createrepo_with(&pool, &args, gnupg, fpr))
+        });
+        let tool = if args.is_empty() {
+            "createrepo_c"
+        } else {
+            "createrepo_c --deltas"
+        };
+        println!("| {label} | {tool} | {full:.2} s | |");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `m` packages `bench-delta-NNNNN` at version `major.0` into `pool`, from
+/// one rpmbuild run.
+fn rpmbuild_set(dir: &Path, pool: &Path, m: usize, major: usize) {
+    use std::fmt::Write;
+    let top = dir.join(format!("rpmbuild-{major}"));
+    std::fs::create_dir_all(top.join("SPECS")).unwrap();
+    let mut spec = format!(
+        "%global debug_package %{{nil}}\n%global __strip /bin/true\n\
+         Name: bench-delta\nVersion: {major}.0\nRelease: 1\nSummary: bench\nLicense: MIT\n\
+         %description\nbench\n"
+    );
+    let mut install = String::from("%install\n");
+    for i in 0..m {
+        let name = format!("bench-delta-{i:05}");
+        let _ = write!(
+            spec,
+            "%package -n {name}\nSummary: bench {i}\n%description -n {name}\nbench\n\
+             %files -n {name}\n/usr/share/{name}/data.txt\n"
+        );
+        let _ = write!(
+            install,
+            "mkdir -p %{{buildroot}}/usr/share/{name}\n\
+             (echo {name} {major}; seq {i} $(({i} + 3000))) > %{{buildroot}}/usr/share/{name}/data.txt\n"
+        );
+    }
+    spec.push_str(&install);
+    let path = top.join("SPECS/bench-delta.spec");
+    std::fs::write(&path, spec).unwrap();
+    run(Command::new("rpmbuild")
+        .args(["-bb", "--nodeps", "--quiet", "--define"])
+        .arg(format!("_topdir {}", top.display()))
+        .arg("--define")
+        .arg(format!("_rpmdir {}", pool.display()))
+        .args([
+            "--define",
+            "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
+        ])
+        .arg(&path));
+}
+
+fn createrepo(repo: &Path, update: bool, gnupg: &Path, fpr: &str) {
+    createrepo_with(repo, if update { &["--update"] } else { &[] }, gnupg, fpr);
+}
+
+fn createrepo_with(repo: &Path, args: &[&str], gnupg: &Path, fpr: &str) {
+    let mut cmd = Command::new("createrepo_c");
+    cmd.args(["--no-database", "--quiet"]).args(args);
     run(cmd.arg(repo));
     let repomd = repo.join("repodata/repomd.xml");
     let _ = std::fs::remove_file(repo.join("repodata/repomd.xml.asc"));
@@ -129,7 +244,7 @@ fn main() {
             base.full, base.plus_one
         );
         uploads.push((n, "none", base.upload));
-        for feature in features() {
+        for feature in features().into_iter().filter(|f| *f != "deltas") {
             let config = format!("[plugin.el.distributions.almalinux9]\n{feature} = true\n");
             let on = bench::repod_figures(n, "almalinux9", &pool, &extras, Some(&config));
             println!(
@@ -148,6 +263,13 @@ fn main() {
             timed(|| createrepo(&pool, true, &gnupg, &fpr))
         });
         println!("| {n} | createrepo_c | {full:.2} s | {plus_one:.3} s |");
+        if features().contains(&"zchunk") {
+            let full = bench::median_of(|_| {
+                let _ = std::fs::remove_dir_all(pool.join("repodata"));
+                timed(|| createrepo_with(&pool, &["--zck"], &gnupg, &fpr))
+            });
+            println!("| {n} | createrepo_c --zck | {full:.2} s | |");
+        }
         match bench::keep_dir() {
             Some(keep) => {
                 run(Command::new("mv")
@@ -156,6 +278,9 @@ fn main() {
             }
             None => std::fs::remove_dir_all(&dir).unwrap(),
         }
+    }
+    if features().contains(&"deltas") {
+        deltas(work.path(), &gnupg, &fpr);
     }
     println!();
     println!("| packages | feature on | upload (repod upload --jobs 4, one run) |");

@@ -121,12 +121,14 @@ pub fn repod_figures(
     });
     eprintln!("n={n}: uploaded in {upload:.1} s");
     daemon.kill();
-    // Every full run starts from the data dir as the daemon left it.
+    // Every full run starts from the data dir as the daemon left it, less
+    // the delta RPMs its publishes made: a full publish makes them all.
     let pristine = daemon.data.path().with_extension("pristine");
     run(Command::new("cp")
         .arg("-a")
         .arg(daemon.data.path())
         .arg(&pristine));
+    let _ = std::fs::remove_dir_all(pristine.join("deltas"));
     if let Some(keep) = keep_dir() {
         // A copy of the uploaded data dir, to profile cold publishes later.
         run(Command::new("cp")

@@ -50,6 +50,8 @@ pub struct Snapshot {
     pub unlisted: std::collections::HashSet<String>,
     /// Delta RPM entries of the indexes that ask for them, by index.
     pub deltas: BTreeMap<String, Vec<super::deltas::Entry>>,
+    /// How long finding (and making) them took.
+    pub deltas_ms: f64,
     /// How long reading all this took.
     pub read_ms: f64,
 }
@@ -122,13 +124,16 @@ pub struct Report {
     /// Packages of the version the indexes leave out (not signed as the
     /// distribution requires, `missing-signatures = "skip"`).
     pub skipped_unsigned: usize,
+    /// Delta RPMs listed (`deltas = N`).
+    pub deltas: usize,
     /// What the retention pass after this publish collected.
     pub collected: Collected,
     /// Wall time of the whole publish, database read included.
     pub duration_ms: f64,
     /// Where that time went, in milliseconds: `read` (database), `render`
-    /// (plugin calls), `compress`, `write` (hashing and writing indexes),
-    /// `sign`, `pool`, `switch`.
+    /// (plugin calls), `deltas` (finding and making delta RPMs), `compress`,
+    /// `zchunk`, `write` (hashing and writing indexes), `sign`, `pool`,
+    /// `switch`.
     pub phases_ms: BTreeMap<&'static str, f64>,
 }
 
@@ -273,11 +278,13 @@ pub struct Built {
     phases: Phases,
     started: std::time::Instant,
     read_ms: f64,
+    deltas_ms: f64,
     dist: String,
     version: i64,
     now: i64,
     /// Packages left out of the indexes (`Snapshot::unlisted`).
     skipped: usize,
+    deltas: usize,
 }
 
 /// The blocking part of a publish up to the signatures: entries become
@@ -294,6 +301,9 @@ pub fn render(
 ) -> Result<Built, PublishError> {
     let started = std::time::Instant::now();
     let mut phases = Phases::new(snapshot.read_ms);
+    if !snapshot.deltas.is_empty() {
+        phases.done.insert("deltas", snapshot.deltas_ms);
+    }
     let (family, dist) = registry
         .distribution(&snapshot.dist)
         .ok_or_else(|| PublishError::UnknownDistribution(snapshot.dist.clone()))?;
@@ -544,10 +554,17 @@ pub fn render(
         phases,
         started,
         read_ms: snapshot.read_ms,
+        deltas_ms: snapshot.deltas_ms,
         dist: dist.id.clone(),
         version: snapshot.version,
         now,
         skipped: snapshot.unlisted.len(),
+        deltas: snapshot
+            .deltas
+            .values()
+            .flatten()
+            .map(|d| d.files.len())
+            .sum(),
     })
 }
 
@@ -564,13 +581,16 @@ impl Built {
             version: self.version,
             packages: self.view.packages.saturating_sub(self.skipped) as u64,
             skipped_unsigned: self.skipped,
+            deltas: self.deltas,
             files: self.files.len(),
             bytes: self.bytes,
             pieces_reused: self.reuse.reused,
             pieces_compressed: self.reuse.compressed,
             pool_linked,
             collected: Collected::default(),
-            duration_ms: self.read_ms + self.started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms: self.read_ms
+                + self.deltas_ms
+                + self.started.elapsed().as_secs_f64() * 1000.0,
             phases_ms: self.phases.done,
         }
     }

@@ -61,6 +61,7 @@ impl Known {
             documents: Default::default(),
             unlisted: Default::default(),
             deltas: Default::default(),
+            deltas_ms: 0.0,
             read_ms: started.elapsed().as_secs_f64() * 1000.0,
         }
     }

@@ -527,6 +527,7 @@ async fn extras(
         .ok_or_else(|| PublishError::UnknownDistribution(dist.to_owned()))?;
     snapshot.unlisted =
         super::snapshot::unlisted(&worker.db, &distribution, snapshot.version).await?;
+    let started = std::time::Instant::now();
     snapshot.deltas = super::deltas::entries(
         &worker.db,
         &worker.plugins,
@@ -537,5 +538,6 @@ async fn extras(
         &snapshot.unlisted,
     )
     .await?;
+    snapshot.deltas_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(())
 }
