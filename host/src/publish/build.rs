@@ -379,31 +379,58 @@ pub fn render(
     let (compressed, reuse) = cache.compress(&jobs, threads)?;
     phases.lap("compress");
 
-    // zchunk variants, one libzck run per index, side by side.
-    let zchunks: Vec<Option<super::zchunk::Zchunk>> = std::thread::scope(|scope| {
-        let runs: Vec<_> = dist
+    // The uncompressed variant is the body itself: its sums serve as both.
+    let open_sums = {
+        let jobs: Vec<(&[u8], &[String])> = dist
             .indexes
             .iter()
             .zip(&bodies)
-            .map(|(spec, body)| {
-                zchunked(spec).then(|| {
-                    scope.spawn(move || {
-                        let ends = body.entry_ranges().expect("marked for zchunk");
-                        super::zchunk::encode(&body.bytes, &ends)
-                    })
-                })
-            })
+            .map(|(spec, body)| (body.bytes.as_slice(), spec.checksums.as_slice()))
             .collect();
-        runs.into_iter()
-            .map(|run| {
-                run.map(|r| r.join().expect("zchunk thread panicked"))
+        parallel_checksums(&jobs, threads)?
+    };
+    // zchunk variants: last publish's where the index did not change, else
+    // one libzck run per index, side by side.
+    let mut zchunk_keys = std::collections::HashMap::new();
+    let zchunks: Vec<Option<std::sync::Arc<super::zchunk::Zchunk>>> =
+        std::thread::scope(|scope| {
+            let runs: Vec<_> =
+                dist.indexes
+                    .iter()
+                    .zip(&bodies)
+                    .zip(&open_sums)
+                    .map(|((spec, body), sums)| {
+                        if !zchunked(spec) {
+                            return None;
+                        }
+                        let ends = body.entry_ranges().expect("marked for zchunk");
+                        let key = PieceCache::zchunk_key(&sums[0].1, &ends);
+                        let cached = cache.zchunk(&key);
+                        Some((
+                            key,
+                            scope.spawn(move || match cached {
+                                Some(zck) => Ok(zck),
+                                None => super::zchunk::encode(&body.bytes, &ends)
+                                    .map(std::sync::Arc::new),
+                            }),
+                        ))
+                    })
+                    .collect();
+            runs.into_iter()
+                .map(|run| {
+                    run.map(|(key, r)| {
+                        let zck = r.join().expect("zchunk thread panicked")?;
+                        zchunk_keys.insert(key, zck.clone());
+                        Ok(zck)
+                    })
                     .transpose()
-            })
-            .collect::<Result<Vec<_>, _>>()
-    })?;
+                })
+                .collect::<Result<Vec<_>, super::zchunk::ZchunkError>>()
+        })?;
     if zchunks.iter().any(Option::is_some) {
         phases.lap("zchunk");
     }
+    cache.keep_zchunks(zchunk_keys);
 
     let staging = Staging::create(&paths.staging, &dist.id)?;
     let mut published: Vec<PublishedFile> = Vec::new();
@@ -452,16 +479,6 @@ pub fn render(
             )));
         }
     }
-    // The uncompressed variant is the body itself: its sums serve as both.
-    let open_sums = {
-        let jobs: Vec<(&[u8], &[String])> = dist
-            .indexes
-            .iter()
-            .zip(&bodies)
-            .map(|(spec, body)| (body.bytes.as_slice(), spec.checksums.as_slice()))
-            .collect();
-        parallel_checksums(&jobs, threads)?
-    };
     let variant_sums = {
         let jobs: Vec<(&[u8], &[String])> = variants
             .iter()

@@ -174,6 +174,10 @@ type PieceKey = (Codec, [u8; 32]);
 #[derive(Default)]
 pub struct PieceCache {
     pieces: HashMap<PieceKey, Arc<Piece>>,
+    /// zchunk files of the last publish, by [`PieceCache::zchunk_key`]:
+    /// libzck compresses as it writes and takes no compressed chunk, so an
+    /// index is reused whole or written anew.
+    zchunks: HashMap<[u8; 32], Arc<super::zchunk::Zchunk>>,
 }
 
 /// One compressed chunk. For xz it is a block plus its index record.
@@ -245,6 +249,26 @@ impl PieceCache {
         }
         self.pieces.retain(|k, _| seen.contains(k));
         Ok((out, reuse))
+    }
+
+    /// The key of a zchunk file: the body's SHA-256 and where its chunks end.
+    pub fn zchunk_key(body_sha256: &str, ends: &[usize]) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(body_sha256.as_bytes());
+        for end in ends {
+            hasher.update(end.to_le_bytes());
+        }
+        hasher.finalize().into()
+    }
+
+    /// Replaces the zchunk files kept with `used`: what this publish
+    /// wrote or reused.
+    pub fn keep_zchunks(&mut self, used: HashMap<[u8; 32], Arc<super::zchunk::Zchunk>>) {
+        self.zchunks = used;
+    }
+
+    pub fn zchunk(&self, key: &[u8; 32]) -> Option<Arc<super::zchunk::Zchunk>> {
+        self.zchunks.get(key).cloned()
     }
 }
 

@@ -689,6 +689,53 @@ mod tests {
     }
 
     #[test]
+    fn zchunk_and_deltas_become_index_extensions() {
+        let info = describe(
+            &TEST,
+            r#"{"distributions": {"almalinux9": {"zchunk": true, "deltas": 2,
+                "max-delta-rpm-size": 5000000}}}"#,
+        )
+        .unwrap();
+        let dist = &info.distributions[1];
+        let ext = |path: &str| {
+            let spec = dist.indexes.iter().find(|s| s.path == path).unwrap();
+            spec.extensions.clone()
+        };
+        let zck = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(
+            ext("almalinux9/x86_64/repodata/primary.xml"),
+            [zck("repod.zchunk", "true")]
+        );
+        assert_eq!(
+            ext("almalinux9/x86_64/repodata/prestodelta.xml"),
+            [
+                zck("repod.deltas", "2"),
+                zck("repod.deltas-base", "almalinux9/x86_64/"),
+                zck("repod.deltas-max-size", "5000000"),
+            ]
+        );
+        // Off by default: no zchunk, no delta index.
+        let plain = describe(&TEST, "{}").unwrap();
+        assert!(plain.distributions[1].indexes.iter().all(|s| {
+            !s.path.ends_with("prestodelta.xml")
+                && !s.extensions.iter().any(|(k, _)| k == "repod.zchunk")
+        }));
+        for (json, want) in [
+            (r#"{"deltas": -1}"#, "invalid value"),
+            (r#"{"deltas": "two"}"#, "invalid type"),
+            (
+                r#"{"max-delta-rpm-size": 0}"#,
+                "max-delta-rpm-size must be more than 0",
+            ),
+            (r#"{"zchunk": "yes"}"#, "invalid type"),
+        ] {
+            let json = format!(r#"{{"distributions": {{"almalinux9": {json}}}}}"#);
+            let err = describe(&TEST, &json).unwrap_err();
+            assert!(err.contains(want), "{json}: {err}");
+        }
+    }
+
+    #[test]
     fn ids_follow_the_contract_pattern() {
         for ok in ["a", "0", "opensuse-leap-15.6", "c++", &"a".repeat(64)] {
             assert!(validate_id(ok).is_ok(), "{ok}");
