@@ -5,6 +5,9 @@
 //!
 //! dnf itself is not driven here: it applies deltas against the installed
 //! files through `rpmdumpheader`, which Debian's deltarpm does not ship.
+//!
+//! The daemon makes deltas in the background and publishes again when they
+//! are ready, so the tests wait for the listing they expect.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -17,6 +20,19 @@ use sha2::{Digest, Sha256};
 /// One `<delta>` as listed: (new NEVRA, old EVR) -> (filename, sequence,
 /// size, sha256).
 type Listed = BTreeMap<(String, String), (String, String, u64, String)>;
+
+/// The listing once it has `pairs` deltas (the background job's publish
+/// comes within seconds).
+fn prestodelta_with(repo: &Path, pairs: usize) -> Listed {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let listed = prestodelta(repo);
+        if listed.len() == pairs || std::time::Instant::now() > deadline {
+            return listed;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
 
 fn prestodelta(repo: &Path) -> Listed {
     let repomd = std::fs::read_to_string(repo.join("repodata/repomd.xml")).unwrap();
@@ -58,7 +74,7 @@ fn prestodelta(repo: &Path) -> Listed {
                     .unwrap()
                     .to_owned()
             };
-            out.insert(
+            let duplicate = out.insert(
                 (nevra.clone(), old),
                 (
                     text("filename"),
@@ -67,6 +83,7 @@ fn prestodelta(repo: &Path) -> Listed {
                     text("checksum"),
                 ),
             );
+            assert!(duplicate.is_none(), "listed twice: {nevra} {xml}");
         }
     }
     out
@@ -117,7 +134,7 @@ fn published_deltas_rebuild_the_packages_and_match_createrepo_c() {
     }
     daemon.publish("almalinux9", &token);
     let repo = daemon.data.path().join("repos/almalinux9/x86_64");
-    let listed = prestodelta(&repo);
+    let listed = prestodelta_with(&repo, 3);
     // 1.1 from 1.0; 1.2 from its two newest older versions.
     let pairs: Vec<(&str, &str)> = listed
         .keys()
@@ -186,6 +203,17 @@ fn published_deltas_rebuild_the_packages_and_match_createrepo_c() {
         String::from_utf8_lossy(&out.stderr)
     );
     let their_listed = prestodelta(&theirs);
+    // repomd.xml lists prestodelta where createrepo_c does, after the
+    // metadata and group entries.
+    let types = |root: &Path| -> Vec<String> {
+        let repomd = std::fs::read_to_string(root.join("repodata/repomd.xml")).unwrap();
+        let doc = roxmltree::Document::parse(&repomd).unwrap();
+        doc.descendants()
+            .filter(|n| n.has_tag_name("data"))
+            .map(|n| n.attribute("type").unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(types(&repo), types(&theirs));
     assert_eq!(
         their_listed.keys().collect::<Vec<_>>(),
         listed.keys().collect::<Vec<_>>()
@@ -229,6 +257,34 @@ fn published_deltas_rebuild_the_packages_and_match_createrepo_c() {
         !repo
             .join("repodata/drpms/hello-1.1-1_1.2-1.x86_64.drpm")
             .exists()
+    );
+}
+
+#[test]
+fn packages_at_max_delta_rpm_size_get_none() {
+    let daemon = Daemon::builder()
+        .config("[plugin.el.distributions.almalinux9]\ndeltas = 1\nmax-delta-rpm-size = 1000\n")
+        .start();
+    let token = daemon.token("uploader", "deltas");
+    let work = tempfile::tempdir().unwrap();
+    for v in ["1.0", "1.1"] {
+        let dir = work.path().join(v);
+        std::fs::create_dir_all(&dir).unwrap();
+        let rpm = build(&dir, v);
+        assert!(std::fs::metadata(&rpm).unwrap().len() >= 1000);
+        daemon.upload_file("almalinux9", &token, &rpm);
+    }
+    let report = daemon.publish("almalinux9", &token);
+    assert_eq!(report["deltas"], 0, "{report}");
+    let repo = daemon.data.path().join("repos/almalinux9/x86_64");
+    // The index is there (createrepo_c writes it empty too), with nothing.
+    assert!(prestodelta(&repo).is_empty());
+    assert!(
+        !daemon.data.path().join("deltas").exists()
+            || std::fs::read_dir(daemon.data.path().join("deltas"))
+                .unwrap()
+                .next()
+                .is_none()
     );
 }
 

@@ -20,6 +20,12 @@
 //! distributions), with a small JSON file of what the index lists; a pair
 //! makedeltarpm failed on is remembered and not retried. Entries whose
 //! packages are gone are removed by the next publish that makes deltas.
+//!
+//! In the daemon a publish lists the deltas already made and never waits
+//! for new ones: those are made in the background (one job per
+//! distribution at a time, each makedeltarpm run bounded in time), and the
+//! distribution is published again when they are ready. `repod publish`
+//! makes them inline, so its tree is complete.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -55,6 +61,11 @@ fn ask(spec: &IndexSpec) -> Result<Option<Ask<'_>>, PublishError> {
     let count: usize = count
         .parse()
         .map_err(|_| bad(format!("{DELTAS} {count:?} is not a number")))?;
+    if !spec.path.contains('/') {
+        return Err(bad(format!(
+            "{DELTAS} needs an index in a directory (its deltas go to <dir>/drpms/)"
+        )));
+    }
     let base = extension(&spec.extensions, BASE).unwrap_or("");
     if !(base.is_empty() || base.ends_with('/')) || !spec.path.starts_with(base) {
         return Err(bad(format!(
@@ -109,17 +120,32 @@ struct Row {
     size: u64,
 }
 
+/// What finding and making deltas uses.
+pub struct Sources<'a> {
+    pub db: &'a Db,
+    pub plugins: &'a PluginHost,
+    pub blobs: &'a crate::blobs::BlobStore,
+    /// The cache directory (`Paths::deltas`).
+    pub cache: &'a Path,
+    pub making: &'a Making,
+}
+
 /// The delta entries of every index of `dist` that asks, by index path,
-/// for version `view` (making the deltas not made yet).
+/// for version `view` without the `unlisted` packages: the deltas made,
+/// the missing ones made first or in the background (`Sources::making`).
 pub async fn entries(
-    db: &Db,
-    plugins: &PluginHost,
-    blobs: &crate::blobs::BlobStore,
-    cache: &Path,
+    sources: &Sources<'_>,
     dist: &str,
     view: &View,
     unlisted: &HashSet<String>,
 ) -> Result<BTreeMap<String, Vec<Entry>>, PublishError> {
+    let Sources {
+        db,
+        plugins,
+        blobs,
+        cache,
+        making,
+    } = *sources;
     let registry = plugins.registry();
     let Some((_, distribution)) = registry.distribution(dist) else {
         return Err(PublishError::UnknownDistribution(dist.to_owned()));
@@ -132,10 +158,12 @@ pub async fn entries(
     if asks.is_empty() {
         return Ok(BTreeMap::new());
     }
-    // Every RPM the distribution keeps, in any version: the candidates.
+    // Every RPM a kept version of the distribution lists: the candidates
+    // (not a held one, which no client can have had from here).
     let rows: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
         "SELECT p.id, p.name, p.version, p.architecture, p.sha256, b.size FROM packages p \
-         JOIN blobs b ON b.sha256 = p.sha256 WHERE p.distribution = $1 AND b.format = 'rpm'",
+         JOIN blobs b ON b.sha256 = p.sha256 WHERE p.distribution = $1 AND b.format = 'rpm' \
+         AND p.held = 0 AND EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id)",
     )
     .bind(dist)
     .fetch_all(db)
@@ -157,7 +185,8 @@ pub async fn entries(
         })
         .collect();
     let mut groups: HashMap<(&str, &str), Vec<Row>> = HashMap::new();
-    for (_, name, version, arch, sha, size) in &rows {
+    for (_, name, version, arch, sha, size) in rows.iter().filter(|(id, ..)| !unlisted.contains(id))
+    {
         let group = groups.entry((name, arch)).or_default();
         if !group.iter().any(|r| r.version == *version) {
             group.push(Row {
@@ -186,85 +215,42 @@ pub async fn entries(
             }
         }
     }
-    // Older versions by the family's order: every pair within a group.
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    for group in groups.values().filter(|g| g.len() > 1) {
-        for a in group {
-            for b in group {
-                if a.version != b.version {
-                    pairs.push((a.version.clone(), b.version.clone()));
-                }
-            }
-        }
-    }
-    let dist_id = dist.to_owned();
-    let order: Vec<Ordering> = if pairs.is_empty() {
-        Vec::new()
-    } else {
-        let asked = pairs.clone();
-        plugins
-            .blocking(move |registry| {
-                let (family, _) = registry
-                    .distribution(&dist_id)
-                    .ok_or(PublishError::UnknownDistribution(dist_id.clone()))?;
-                Ok::<_, PublishError>(family.compare_versions(&asked)?)
-            })
-            .await?
-    };
-    let less: HashSet<(&str, &str)> = pairs
-        .iter()
-        .zip(&order)
-        .filter(|(_, o)| **o == Ordering::Less)
-        .map(|((a, b), _)| (a.as_str(), b.as_str()))
-        .collect();
+    let wanted = choose(plugins, dist, &asks, &groups, targets).await?;
 
-    // For each target, its `count` newest older versions.
-    let mut wanted: Vec<(usize, Row, Vec<Row>)> = Vec::new();
-    for (i, target) in targets {
-        let ask = &asks[i];
-        let group = &groups[&(target.name.as_str(), target.arch.as_str())];
-        let mut older: Vec<Row> = group
-            .iter()
-            .filter(|r| {
-                less.contains(&(r.version.as_str(), target.version.as_str()))
-                    && r.size < ask.max_size
-            })
-            .cloned()
-            .collect();
-        // Newest first: a row is newer than another when that one is less.
-        older.sort_by(|a, b| {
-            if less.contains(&(b.version.as_str(), a.version.as_str())) {
-                std::cmp::Ordering::Less
-            } else if less.contains(&(a.version.as_str(), b.version.as_str())) {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        });
-        older.truncate(ask.count);
-        if !older.is_empty() {
-            wanted.push((i, target, older));
-        }
-    }
-
-    let jobs: Vec<(String, String)> = wanted
+    let mut jobs: Vec<(String, String)> = wanted
         .iter()
         .flat_map(|(_, t, older)| older.iter().map(|o| (o.sha256.clone(), t.sha256.clone())))
         .collect();
+    jobs.sort();
+    jobs.dedup();
     let known: HashSet<String> = crate::catalog::blob_hashes(db).await?.into_iter().collect();
     let made = {
         let cache = cache.to_owned();
         let blobs = blobs.clone();
+        let dist = dist.to_owned();
+        let making = making.clone();
         tokio::task::spawn_blocking(move || {
             // Deltas of packages no longer stored go first.
             let removed = collect(&cache, &known)?;
             if removed > 0 {
                 tracing::info!(removed, "cached delta files of removed packages deleted");
             }
-            make_all(&cache, &blobs, &jobs)
+            let (made, missing) = look_up(&cache, &jobs)?;
+            match making {
+                Making::Inline => {
+                    let mut made = made;
+                    made.extend(make_all(&cache, &blobs, &missing)?);
+                    Ok::<_, PublishError>(made)
+                }
+                Making::Background(ref background) if !missing.is_empty() => {
+                    background.start(dist, cache, blobs, missing);
+                    Ok(made)
+                }
+                Making::Background(_) => Ok(made),
+            }
         })
         .await
-        .expect("delta thread panicked")?
+        .map_err(|e| PublishError::Failed(format!("making delta RPMs failed: {e}")))??
     };
 
     let mut out: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
@@ -275,6 +261,7 @@ pub async fn entries(
         let ask = &asks[i];
         let dir = ask.index.rsplit_once('/').map_or("", |(d, _)| d);
         let mut deltas = Vec::new();
+        let mut names = HashSet::new();
         for old in &older {
             let key = (old.sha256.clone(), target.sha256.clone());
             let Some(Made::Delta {
@@ -289,8 +276,22 @@ pub async fn entries(
             if *size >= target.size {
                 continue;
             }
+            // Names leave out epochs (as createrepo_c's): of two old
+            // versions that differ only there, the newer one's delta.
             let name = file_name(old, &target);
+            if !names.insert(name.clone()) {
+                continue;
+            }
             let path = format!("{dir}/drpms/{name}");
+            crate::plugins::checks::tree_path("delta file", &path).map_err(|e| {
+                PublishError::Layout(format!("cannot publish a delta of {}: {e}", target.name))
+            })?;
+            if name.contains('/') {
+                return Err(PublishError::Layout(format!(
+                    "cannot publish a delta of {}: its file name {name:?} has a /",
+                    target.name
+                )));
+            }
             let href = path.strip_prefix(ask.base).unwrap_or(&path).to_owned();
             deltas.push((old, href, path, *size, sha256.clone(), sequence.clone()));
         }
@@ -368,28 +369,230 @@ fn cached(cache: &Path, old: &str, new: &str) -> (PathBuf, PathBuf) {
     )
 }
 
-/// Makes the deltas of `jobs` (old, new SHA-256) not in the cache, on all
-/// cores, and answers what the cache holds for each.
-fn make_all(
+/// How a publish gets the deltas not made yet.
+#[derive(Clone)]
+pub enum Making {
+    /// Made before the publish goes on (`repod publish`).
+    Inline,
+    /// Made in the background; the publish lists what is ready.
+    Background(Background),
+}
+
+/// The daemon's background delta jobs: one per distribution at a time,
+/// which asks for a publish of it when done.
+#[derive(Clone)]
+pub struct Background {
+    running: std::sync::Arc<std::sync::Mutex<HashSet<String>>>,
+    done: std::sync::Arc<dyn Fn(&str) + Send + Sync>,
+}
+
+impl Background {
+    /// `done(dist)` is called when a job for `dist` made its deltas.
+    pub fn new(done: impl Fn(&str) + Send + Sync + 'static) -> Background {
+        Background {
+            running: Default::default(),
+            done: std::sync::Arc::new(done),
+        }
+    }
+
+    /// Makes `missing` for `dist` unless a job for it runs already (the
+    /// publish its end asks for finds what is still missing).
+    fn start(
+        &self,
+        dist: String,
+        cache: PathBuf,
+        blobs: crate::blobs::BlobStore,
+        missing: Vec<(String, String)>,
+    ) {
+        if !self
+            .running
+            .lock()
+            .expect("delta jobs")
+            .insert(dist.clone())
+        {
+            return;
+        }
+        let this = self.clone();
+        std::thread::spawn(move || {
+            let count = missing.len();
+            let started = std::time::Instant::now();
+            match make_all(&cache, &blobs, &missing) {
+                Ok(_) => tracing::info!(
+                    distribution = dist,
+                    count,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "delta RPMs made"
+                ),
+                Err(e) => {
+                    tracing::warn!(distribution = dist, error = %e, "making delta RPMs failed")
+                }
+            }
+            this.running.lock().expect("delta jobs").remove(&dist);
+            (this.done)(&dist);
+        });
+    }
+}
+
+/// For each target, its `count` newest older versions by the family's
+/// order: one batched comparison of each target against its group, then
+/// knock-out rounds (one batched call each) for the newest of what is left,
+/// `count` times. Calls carry at most [`PAIRS_PER_CALL`] pairs.
+async fn choose(
+    plugins: &PluginHost,
+    dist: &str,
+    asks: &[Ask<'_>],
+    groups: &HashMap<(&str, &str), Vec<Row>>,
+    targets: Vec<(usize, Row)>,
+) -> Result<Vec<(usize, Row, Vec<Row>)>, PublishError> {
+    // Older: every other version of the group below the target.
+    let mut pairs = Vec::new();
+    let mut candidates: Vec<Vec<Row>> = Vec::with_capacity(targets.len());
+    for (i, target) in &targets {
+        let group = &groups[&(target.name.as_str(), target.arch.as_str())];
+        let others: Vec<Row> = group
+            .iter()
+            .filter(|r| r.version != target.version && r.size < asks[*i].max_size)
+            .cloned()
+            .collect();
+        pairs.extend(
+            others
+                .iter()
+                .map(|r| (r.version.clone(), target.version.clone())),
+        );
+        candidates.push(others);
+    }
+    let mut order = compare(plugins, dist, pairs).await?.into_iter();
+    for older in &mut candidates {
+        older.retain(|_| order.next() == Some(Ordering::Less));
+    }
+    // The newest of the rest, `count` times.
+    let mut chosen: Vec<Vec<Row>> = vec![Vec::new(); targets.len()];
+    let rounds = asks.iter().map(|a| a.count).max().unwrap_or(0);
+    for _ in 0..rounds {
+        // Knock-out: each pool halves per round until one is left.
+        let mut pools: Vec<Vec<Row>> = candidates
+            .iter()
+            .zip(&targets)
+            .zip(&chosen)
+            .map(|((older, (i, _)), chosen)| {
+                if chosen.len() < asks[*i].count {
+                    older.clone()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        while pools.iter().any(|p| p.len() > 1) {
+            let pairs: Vec<(String, String)> = pools
+                .iter()
+                .flat_map(|p| {
+                    p.chunks_exact(2)
+                        .map(|c| (c[0].version.clone(), c[1].version.clone()))
+                })
+                .collect();
+            let mut order = compare(plugins, dist, pairs).await?.into_iter();
+            for pool in &mut pools {
+                let mut next = Vec::with_capacity(pool.len().div_ceil(2));
+                for c in pool.chunks(2) {
+                    match c {
+                        [a, b] => next.push(if order.next() == Some(Ordering::Less) {
+                            b.clone()
+                        } else {
+                            a.clone()
+                        }),
+                        [a] => next.push(a.clone()),
+                        _ => unreachable!("chunks of one or two"),
+                    }
+                }
+                *pool = next;
+            }
+        }
+        for ((pool, chosen), older) in pools.into_iter().zip(&mut chosen).zip(&mut candidates) {
+            if let Some(newest) = pool.into_iter().next() {
+                older.retain(|r| r.version != newest.version);
+                chosen.push(newest);
+            }
+        }
+    }
+    Ok(targets
+        .into_iter()
+        .zip(chosen)
+        .filter(|(_, older)| !older.is_empty())
+        .map(|((i, target), older)| (i, target, older))
+        .collect())
+}
+
+/// Pairs per compare-versions call: a bounded request and answer, far
+/// inside a plugin's memory and time limits.
+const PAIRS_PER_CALL: usize = 20_000;
+
+/// The family's order of each pair.
+async fn compare(
+    plugins: &PluginHost,
+    dist: &str,
+    pairs: Vec<(String, String)>,
+) -> Result<Vec<Ordering>, PublishError> {
+    let mut out = Vec::with_capacity(pairs.len());
+    for batch in pairs.chunks(PAIRS_PER_CALL) {
+        let (dist, batch) = (dist.to_owned(), batch.to_vec());
+        let n = batch.len();
+        let answer = plugins
+            .blocking(move |registry| {
+                let (family, _) = registry
+                    .distribution(&dist)
+                    .ok_or(PublishError::UnknownDistribution(dist.clone()))?;
+                Ok::<_, PublishError>(family.compare_versions(&batch)?)
+            })
+            .await?;
+        if answer.len() != n {
+            return Err(PublishError::Failed(format!(
+                "the family plugin compared {} version pairs of {n}",
+                answer.len()
+            )));
+        }
+        out.extend(answer);
+    }
+    Ok(out)
+}
+
+/// What the cache holds for `jobs` (old, new SHA-256), and the pairs it
+/// does not hold (or holds a delta whose file is gone or not whole).
+#[allow(clippy::type_complexity)]
+fn look_up(
     cache: &Path,
-    blobs: &crate::blobs::BlobStore,
     jobs: &[(String, String)],
-) -> Result<HashMap<(String, String), Made>, PublishError> {
+) -> Result<(HashMap<(String, String), Made>, Vec<(String, String)>), PublishError> {
     std::fs::create_dir_all(cache)?;
     let mut out = HashMap::new();
     let mut missing = Vec::new();
     for (old, new) in jobs {
-        let (_, json) = cached(cache, old, new);
-        match std::fs::read(&json)
+        let (drpm, json) = cached(cache, old, new);
+        let made = std::fs::read(&json)
             .ok()
             .and_then(|b| serde_json::from_slice::<Made>(&b).ok())
-        {
+            .filter(|made| match made {
+                Made::Delta { size, .. } => {
+                    std::fs::metadata(&drpm).is_ok_and(|m| m.len() == *size)
+                }
+                Made::Failed { .. } => true,
+            });
+        match made {
             Some(made) => {
                 out.insert((old.clone(), new.clone()), made);
             }
             None => missing.push((old.clone(), new.clone())),
         }
     }
+    Ok((out, missing))
+}
+
+/// Makes the deltas of `missing` (old, new SHA-256) on all cores.
+fn make_all(
+    cache: &Path,
+    blobs: &crate::blobs::BlobStore,
+    missing: &[(String, String)],
+) -> Result<HashMap<(String, String), Made>, PublishError> {
+    let mut out = HashMap::new();
     if missing.is_empty() {
         return Ok(out);
     }
@@ -413,7 +616,7 @@ fn make_all(
             .collect();
         workers
             .into_iter()
-            .flat_map(|w| w.join().expect("delta worker panicked"))
+            .flat_map(|w| w.join().unwrap_or_default())
             .collect()
     });
     for (pair, made) in made {
@@ -422,7 +625,12 @@ fn make_all(
     Ok(out)
 }
 
-/// Runs makedeltarpm on one pair and records the result in the cache.
+/// How long one makedeltarpm run may take (a 100 MB package takes seconds).
+const MAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Runs makedeltarpm on one pair and records the result in the cache: a
+/// delta, or a failure that is not retried. A run that was killed or timed
+/// out records nothing (the next publish tries again).
 fn make(
     cache: &Path,
     blobs: &crate::blobs::BlobStore,
@@ -430,8 +638,9 @@ fn make(
     new: &str,
 ) -> Result<Made, PublishError> {
     let (drpm, json) = cached(cache, old, new);
-    // Two publishes may make one pair at once: each writes its own files,
-    // and the renames leave one whole result.
+    // Two processes may make one pair at once (two distributions holding
+    // the same packages): each writes its own files, and the renames leave
+    // one whole result (makedeltarpm's output is deterministic).
     static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let stem = format!(
         ".{old}_{new}.{}.{}",
@@ -440,14 +649,43 @@ fn make(
     );
     let tmp = cache.join(format!("{stem}.drpm.tmp"));
     let seq = cache.join(format!("{stem}.seq.tmp"));
-    let run = Command::new("makedeltarpm")
+    let cleanup = || {
+        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(&seq);
+    };
+    let mut child = Command::new("makedeltarpm")
         .arg("-s")
         .arg(&seq)
         .arg(blobs.path(old))
         .arg(blobs.path(new))
         .arg(&tmp)
-        .output()?;
-    let made = if run.status.success() {
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > MAKE_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            cleanup();
+            return Err(PublishError::Failed(format!(
+                "makedeltarpm ran over {} s on {old} -> {new}",
+                MAKE_TIMEOUT.as_secs()
+            )));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        use std::io::Read;
+        let _ = err.read_to_string(&mut stderr);
+    }
+    let made = if status.success() {
         let bytes = std::fs::read(&tmp)?;
         let sequence = std::fs::read_to_string(&seq)?.trim().to_owned();
         use sha2::Digest;
@@ -458,18 +696,22 @@ fn make(
         };
         std::fs::rename(&tmp, &drpm)?;
         made
-    } else {
-        let error = String::from_utf8_lossy(&run.stderr).trim().to_owned();
+    } else if status.code().is_some() {
+        let error = stderr.trim().to_owned();
         tracing::warn!(
             old,
             new,
             error,
             "makedeltarpm failed; no delta for this pair"
         );
-        let _ = std::fs::remove_file(&tmp);
         Made::Failed { error }
+    } else {
+        cleanup();
+        return Err(PublishError::Failed(format!(
+            "makedeltarpm was killed ({status}) on {old} -> {new}"
+        )));
     };
-    let _ = std::fs::remove_file(&seq);
+    cleanup();
     let written = cache.join(format!("{stem}.json.tmp"));
     std::fs::write(&written, serde_json::to_vec(&made).expect("serializable"))?;
     std::fs::rename(&written, &json)?;
@@ -502,6 +744,13 @@ fn collect(cache: &Path, known: &HashSet<String>) -> std::io::Result<usize> {
             continue;
         };
         if stem.starts_with('.') {
+            // A temporary file of a run that died long ago.
+            let old =
+                entry_age(&path).is_some_and(|age| age > std::time::Duration::from_secs(3600));
+            if old {
+                std::fs::remove_file(&path)?;
+                removed += 1;
+            }
             continue;
         }
         let stale = match stem.split_once('_') {
@@ -514,6 +763,15 @@ fn collect(cache: &Path, known: &HashSet<String>) -> std::io::Result<usize> {
         }
     }
     Ok(removed)
+}
+
+fn entry_age(path: &Path) -> Option<std::time::Duration> {
+    std::fs::metadata(path)
+        .ok()?
+        .modified()
+        .ok()?
+        .elapsed()
+        .ok()
 }
 
 #[cfg(test)]

@@ -186,7 +186,14 @@ impl Publisher {
             db: setup.db.clone(),
             paths: Paths::under(data),
         });
-        let worker = Worker::new(setup, data);
+        let mut worker = Worker::new(setup, data);
+        // Deltas made in the background ask for the publish that lists them.
+        let weak = Arc::downgrade(&publisher);
+        worker.making = deltas::Making::Background(deltas::Background::new(move |dist| {
+            if let Some(publisher) = weak.upgrade() {
+                publisher.changed(dist);
+            }
+        }));
         tokio::spawn(run(publisher.clone(), worker));
         Ok(publisher)
     }

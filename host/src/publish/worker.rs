@@ -38,6 +38,9 @@ pub(super) struct Worker {
     known: HashMap<String, Known>,
     /// Distributions whose next publish starts from scratch.
     cold: HashSet<String>,
+    /// How delta RPMs not made yet are made (in the background in the
+    /// daemon, see `Publisher::start`).
+    pub(super) making: super::deltas::Making,
 }
 
 impl Worker {
@@ -55,6 +58,7 @@ impl Worker {
             states: HashMap::new(),
             known: HashMap::new(),
             cold: HashSet::new(),
+            making: super::deltas::Making::Inline,
         }
     }
 
@@ -528,16 +532,15 @@ async fn extras(
     snapshot.unlisted =
         super::snapshot::unlisted(&worker.db, &distribution, snapshot.version).await?;
     let started = std::time::Instant::now();
-    snapshot.deltas = super::deltas::entries(
-        &worker.db,
-        &worker.plugins,
-        &worker.blobs,
-        &worker.paths.deltas,
-        dist,
-        &snapshot.view,
-        &snapshot.unlisted,
-    )
-    .await?;
+    let sources = super::deltas::Sources {
+        db: &worker.db,
+        plugins: &worker.plugins,
+        blobs: &worker.blobs,
+        cache: &worker.paths.deltas,
+        making: &worker.making,
+    };
+    snapshot.deltas =
+        super::deltas::entries(&sources, dist, &snapshot.view, &snapshot.unlisted).await?;
     snapshot.deltas_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(())
 }

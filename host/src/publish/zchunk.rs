@@ -161,7 +161,14 @@ pub fn encode(bytes: &[u8], ends: &[usize]) -> Result<Zchunk, ZchunkError> {
         // SAFETY: the context is live; `file` outlives it and stays open;
         // every buffer passed is a live slice with its own length.
         unsafe {
-            zck.check((lib.init_write)(zck.ctx, file.as_raw_fd()), "init")?;
+            {
+                // zck_init_write sets the process umask around the temporary
+                // file it makes and puts back what it found: two at once
+                // could leave 077 behind for good.
+                static UMASK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+                let _umask = UMASK.lock().unwrap_or_else(|e| e.into_inner());
+                zck.check((lib.init_write)(zck.ctx, file.as_raw_fd()), "init")?;
+            }
             zck.check(
                 (lib.set_ioption)(zck.ctx, ZCK_MANUAL_CHUNK, 1),
                 "manual chunking",

@@ -97,7 +97,12 @@ pub(crate) fn prepare(dist: &Distribution, package: &ParsedPackage) -> Result<Pr
         rpm.arch,
         version
     );
-    if !rpm.sourcerpm.is_empty() {
+    // (A source RPM name no sort key can hold leaves the entry a chunk of
+    // its own rather than the package refused.)
+    if !rpm.sourcerpm.is_empty()
+        && rpm.sourcerpm.len() <= 255
+        && !rpm.sourcerpm.chars().any(char::is_control)
+    {
         sort_key.push('\u{1f}');
         sort_key.push_str(&rpm.sourcerpm);
     }

@@ -190,10 +190,6 @@ pub(crate) fn render_top_level(
                 .ok_or_else(|| format!("no published file for index {index}"))?;
             write_data(&mut xml, kind.name(), file, &root, now)?;
         }
-        // Delta RPMs, when the distribution makes them.
-        if let Some(file) = pick(files, &crate::prestodelta_path(&root), preferred) {
-            write_data(&mut xml, "prestodelta", file, &root, now)?;
-        }
         for kind in IndexKind::ALL {
             if let Some(file) = zchunk_of(files, &kind.path(&root)) {
                 write_data(&mut xml, &format!("{}_zck", kind.name()), file, &root, now)?;
@@ -215,6 +211,11 @@ pub(crate) fn render_top_level(
             if let Some(file) = file {
                 write_data(&mut xml, kind, file, &root, now)?;
             }
+        }
+        // Delta RPMs, when the distribution makes them (after the groups:
+        // createrepo_c orders the other types by name).
+        if let Some(file) = pick(files, &crate::prestodelta_path(&root), preferred) {
+            write_data(&mut xml, "prestodelta", file, &root, now)?;
         }
         xml.push_str("</repomd>\n");
         let repomd = format!("{root}repodata/repomd.xml");
