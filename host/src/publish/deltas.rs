@@ -663,7 +663,6 @@ fn make(
         .stderr(std::process::Stdio::piped())
         .spawn()?;
     let started = std::time::Instant::now();
-    let mut pause = std::time::Duration::from_millis(1);
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
@@ -677,8 +676,12 @@ fn make(
                 MAKE_TIMEOUT.as_secs()
             )));
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+        // Most runs take 10-20 ms: look often at first, then rarely.
+        std::thread::sleep(if started.elapsed() < std::time::Duration::from_secs(1) {
+            std::time::Duration::from_millis(2)
+        } else {
+            std::time::Duration::from_millis(50)
+        });
     };
     let mut stderr = String::new();
     if let Some(mut err) = child.stderr.take() {
