@@ -14,6 +14,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use repod_tests::bench::run;
 use repod_tests::{Daemon, fixtures};
 use sha2::{Digest, Sha256};
 
@@ -86,18 +87,6 @@ fn prestodelta(repo: &Path) -> Listed {
             assert!(duplicate.is_none(), "listed twice: {nevra} {xml}");
         }
     }
-    out
-}
-
-fn run(cmd: &mut Command) -> std::process::Output {
-    let out = cmd
-        .output()
-        .expect("applydeltarpm (Debian package deltarpm)");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     out
 }
 
@@ -190,18 +179,11 @@ fn published_deltas_rebuild_the_packages_and_match_createrepo_c() {
         std::fs::copy(rpm, theirs.join(rpm.file_name().unwrap())).unwrap();
         std::fs::copy(rpm, old.join(rpm.file_name().unwrap())).unwrap();
     }
-    let out = Command::new("createrepo_c")
+    run(Command::new("createrepo_c")
         .args(["--no-database", "--quiet", "--deltas", "--num-deltas", "2"])
         .arg("--oldpackagedirs")
         .arg(&old)
-        .arg(&theirs)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(&theirs));
     let their_listed = prestodelta(&theirs);
     // repomd.xml lists prestodelta where createrepo_c does, after the
     // metadata and group entries.

@@ -160,13 +160,7 @@ fn dnf_installs_a_32_bit_library_next_to_the_64_bit_one() {
         daemon.upload_file("almalinux9", &token, file);
     }
     daemon.publish("almalinux9", &token);
-    let repomd = std::fs::read_to_string(
-        daemon
-            .data
-            .path()
-            .join("repos/almalinux9/x86_64/repodata/repomd.xml"),
-    )
-    .unwrap();
+    let repomd = x86_64_repomd(&daemon);
     assert!(repomd.contains("<data type=\"primary_zck\">"), "{repomd}");
     let repo = client_config(&daemon, "almalinux9");
     let dnf = Dnf::new(&repo, "x86_64");
@@ -537,13 +531,7 @@ fn comps_groups_are_published_and_dnf_lists_them() {
     assert_eq!(set.body["bytes"], comps.len());
     let got = daemon.get(path, Some(&token));
     assert_eq!(got.body.as_str().unwrap(), comps);
-    let repomd = std::fs::read_to_string(
-        daemon
-            .data
-            .path()
-            .join("repos/almalinux9/x86_64/repodata/repomd.xml"),
-    )
-    .unwrap();
+    let repomd = x86_64_repomd(&daemon);
     assert!(
         repomd.contains("<data type=\"group\">") && repomd.contains("<data type=\"group_gz\">"),
         "{repomd}"
@@ -561,12 +549,17 @@ fn comps_groups_are_published_and_dnf_lists_them() {
 
     // Removed: the next tree has no groups.
     assert_eq!(daemon.delete(path, Some(&maintainer)).status, 204);
-    let repomd = std::fs::read_to_string(
+    let repomd = x86_64_repomd(&daemon);
+    assert!(!repomd.contains("type=\"group"), "{repomd}");
+}
+
+/// almalinux9's x86_64 repomd.xml as published.
+fn x86_64_repomd(daemon: &Daemon) -> String {
+    std::fs::read_to_string(
         daemon
             .data
             .path()
             .join("repos/almalinux9/x86_64/repodata/repomd.xml"),
     )
-    .unwrap();
-    assert!(!repomd.contains("type=\"group"), "{repomd}");
+    .unwrap()
 }

@@ -15,6 +15,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::Command;
 
+use repod_tests::bench::run;
 use repod_tests::{Daemon, fixtures};
 use sha2::{Digest, Sha256};
 
@@ -164,16 +165,9 @@ fn repodata_matches_createrepo_c_field_by_field() {
     for rpm in &rpms {
         std::fs::copy(rpm, repo.join(rpm.file_name().unwrap())).unwrap();
     }
-    let out = Command::new("createrepo_c")
+    run(Command::new("createrepo_c")
         .args(["--no-database", "--quiet"])
-        .arg(&repo)
-        .output()
-        .expect("createrepo_c (Debian package createrepo-c)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(&repo));
     let their_repomd = std::fs::read_to_string(repo.join("repodata/repomd.xml")).unwrap();
 
     // repod, the same files into almalinux9's x86_64 repository.
@@ -308,17 +302,10 @@ fn multilib_groups_and_zchunk_match_createrepo_c() {
     }
     let comps_file = work.path().join("comps.xml");
     std::fs::write(&comps_file, comps).unwrap();
-    let out = Command::new("createrepo_c")
+    run(Command::new("createrepo_c")
         .args(["--no-database", "--quiet", "--zck", "-g"])
         .arg(&comps_file)
-        .arg(&repo)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(&repo));
     let their_repomd = std::fs::read_to_string(repo.join("repodata/repomd.xml")).unwrap();
 
     let daemon = Daemon::builder()

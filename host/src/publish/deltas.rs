@@ -6,7 +6,7 @@
 //! The plugin asks on an index (`index-spec.extensions`): `repod.deltas` =
 //! N (older versions per package), `repod.deltas-base` = the directory its
 //! packages are published in and `<filename>` paths are relative to (an
-//! rpm-md repository root, e.g. `almalinux9/x86_64/`), and optionally
+//! rpm-md repository root, e.g. `<dist>/x86_64/`), and optionally
 //! `repod.deltas-max-size` (bytes; createrepo_c's `--max-delta-rpm-size`,
 //! default 100 MB). The host fills that index with one `<newpackage>`
 //! entry per package that has deltas, and publishes the files next to it
@@ -724,9 +724,9 @@ fn make(
 /// makedeltarpm is there, or an error that says how to get it.
 fn check_tools() -> Result<(), PublishError> {
     match Command::new("makedeltarpm").arg("-V").output() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(PublishError::Layout(
-            "delta RPMs need makedeltarpm, which is not installed (Debian/Ubuntu: \
-             apt-get install deltarpm; Fedora/EL: dnf install deltarpm), or turn deltas off \
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(PublishError::Failed(
+            "delta RPMs need makedeltarpm, which is not installed (install the deltarpm \
+             package of this machine's system), or turn deltas off \
              for this distribution"
                 .into(),
         )),

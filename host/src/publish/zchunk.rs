@@ -24,7 +24,7 @@ use thiserror::Error;
 pub enum ZchunkError {
     #[error(
         "zchunk needs libzck, which could not be loaded ({0}); install it \
-         (Debian/Ubuntu: apt-get install libzck1; Fedora/EL: dnf install zchunk-libs) \
+         (the package is libzck1 or zchunk-libs, depending on this machine's system) \
          or turn zchunk off for this distribution"
     )]
     Unavailable(String),
