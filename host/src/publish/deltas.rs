@@ -736,7 +736,7 @@ fn check_tools() -> Result<(), PublishError> {
 
 /// Removes cached deltas of packages no longer stored (`known`: the
 /// SHA-256 of every stored blob).
-fn collect(cache: &Path, known: &HashSet<String>) -> std::io::Result<usize> {
+pub(super) fn collect(cache: &Path, known: &HashSet<String>) -> std::io::Result<usize> {
     let Ok(dir) = std::fs::read_dir(cache) else {
         return Ok(0);
     };
@@ -780,6 +780,30 @@ fn entry_age(path: &Path) -> Option<std::time::Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collection_keeps_the_pairs_of_stored_packages_only() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "a_b.drpm",
+            "a_b.json",
+            "a_gone.drpm",
+            "gone_b.json",
+            ".a_b.1.2.drpm.tmp",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let known: HashSet<String> = ["a", "b"].map(String::from).into();
+        assert_eq!(collect(dir.path(), &known).unwrap(), 2);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        // A fresh temporary file belongs to a run in progress.
+        assert_eq!(left, [".a_b.1.2.drpm.tmp", "a_b.drpm", "a_b.json"]);
+        assert_eq!(collect(&dir.path().join("none"), &known).unwrap(), 0);
+    }
 
     #[test]
     fn evr_and_file_names_follow_createrepo_c() {

@@ -455,6 +455,24 @@ impl Worker {
         for dist in self.dists() {
             self.collect(&dist).await;
         }
+        // Delta RPMs of packages retention took, also once no distribution
+        // makes deltas any more.
+        if self.paths.deltas.is_dir() {
+            match crate::catalog::blob_hashes(&self.db).await {
+                Ok(known) => {
+                    let (cache, known) = (self.paths.deltas.clone(), known.into_iter().collect());
+                    let removed =
+                        tokio::task::spawn_blocking(move || super::deltas::collect(&cache, &known))
+                            .await;
+                    match removed {
+                        Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "delta cache collected"),
+                        Ok(Err(e)) => tracing::warn!("cannot collect the delta cache: {e}"),
+                        _ => {}
+                    }
+                }
+                Err(e) => tracing::warn!("cannot collect the delta cache: {e}"),
+            }
+        }
         let horizon = crate::db::now() - i64::from(self.retention.default.keep_days) * 86_400;
         for entry in std::fs::read_dir(&self.paths.retired)
             .into_iter()
