@@ -409,8 +409,9 @@ async fn record_import(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO advisory_imports (id, source, actor, started_ms, finished_ms, added, \
-         updated, unchanged, rejected, rejections, error) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         updated, unchanged, rejected, rejections, error, seq) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, COALESCE(MAX(seq), 0) + 1 \
+         FROM advisory_imports",
     )
     .bind(&report.id)
     .bind(&report.source)

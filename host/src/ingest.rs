@@ -162,15 +162,26 @@ impl Packages {
         tokio::task::spawn_blocking(move || blobs.commit_file(&path, &sha256))
             .await
             .expect("blob commit panicked")?;
+        // The signature columns from the parsed package, read here rather
+        // than with a JSON function of one database.
+        let field = |name: &str| -> Option<String> {
+            serde_json::from_str::<serde_json::Value>(parsed)
+                .ok()?
+                .get(name)?
+                .as_str()
+                .map(str::to_owned)
+        };
         sqlx::query(
             "INSERT INTO blobs (sha256, size, format, created_at, parsed, signature, \
-             signature_key_id) VALUES ($1, $2, 'rpm', $3, $4, json_extract($4, '$.signature'), \
-             json_extract($4, '$.signature_key_id')) ON CONFLICT (sha256) DO NOTHING",
+             signature_key_id) VALUES ($1, $2, 'rpm', $3, $4, $5, $6) \
+             ON CONFLICT (sha256) DO NOTHING",
         )
         .bind(&upload.sha256)
         .bind(upload.size as i64)
         .bind(crate::db::now())
         .bind(parsed)
+        .bind(field("signature"))
+        .bind(field("signature_key_id"))
         .execute(&mut **tx)
         .await?;
         sqlx::query("UPDATE blobs SET signed_from = $1 WHERE sha256 = $2")
@@ -310,7 +321,7 @@ impl Packages {
         loop {
             // The newest import so far: one after it committed after this scan.
             let (seen,): (i64,) =
-                sqlx::query_as("SELECT COALESCE(MAX(rowid), 0) FROM advisory_imports")
+                sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM advisory_imports")
                     .fetch_one(&self.db)
                     .await?;
             let (ecosystem, findings) =
@@ -379,7 +390,7 @@ impl Packages {
             let writes = self.writes.lock().await;
             let mut tx = crate::db::write(&self.db).await?;
             let (imported,): (bool,) = sqlx::query_as(
-                "SELECT EXISTS (SELECT 1 FROM advisory_imports WHERE rowid > $1 \
+                "SELECT EXISTS (SELECT 1 FROM advisory_imports WHERE seq > $1 \
                  AND added + updated > 0)",
             )
             .bind(seen)

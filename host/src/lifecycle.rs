@@ -1152,7 +1152,7 @@ impl Packages {
         .execute(&mut *tx)
         .await?;
         let (held, current): (bool, bool) = sqlx::query_as(
-            "SELECT held = 1, EXISTS (SELECT 1 FROM memberships WHERE package_id = $1 \
+            "SELECT held = TRUE, EXISTS (SELECT 1 FROM memberships WHERE package_id = $1 \
              AND removed_in IS NULL) FROM packages WHERE id = $1",
         )
         .bind(id)

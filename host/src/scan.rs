@@ -680,6 +680,19 @@ pub async fn store(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
     scans: &[(Scan, Option<&BTreeSet<String>>)],
 ) -> Result<(), sqlx::Error> {
+    // The last scan of a row, if one came twice: an upsert may not touch a
+    // row twice in one statement in PostgreSQL (SQLite lets the last win).
+    let last: HashMap<&str, usize> = scans
+        .iter()
+        .enumerate()
+        .map(|(i, (scan, _))| (scan.package_id.as_str(), i))
+        .collect();
+    let scans: Vec<&(Scan, Option<&BTreeSet<String>>)> = scans
+        .iter()
+        .enumerate()
+        .filter(|(i, (scan, _))| last[scan.package_id.as_str()] == *i)
+        .map(|(_, s)| s)
+        .collect();
     for batch in scans.chunks(BATCH) {
         let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM findings WHERE package_id IN (");
         let mut list = q.separated(", ");
@@ -830,20 +843,21 @@ pub async fn scan_all(
     policies: &PolicyConfig,
 ) -> Result<Vec<Scan>, ScanError> {
     let started = std::time::Instant::now();
-    type Listed = (String, String, String, String, String, Option<String>);
+    type Listed = (String, String, String, String, String);
     let listed: Vec<Listed> = sqlx::query_as(
-        "SELECT p.id, p.distribution, p.name, p.version, p.architecture, \
-         (SELECT group_concat(pn.name, char(10)) FROM package_names pn \
-          WHERE pn.package_id = p.id) FROM packages p",
+        "SELECT p.id, p.distribution, p.name, p.version, p.architecture FROM packages p",
     )
     .fetch_all(db)
     .await?;
+    let names: Vec<(String, String)> = sqlx::query_as("SELECT package_id, name FROM package_names")
+        .fetch_all(db)
+        .await?;
     let mut known: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for (id, name) in names {
+        known.entry(id).or_default().insert(name);
+    }
     let mut rows = Vec::with_capacity(listed.len());
-    for (id, distribution, name, version, architecture, names) in listed {
-        if let Some(names) = names {
-            known.insert(id.clone(), names.split('\n').map(str::to_owned).collect());
-        }
+    for (id, distribution, name, version, architecture) in listed {
         rows.push(Row {
             id,
             distribution,

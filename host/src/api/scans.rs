@@ -125,7 +125,7 @@ pub async fn list(
     let sql = format!(
         "SELECT {}, s.scanned_ms, s.findings, s.worst, s.state FROM packages p \
          JOIN blobs b ON b.sha256 = p.sha256 JOIN scans s ON s.package_id = p.id \
-         WHERE (p.held = 1 OR EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id \
+         WHERE (p.held = TRUE OR EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id \
          AND m.removed_in IS NULL)) {} ORDER BY p.distribution, p.name, p.version, p.architecture",
         catalog::COLUMNS,
         if q.distribution.is_some() {

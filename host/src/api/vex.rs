@@ -80,7 +80,7 @@ pub async fn document(
         "SELECT p.name, p.version, p.architecture, b.format, d.decision, d.justification, \
          d.actor, d.at_ms, d.covers FROM decisions d JOIN packages p ON p.id = d.package_id \
          JOIN blobs b ON b.sha256 = p.sha256 WHERE p.distribution = $1 \
-         AND (p.held = 1 OR EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id \
+         AND (p.held = TRUE OR EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id \
               AND m.removed_in IS NULL)) \
          AND (d.expires_ms IS NULL OR d.expires_ms > $2) \
          AND NOT EXISTS (SELECT 1 FROM decisions later WHERE later.package_id = d.package_id \

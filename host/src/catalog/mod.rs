@@ -421,7 +421,7 @@ pub async fn add_many(
     // Held rows are marked (retention keeps them, decisions release them);
     // a row added to a version is not held any more.
     let held: Vec<&str> = held.into_iter().collect();
-    for (ids, flag) in [(&held, 1), (&members, 0)] {
+    for (ids, flag) in [(&held, true), (&members, false)] {
         for batch in ids.chunks(BATCH) {
             let mut q = QueryBuilder::<Sqlite>::new("UPDATE packages SET held = ");
             q.push_bind(flag).push(" WHERE id IN (");
@@ -517,7 +517,7 @@ pub async fn discard_held(
     id: &str,
 ) -> Result<Option<(PackageRecord, Vec<String>)>, sqlx::Error> {
     let record: Option<PackageRecord> = sqlx::query_as(&format!(
-        "{SELECT} WHERE p.id = $1 AND p.held = 1 AND NOT EXISTS (SELECT 1 FROM memberships m \
+        "{SELECT} WHERE p.id = $1 AND p.held = TRUE AND NOT EXISTS (SELECT 1 FROM memberships m \
          WHERE m.package_id = p.id AND m.removed_in IS NULL)"
     ))
     .bind(id)
@@ -532,7 +532,7 @@ pub async fn discard_held(
             .fetch_one(&mut **tx)
             .await?;
     if listed {
-        sqlx::query("UPDATE packages SET held = 0 WHERE id = $1")
+        sqlx::query("UPDATE packages SET held = FALSE WHERE id = $1")
             .bind(id)
             .execute(&mut **tx)
             .await?;
@@ -692,7 +692,10 @@ pub async fn held(
 ) -> Result<HashSet<String>, sqlx::Error> {
     let mut out = HashSet::new();
     for batch in ids.chunks(BATCH) {
-        let mut q = in_list("SELECT id FROM packages WHERE held = 1 AND id IN (", batch);
+        let mut q = in_list(
+            "SELECT id FROM packages WHERE held = TRUE AND id IN (",
+            batch,
+        );
         let rows: Vec<(String,)> = q.build_query_as().fetch_all(&mut **tx).await?;
         out.extend(rows.into_iter().map(|(id,)| id));
     }

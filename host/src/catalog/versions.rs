@@ -508,7 +508,7 @@ pub async fn collect(
             batch,
         );
         q.push(
-            " AND p.held = 0 AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id)",
+            " AND p.held = FALSE AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id)",
         );
         let dead: Vec<(String, String)> = q.build_query_as().fetch_all(&mut **tx).await?;
         if dead.is_empty() {
@@ -594,6 +594,13 @@ pub async fn trash_after_publish(
     dist: &str,
     paths: &[String],
 ) -> Result<(), sqlx::Error> {
+    // One row per path in a statement: an upsert may not touch a row twice
+    // in PostgreSQL (SQLite lets the last one win).
+    let paths: Vec<&String> = paths
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     for batch in paths.chunks(BATCH / 2) {
         let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO pool_trash (path, after_publish_of) ");
         q.push_values(batch, |mut b, path| {

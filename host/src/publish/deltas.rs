@@ -163,7 +163,7 @@ pub async fn entries(
     let rows: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
         "SELECT p.id, p.name, p.version, p.architecture, p.sha256, b.size FROM packages p \
          JOIN blobs b ON b.sha256 = p.sha256 WHERE p.distribution = $1 AND b.format = 'rpm' \
-         AND p.held = 0 AND EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id)",
+         AND p.held = FALSE AND EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = p.id)",
     )
     .bind(dist)
     .fetch_all(db)

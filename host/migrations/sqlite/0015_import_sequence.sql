@@ -1,0 +1,6 @@
+-- The order imports committed in, as a column every database has (it was
+-- SQLite's rowid): an upload that scanned before an import committed
+-- scans again (ingest.rs). Written as MAX + 1 inside the writer's
+-- transaction, so it is never taken twice.
+ALTER TABLE advisory_imports ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+UPDATE advisory_imports SET seq = rowid;
