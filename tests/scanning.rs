@@ -135,6 +135,41 @@ fn rpms_match_binary_name_records_with_epochs_by_rpm_order() {
         Some(&up),
     );
     assert_eq!(only.body["packages"].as_array().unwrap().len(), 3);
+    assert_eq!(only.body["next_offset"], json!(null));
+    // In pages: the counts are of all, the packages of the page.
+    let ids = |body: &serde_json::Value| -> Vec<String> {
+        body["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["package"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = daemon.get(
+        "/api/v1/scans?distribution=almalinux9&state=clean&limit=2",
+        Some(&up),
+    );
+    assert_eq!(first.body["states"], report.body["states"]);
+    assert_eq!(first.body["next_offset"], 2, "{}", first.body);
+    let second = daemon.get(
+        "/api/v1/scans?distribution=almalinux9&state=clean&limit=2&offset=2",
+        Some(&up),
+    );
+    assert_eq!(second.body["next_offset"], json!(null));
+    assert_eq!(
+        [ids(&first.body), ids(&second.body)].concat(),
+        ids(&only.body)
+    );
+    for (bad, words) in [
+        ("limit=0", "out of range"),
+        ("limit=10001", "out of range"),
+        ("offset=-1", "negative"),
+    ] {
+        let problem = daemon
+            .get(&format!("/api/v1/scans?{bad}"), Some(&up))
+            .problem(400);
+        assert!(problem.contains(words), "{bad}: {problem}");
+    }
     daemon
         .get("/api/v1/scans?state=quarantined-ish", Some(&up))
         .problem(400);

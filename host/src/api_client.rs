@@ -106,14 +106,46 @@ impl Client {
         )
     }
 
-    /// The scan report of one or every distribution, by state.
+    /// The scan report of one or every distribution, by state, every page
+    /// of it.
     pub fn scan_report(
         &self,
         distribution: Option<&str>,
         state: Option<&str>,
     ) -> Result<(u16, Value), ClientError> {
-        let query = query_string(&[("distribution", distribution), ("state", state)]);
-        self.call("GET", &format!("/scans{query}"), None)
+        let mut offset: Option<String> = None;
+        let mut whole: Option<Value> = None;
+        loop {
+            let query = query_string(&[
+                ("distribution", distribution),
+                ("state", state),
+                ("offset", offset.as_deref()),
+            ]);
+            let (status, mut page) = self.call("GET", &format!("/scans{query}"), None)?;
+            if status != 200 {
+                return Ok((status, page));
+            }
+            let next = page["next_offset"].as_i64();
+            match &mut whole {
+                None => whole = Some(page),
+                Some(whole) => {
+                    let more = page["packages"].take();
+                    if let (Some(all), Value::Array(more)) =
+                        (whole["packages"].as_array_mut(), more)
+                    {
+                        all.extend(more);
+                    }
+                }
+            }
+            match next {
+                Some(next) => offset = Some(next.to_string()),
+                None => {
+                    let mut whole = whole.expect("one page at least");
+                    whole["next_offset"] = Value::Null;
+                    return Ok((200, whole));
+                }
+            }
+        }
     }
 
     pub fn init(&self) -> Result<(u16, Value), ClientError> {

@@ -168,7 +168,10 @@ fn main() {
                 .trim()
         );
     }
-    let report = daemon.get("/api/v1/scans?distribution=jammy&state=clean", Some(&token));
+    let report = daemon.get(
+        "/api/v1/scans?distribution=jammy&state=clean&limit=1",
+        Some(&token),
+    );
     eprintln!("clean: {}", report.body["states"]);
     println!("| packages | advisories | full re-scan | incremental (one advisory) |");
     println!("|---|---|---|---|");

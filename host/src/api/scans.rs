@@ -52,6 +52,11 @@ pub struct ScansQuery {
     distribution: Option<String>,
     /// clean, findings, quarantined, blocked, approved or rejected.
     state: Option<String>,
+    /// Packages listed from this place on (the `next_offset` of the page
+    /// before); the counts are always of all.
+    offset: Option<i64>,
+    /// Packages listed at most: 1 to 10000, default 1000.
+    limit: Option<i64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -69,7 +74,10 @@ pub struct ScanReport {
     pub states: BTreeMap<String, i64>,
     /// Packages per worst severity (`none` when clean).
     pub worst: BTreeMap<String, i64>,
+    /// One page of the packages (`offset`, `limit`).
     pub packages: Vec<ScanRow>,
+    /// The `offset` of the next page, while there is one.
+    pub next_offset: Option<i64>,
 }
 
 const STATES: [&str; 6] = [
@@ -102,6 +110,18 @@ pub async fn list(
         return Err(Problem::bad_request(format!(
             "unknown state {s:?}: one of {}",
             STATES.join(", ")
+        )));
+    }
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(Problem::bad_request(format!(
+            "limit {limit} is out of range: 1 to 10000"
+        )));
+    }
+    let offset = q.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(Problem::bad_request(format!(
+            "offset {offset} is negative: pages start at 0"
         )));
     }
     if let Some(d) = &q.distribution
@@ -146,11 +166,21 @@ pub async fn list(
         states: BTreeMap::new(),
         worst: BTreeMap::new(),
         packages: Vec::new(),
+        next_offset: None,
     };
+    let mut listed = 0i64;
     for row in rows {
         *report.states.entry(row.state.clone()).or_default() += 1;
         *report.worst.entry(row.worst.clone()).or_default() += 1;
         if q.state.as_deref().is_none_or(|s| s == row.state) {
+            listed += 1;
+            if listed <= offset {
+                continue;
+            }
+            if report.packages.len() as i64 == limit {
+                report.next_offset = Some(offset + limit);
+                continue;
+            }
             report.packages.push(ScanRow {
                 package: row.package,
                 state: row.state,
