@@ -102,7 +102,7 @@ pub struct Scan {
 }
 
 /// A person's approval or rejection of a package.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Decision {
     pub id: String,
     pub package_id: String,
@@ -114,10 +114,37 @@ pub struct Decision {
     /// After this (Unix milliseconds) review re-opens.
     pub expires_ms: Option<i64>,
     /// The advisory ids it covers: findings it did not see re-open review.
-    #[sqlx(json)]
     pub covers: Vec<String>,
     /// The decision it was copied from when the package was promoted.
     pub inherited_from: Option<String>,
+}
+
+/// By hand for `covers`, a JSON list in a TEXT column: sqlx's `json`
+/// attribute decodes TEXT only on SQLite (PostgreSQL's driver wants a
+/// JSON column).
+impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for Decision
+where
+    &'r str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let covers: String = row.try_get("covers")?;
+        Ok(Decision {
+            id: row.try_get("id")?,
+            package_id: row.try_get("package_id")?,
+            decision: row.try_get("decision")?,
+            justification: row.try_get("justification")?,
+            actor: row.try_get("actor")?,
+            at_ms: row.try_get("at_ms")?,
+            expires_ms: row.try_get("expires_ms")?,
+            covers: serde_json::from_str(&covers).map_err(|e| sqlx::Error::ColumnDecode {
+                index: "covers".into(),
+                source: Box::new(e),
+            })?,
+            inherited_from: row.try_get("inherited_from")?,
+        })
+    }
 }
 
 /// What to scan: one package as a distribution would hold it.
