@@ -45,17 +45,7 @@ fn decompress(name: &str, bytes: &[u8]) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("file.zck");
         std::fs::write(&path, bytes).unwrap();
-        let run = Command::new("unzck")
-            .arg("--stdout")
-            .arg(&path)
-            .output()
-            .expect("unzck (Debian package zchunk)");
-        assert!(
-            run.status.success(),
-            "unzck {name}: {}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        out = String::from_utf8(run.stdout).unwrap();
+        out = run(Command::new("unzck").arg("--stdout").arg(&path));
     } else if name.ends_with(".xz") {
         xz2::read::XzDecoder::new(bytes)
             .read_to_string(&mut out)
@@ -457,17 +447,9 @@ fn zck_header(kind: &str, repomd: &str, root: &std::path::Path) -> ZckHeader {
         child("header-size").text().unwrap().parse().unwrap(),
     );
     let href = child("location").attribute("href").unwrap();
-    let out = Command::new("zck_read_header")
+    let text = run(Command::new("zck_read_header")
         .arg("-c")
-        .arg(root.join(href))
-        .output()
-        .expect("zck_read_header (Debian package zchunk)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+        .arg(root.join(href)));
     let field = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name))

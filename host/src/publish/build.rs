@@ -745,8 +745,19 @@ fn write_variant(
     (open_checksums, open_size): (&[(String, String)], u64),
     (addressed, files): (&mut BTreeSet<String>, &mut BTreeMap<String, String>),
 ) -> Result<PublishedFile, PublishError> {
-    let sha256 = sums[0].1.clone();
-    let sha256 = &sha256;
+    let compression = match variant {
+        Variant::Compressed(c) => Some(contract_compression(*c)),
+        Variant::Plain => None,
+        Variant::Zchunk {
+            header_sha256,
+            header_size,
+        } => {
+            sums.push((ZCHUNK_HEADER_SHA256.to_owned(), (*header_sha256).to_owned()));
+            sums.push((ZCHUNK_HEADER_SIZE.to_owned(), header_size.to_string()));
+            None
+        }
+    };
+    let sha256 = &sums[0].1;
     let (dir, name) = split_dir(&spec.path);
     let name = match variant {
         Variant::Plain => name.to_owned(),
@@ -778,18 +789,6 @@ fn write_variant(
         files.insert(link.clone(), sha256.clone());
         addressed.insert(link);
     }
-    let compression = match variant {
-        Variant::Compressed(c) => Some(contract_compression(*c)),
-        Variant::Plain => None,
-        Variant::Zchunk {
-            header_sha256,
-            header_size,
-        } => {
-            sums.push((ZCHUNK_HEADER_SHA256.to_owned(), (*header_sha256).to_owned()));
-            sums.push((ZCHUNK_HEADER_SIZE.to_owned(), header_size.to_string()));
-            None
-        }
-    };
     Ok(PublishedFile {
         path,
         index: spec.path.clone(),

@@ -19,7 +19,7 @@
 //! (a pair is made once, whatever the number of publishes or
 //! distributions), with a small JSON file of what the index lists; a pair
 //! makedeltarpm failed on is remembered and not retried. Entries whose
-//! packages are gone are removed by the next publish that makes deltas.
+//! packages are gone are removed by the worker's idle sweep.
 //!
 //! In the daemon a publish lists the deltas already made and never waits
 //! for new ones: those are made in the background (one job per
@@ -168,34 +168,23 @@ pub async fn entries(
     .bind(dist)
     .fetch_all(db)
     .await?;
-    let by_sha: HashMap<&str, Row> = rows
-        .iter()
+    let rows: Vec<Row> = rows
+        .into_iter()
         .filter(|(id, ..)| !unlisted.contains(id))
-        .map(|(_, name, version, arch, sha, size)| {
-            (
-                sha.as_str(),
-                Row {
-                    name: name.clone(),
-                    version: version.clone(),
-                    arch: arch.clone(),
-                    sha256: sha.clone(),
-                    size: (*size).max(0) as u64,
-                },
-            )
+        .map(|(_, name, version, arch, sha256, size)| Row {
+            name,
+            version,
+            arch,
+            sha256,
+            size: size.max(0) as u64,
         })
         .collect();
+    let by_sha: HashMap<&str, &Row> = rows.iter().map(|r| (r.sha256.as_str(), r)).collect();
     let mut groups: HashMap<(&str, &str), Vec<Row>> = HashMap::new();
-    for (_, name, version, arch, sha, size) in rows.iter().filter(|(id, ..)| !unlisted.contains(id))
-    {
-        let group = groups.entry((name, arch)).or_default();
-        if !group.iter().any(|r| r.version == *version) {
-            group.push(Row {
-                name: name.clone(),
-                version: version.clone(),
-                arch: arch.clone(),
-                sha256: sha.clone(),
-                size: (*size).max(0) as u64,
-            });
+    for row in &rows {
+        let group = groups.entry((&row.name, &row.arch)).or_default();
+        if !group.iter().any(|r| r.version == row.version) {
+            group.push(row.clone());
         }
     }
     // Targets: the packages published directly in each asking directory.
@@ -211,7 +200,7 @@ pub async fn entries(
             if let Some(row) = by_sha.get(sha.as_str())
                 && row.size < ask.max_size
             {
-                targets.push((i, row.clone()));
+                targets.push((i, (*row).clone()));
             }
         }
     }
@@ -223,18 +212,14 @@ pub async fn entries(
         .collect();
     jobs.sort();
     jobs.dedup();
-    let known: HashSet<String> = crate::catalog::blob_hashes(db).await?.into_iter().collect();
+    // (The cache of packages no longer stored is collected by the worker's
+    // idle sweep, not here on every publish.)
     let made = {
         let cache = cache.to_owned();
         let blobs = blobs.clone();
         let dist = dist.to_owned();
         let making = making.clone();
         tokio::task::spawn_blocking(move || {
-            // Deltas of packages no longer stored go first.
-            let removed = collect(&cache, &known)?;
-            if removed > 0 {
-                tracing::info!(removed, "cached delta files of removed packages deleted");
-            }
             let (made, missing) = look_up(&cache, &jobs)?;
             match making {
                 Making::Inline => {

@@ -313,63 +313,57 @@ fn to_distribution(dist: Resolved, advisory_names: &str) -> Distribution {
             Vec::new()
         }
     };
+    // Every rpm-md index is checksum-named with a SHA-256, as createrepo_c
+    // names them.
+    let spec = |path: String,
+                compression: crate::sdk::Compression,
+                keep_uncompressed: bool,
+                extensions: Vec<(String, String)>| IndexSpec {
+        path,
+        compressions: vec![compression],
+        keep_uncompressed,
+        checksum_named: true,
+        by_hash: Vec::new(),
+        checksums: vec!["sha256".to_owned()],
+        extensions,
+    };
+    let gzip = crate::sdk::Compression::Gzip;
     let indexes = crate::repos_of(arches, dist.split_debuginfo)
         .into_iter()
         .flat_map(|repo| {
             let root = repo.root(&dist.id);
             let mut specs: Vec<IndexSpec> = IndexKind::ALL
                 .into_iter()
-                .map(|kind| IndexSpec {
-                    path: kind.path(&root),
-                    compressions: vec![dist.compression.to_sdk()],
-                    keep_uncompressed: false,
-                    checksum_named: true,
-                    by_hash: Vec::new(),
-                    checksums: vec!["sha256".to_owned()],
-                    extensions: zchunk(),
-                })
+                .map(|kind| spec(kind.path(&root), dist.compression.to_sdk(), false, zchunk()))
                 .collect();
-            // prestodelta.xml, gzipped as createrepo_c publishes it; the
-            // host fills it (family-sdk DELTAS).
-            if !repo.debug && dist.deltas > 0 {
-                let mut extensions = vec![
-                    (repod_family_sdk::DELTAS.to_owned(), dist.deltas.to_string()),
-                    (repod_family_sdk::DELTAS_BASE.to_owned(), root.clone()),
-                ];
-                if let Some(max) = dist.max_delta_rpm_size {
-                    extensions.push((
-                        repod_family_sdk::DELTAS_MAX_SIZE.to_owned(),
-                        max.to_string(),
+            if !repo.debug {
+                // prestodelta.xml, gzipped as createrepo_c publishes it; the
+                // host fills it (family-sdk DELTAS).
+                if dist.deltas > 0 {
+                    let mut extensions = vec![
+                        (repod_family_sdk::DELTAS.to_owned(), dist.deltas.to_string()),
+                        (repod_family_sdk::DELTAS_BASE.to_owned(), root.clone()),
+                    ];
+                    if let Some(max) = dist.max_delta_rpm_size {
+                        extensions.push((
+                            repod_family_sdk::DELTAS_MAX_SIZE.to_owned(),
+                            max.to_string(),
+                        ));
+                    }
+                    specs.push(spec(
+                        crate::prestodelta_path(&root),
+                        gzip,
+                        false,
+                        extensions,
                     ));
                 }
-                specs.push(IndexSpec {
-                    path: crate::prestodelta_path(&root),
-                    compressions: vec![crate::sdk::Compression::Gzip],
-                    keep_uncompressed: false,
-                    checksum_named: true,
-                    by_hash: Vec::new(),
-                    checksums: vec!["sha256".to_owned()],
-                    extensions,
-                });
-            }
-            // comps.xml, plain and gzipped as createrepo_c publishes it.
-            if !repo.debug {
-                specs.push(IndexSpec {
-                    path: crate::comps_path(&root),
-                    compressions: vec![crate::sdk::Compression::Gzip],
-                    keep_uncompressed: true,
-                    checksum_named: true,
-                    by_hash: Vec::new(),
-                    checksums: vec!["sha256".to_owned()],
-                    extensions: {
-                        let mut extensions = zchunk();
-                        extensions.push((
-                            repod_family_sdk::DOCUMENT.to_owned(),
-                            crate::COMPS.to_owned(),
-                        ));
-                        extensions
-                    },
-                });
+                // comps.xml, plain and gzipped as createrepo_c publishes it.
+                let mut extensions = zchunk();
+                extensions.push((
+                    repod_family_sdk::DOCUMENT.to_owned(),
+                    crate::COMPS.to_owned(),
+                ));
+                specs.push(spec(crate::comps_path(&root), gzip, true, extensions));
             }
             specs
         })
