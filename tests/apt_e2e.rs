@@ -121,6 +121,34 @@ fn apt_installs_from_two_codenames_and_two_architectures() {
     }
 }
 
+/// The same checks with a gpg-made key loaded by `repod key import` in
+/// place of the one the daemon generated (the other tests use that one).
+#[test]
+fn apt_installs_with_an_imported_key() {
+    let signer = repod_tests::rpm::Signer::new();
+    let daemon = repod_tests::rpm::daemon_signed_by(&signer);
+    let token = daemon.token("uploader", "e2e");
+    let dir = tempfile::tempdir().unwrap();
+    let deb = fixtures::deb(dir.path(), "imported", "1.0", "amd64", "", "x");
+    daemon.upload_file("jammy", &token, &deb);
+    daemon.publish("jammy", &token);
+    let key = served_key(&daemon);
+    // The served key is the imported one, and apt verifies with it.
+    let served = dir.path().join("served.asc");
+    std::fs::write(&served, &key).unwrap();
+    let shown = repod_tests::rpm::ok(
+        Command::new("gpg")
+            .args(["--show-keys", "--with-colons"])
+            .arg(&served),
+    );
+    assert!(shown.contains(&signer.fingerprint), "{shown}");
+    let apt = apt_for(&daemon, "jammy", "amd64", &[], &key);
+    apt.update().assert_ok();
+    let files = apt.download_only(&["imported"]);
+    assert_eq!(names(&files), ["imported_1.0_amd64.deb"]);
+    assert_eq!(sha256(&files[0]), sha256(&deb));
+}
+
 #[test]
 fn apt_refuses_a_foreign_key_and_a_tampered_release() {
     let daemon = Daemon::start();
