@@ -30,30 +30,30 @@ fn repos_are_anonymous_by_default_and_never_escape() {
     assert_eq!((got.status, got.body.as_str()), (200, Some("hello\n")));
     assert_eq!(daemon.get("/repos/dists/missing", None).status, 404);
 
-    let secret = std::fs::read(daemon.data.path().join("repod.db")).unwrap();
+    let secret = std::fs::read(daemon.data.path().join("keys/signing.key")).unwrap();
     for target in [
-        "/repos/../repod.db",
-        "/repos/dists/../../repod.db",
-        "/repos/%2e%2e/repod.db",
-        "/repos/dists/%2e%2e%2f%2e%2e%2frepod.db",
-        "/repos/..%2frepod.db",
-        "/repos/..%2Frepod.db",
-        "/repos/%2E%2E/repod.db",
-        "/repos/%2e%2e%2frepod.db",
-        "/repos/dists%2f..%2f..%2frepod.db",
-        "/repos/..%5crepod.db",
-        "/repos/..%5Crepod.db",
-        "/repos/..\\repod.db",
+        "/repos/../keys/signing.key",
+        "/repos/dists/../../keys/signing.key",
+        "/repos/%2e%2e/keys/signing.key",
+        "/repos/dists/%2e%2e%2f%2e%2e%2fkeys/signing.key",
+        "/repos/..%2fkeys/signing.key",
+        "/repos/..%2Fkeys/signing.key",
+        "/repos/%2E%2E/keys/signing.key",
+        "/repos/%2e%2e%2fkeys/signing.key",
+        "/repos/dists%2f..%2f..%2fkeys/signing.key",
+        "/repos/..%5ckeys/signing.key",
+        "/repos/..%5Ckeys/signing.key",
+        "/repos/..\\keys/signing.key",
         "/repos/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
         "/repos/..%2f..%2f..%2f..%2f..%2f..%2f..%2fetc%2fpasswd",
-        "/repos/%00/../repod.db",
+        "/repos/%00/../keys/signing.key",
         "/repos//etc/passwd",
     ] {
         let (status, body) = daemon.raw_get(target);
         assert!(matches!(status, 400 | 404), "{target}: {status}");
         assert!(
             !body.windows(16).any(|w| w == &secret[..16]),
-            "{target} leaked the database"
+            "{target} leaked the signing key"
         );
         assert!(
             !String::from_utf8_lossy(&body).contains("root:x:0:0"),
@@ -546,24 +546,24 @@ fn symlinks_are_followed_only_inside_the_tree() {
     }
 
     let passwd = std::fs::read("/etc/passwd").unwrap();
-    let db = std::fs::read(daemon.data.path().join("repod.db")).unwrap();
+    let db = std::fs::read(daemon.data.path().join("keys/signing.key")).unwrap();
     link("/etc/passwd", "dists/passwd");
     link("/etc", "dists/etc");
-    link("../../repod.db", "dists/db");
+    link("../../keys/signing.key", "dists/db");
     link("../..", "dists/up");
-    let absolute_data = daemon.data.path().join("repod.db");
+    let absolute_data = daemon.data.path().join("keys/signing.key");
     link(absolute_data.to_str().unwrap(), "dists/db-absolute");
     for url in [
         "/repos/dists/passwd",
         "/repos/dists/etc/passwd",
         "/repos/dists/db",
-        "/repos/dists/up/repod.db",
+        "/repos/dists/up/keys/signing.key",
         "/repos/dists/db-absolute",
     ] {
         let got = get(&daemon, url, &[]);
         assert!(matches!(got.status, 400 | 404), "{url}: {got:?}");
         assert!(!leaks(&got.body, &passwd), "{url} leaked /etc/passwd");
-        assert!(!leaks(&got.body, &db), "{url} leaked the database");
+        assert!(!leaks(&got.body, &db), "{url} leaked the signing key");
     }
 }
 

@@ -219,11 +219,10 @@ fn an_existing_key_can_be_imported_and_bad_ones_change_nothing() {
     let import = |bytes: &[u8]| {
         let file = daemon.data.path().join("import.key");
         std::fs::write(&file, bytes).unwrap();
-        Command::new(repod_tests::repod_bin())
+        daemon
+            .cli()
             .args(["key", "import"])
             .arg(&file)
-            .arg("--data")
-            .arg(daemon.data.path())
             .output()
             .unwrap()
     };

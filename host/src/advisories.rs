@@ -11,8 +11,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::db::Sql;
 use serde::Serialize;
-use sqlx::{QueryBuilder, Sqlite};
 
 use crate::audit;
 use crate::db::Db;
@@ -299,15 +299,18 @@ pub async fn import(
         sqlx::query(
             "INSERT INTO advisories (id, modified, withdrawn, summary, severity, cvss_score, \
              cvss_vector, severity_source, record, imported_at, import_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             VALUES ($1, $2, $3, $4, $5, CAST($6 AS DOUBLE PRECISION), $7, $8, $9, $10, $11)",
         )
         .bind(&p.advisory.id)
         .bind(&p.advisory.modified)
         .bind(&p.advisory.withdrawn)
         .bind(p.advisory.summary.as_deref().unwrap_or(""))
         .bind(p.rated.level.as_str())
-        // CVSS scores have one decimal; f32 -> f64 would add noise.
-        .bind(p.rated.score.map(|s| (f64::from(s) * 10.0).round() / 10.0))
+        // CVSS scores have one decimal; f32 -> f64 would add noise. Bound
+        // as text: see db::REAL.
+        .bind(crate::db::real(
+            p.rated.score.map(|s| (f64::from(s) * 10.0).round() / 10.0),
+        ))
         .bind(&p.rated.vector)
         .bind(p.rated.source)
         .bind(&p.advisory.raw)
@@ -317,8 +320,7 @@ pub async fn import(
         .await?;
         let aliases: Vec<&String> = p.aliases.iter().collect();
         for batch in aliases.chunks(BATCH) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("INSERT INTO advisory_aliases (alias, advisory_id) ");
+            let mut q = Sql::new("INSERT INTO advisory_aliases (alias, advisory_id) ");
             q.push_values(batch, |mut b, alias| {
                 b.push_bind(alias.as_str()).push_bind(&p.advisory.id);
             });
@@ -326,9 +328,7 @@ pub async fn import(
         }
         let packages: Vec<&(String, String)> = p.packages.iter().collect();
         for batch in packages.chunks(BATCH) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO advisory_packages (ecosystem, name, advisory_id) ",
-            );
+            let mut q = Sql::new("INSERT INTO advisory_packages (ecosystem, name, advisory_id) ");
             q.push_values(batch, |mut b, (ecosystem, name)| {
                 b.push_bind(ecosystem.as_str())
                     .push_bind(name.as_str())
@@ -404,7 +404,7 @@ async fn fail(
 }
 
 async fn record_import(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     report: &ImportReport,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -489,7 +489,7 @@ pub struct Filter {
 
 /// Advisories matching `filter`, by id.
 pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<AdvisorySummary>, sqlx::Error> {
-    let mut q = QueryBuilder::<Sqlite>::new(SUMMARY);
+    let mut q = Sql::new(SUMMARY);
     q.push(" a WHERE 1 = 1");
     if filter.ecosystem.is_some() || filter.package.is_some() {
         q.push(" AND EXISTS (SELECT 1 FROM advisory_packages ap WHERE ap.advisory_id = a.id");

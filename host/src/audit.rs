@@ -3,7 +3,7 @@
 //! never exists without the other.
 
 use serde::Serialize;
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use crate::db::Db;
 
@@ -27,7 +27,7 @@ fn now_ms() -> i64 {
 
 /// Records `action` on `target` by `actor`, inside the caller's transaction.
 pub async fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     actor: &str,
     action: &str,
     target: &str,

@@ -5,6 +5,7 @@
 //! listen = "127.0.0.1:8000"
 //! data = "./data"            # relative paths are relative to this file
 //! plugins = "./data/plugins" # default: <data>/plugins
+//! database = "postgres://repod@db.example/repod" # default: <data>/repod.db (SQLite)
 //! repos-require-token = false # true: /repos/ needs a reader token
 //!
 //! [limits]
@@ -45,6 +46,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use crate::catalog::versions::Retention;
+use crate::db::Location;
 use crate::plugins::{Limits, PluginSections};
 use crate::publish::RetentionConfig;
 
@@ -95,6 +97,8 @@ pub struct Overrides {
     pub data: Option<PathBuf>,
     pub plugins: Option<PathBuf>,
     pub config: Option<PathBuf>,
+    /// `REPOD_DATABASE_URL` or `--database`.
+    pub database: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +107,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     data: Option<PathBuf>,
     plugins: Option<PathBuf>,
+    database: Option<String>,
     #[serde(default)]
     repos_require_token: bool,
     #[serde(default)]
@@ -231,6 +236,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub data: PathBuf,
     pub plugins: PathBuf,
+    /// The metadata database: `<data>/repod.db` unless configured.
+    pub database: Location,
     pub limits: Limits,
     /// Largest package upload, in bytes (default 2 GiB).
     pub max_upload: u64,
@@ -277,6 +284,14 @@ impl Settings {
             .plugins
             .or_else(|| from_file(file.plugins))
             .unwrap_or_else(|| data.join("plugins"));
+        let database = match (overrides.database, file.database) {
+            (Some(text), _) => Location::parse(&text)?,
+            (None, Some(text)) => match Location::parse(&text)? {
+                Location::Sqlite(path) => Location::Sqlite(base.join(path)),
+                postgres => postgres,
+            },
+            (None, None) => Location::Sqlite(data.join("repod.db")),
+        };
 
         let defaults = Limits::default();
         let limits = Limits {
@@ -355,6 +370,7 @@ impl Settings {
             listen,
             data,
             plugins,
+            database,
             limits,
             max_upload,
             repos_require_token: file.repos_require_token,
@@ -364,10 +380,6 @@ impl Settings {
             feeds,
             plugin_sections,
         })
-    }
-
-    pub fn database_path(&self) -> PathBuf {
-        self.data.join("repod.db")
     }
 
     /// The private signing key's directory: outside the served tree.

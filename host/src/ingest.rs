@@ -152,7 +152,7 @@ impl Packages {
     /// blob, named by the copy's `signed_from` (kept while the copy is).
     async fn keep_original(
         &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         upload: &Received,
         parsed: &str,
         signed: &str,
@@ -256,7 +256,7 @@ impl Packages {
             // key already: a claimed issuer is not a verified signature.
             // (A copy repod made itself, uploaded again, is taken as is.)
             let ours = self.key.key_id();
-            let (made_here,): (bool,) = sqlx::query_as(
+            let (crate::db::Flag(made_here),): (crate::db::Flag,) = sqlx::query_as(
                 "SELECT EXISTS (SELECT 1 FROM blobs WHERE sha256 = $1 AND signed_from IS NOT NULL)",
             )
             .bind(&received.sha256)
@@ -340,7 +340,7 @@ impl Packages {
             .expect("one subject");
             // A decision about these very bytes in this distribution (a
             // re-upload of an approved package) stands.
-            let earlier: Option<(String, bool)> = sqlx::query_as(
+            let earlier: Option<(String, crate::db::Flag)> = sqlx::query_as(
                 "SELECT id, EXISTS (SELECT 1 FROM memberships m WHERE m.package_id = packages.id \
                  AND m.removed_in IS NULL) FROM packages WHERE distribution = $1 AND sha256 = $2 \
                  AND name = $3 AND version = $4 AND architecture = $5",
@@ -365,7 +365,7 @@ impl Packages {
             );
             // The same bytes already published answer 200 (nothing changes),
             // whatever the advisories say now: a later scan flags them.
-            let published = earlier.as_ref().is_some_and(|(_, current)| *current);
+            let published = earlier.as_ref().is_some_and(|(_, current)| current.0);
             if verdict.state == "blocked" && !published {
                 return Err(IngestError::Blocked(Box::new(verdict)));
             }
@@ -389,7 +389,7 @@ impl Packages {
             };
             let writes = self.writes.lock().await;
             let mut tx = crate::db::write(&self.db).await?;
-            let (imported,): (bool,) = sqlx::query_as(
+            let (crate::db::Flag(imported),): (crate::db::Flag,) = sqlx::query_as(
                 "SELECT EXISTS (SELECT 1 FROM advisory_imports WHERE seq > $1 \
                  AND added + updated > 0)",
             )

@@ -697,12 +697,12 @@ impl Packages {
                 reason_suffix(&reason)
             );
             audit::record(&mut tx, &caller.name, "distribution.migrate", to, &detail).await?;
-            let v = change
+            change
                 .finish(&mut tx, &caller.name, "migrate", &reason)
-                .await?;
-            tx.commit().await?;
-            v
+                .await?
         };
+        // Committed (or ended) before the publish: the publisher writes too.
+        tx.commit().await?;
         drop(writes);
         let publish = self.publish_target(to, version_record.is_some()).await?;
         self.rescan_later(new_rows);
@@ -1014,7 +1014,7 @@ struct Tally {
 /// Copies the latest decision about row `from` to row `to` (promotion,
 /// migration): a person's decision follows the package from tier to tier.
 async fn inherit_decision(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     from: &str,
     to: &str,
 ) -> Result<(), sqlx::Error> {
@@ -1151,13 +1151,14 @@ impl Packages {
         .bind(serde_json::to_string(&decision.covers).map_err(std::io::Error::other)?)
         .execute(&mut *tx)
         .await?;
-        let (held, current): (bool, bool) = sqlx::query_as(
-            "SELECT held = TRUE, EXISTS (SELECT 1 FROM memberships WHERE package_id = $1 \
+        let (crate::db::Flag(held), crate::db::Flag(current)): (crate::db::Flag, crate::db::Flag) =
+            sqlx::query_as(
+                "SELECT held = TRUE, EXISTS (SELECT 1 FROM memberships WHERE package_id = $1 \
              AND removed_in IS NULL) FROM packages WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
         let mut change = Change::begin(&mut tx, &dist).await?;
         // Approval releases a held row into the next version; rejection
         // takes a current one out and holds it (retention keeps it, DELETE
@@ -1296,7 +1297,7 @@ fn holds(scan: &crate::scan::Scan) -> bool {
 
 /// One `package.quarantine` audit entry per held row.
 async fn quarantine_audit(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     actor: &str,
     dist: &str,
     held: &[Held],

@@ -260,6 +260,10 @@ struct Common {
     /// TOML config file
     #[arg(long, env = "REPOD_CONFIG")]
     config: Option<PathBuf>,
+    /// Metadata database: postgres://user@host/db, or an SQLite file
+    /// [default: <data>/repod.db]
+    #[arg(long, env = "REPOD_DATABASE_URL")]
+    database: Option<String>,
 }
 
 impl Common {
@@ -268,6 +272,7 @@ impl Common {
         Settings::resolve(Overrides {
             data: self.data,
             config: self.config,
+            database: self.database,
             ..Default::default()
         })
     }
@@ -315,6 +320,7 @@ fn main() -> anyhow::Result<()> {
                 data: args.common.data,
                 plugins: args.plugins,
                 config: args.common.config,
+                database: args.common.database,
             })?;
             runtime.block_on(repod::server::serve(settings))
         }
@@ -349,7 +355,7 @@ fn main() -> anyhow::Result<()> {
             }
             key.publish(&settings.repos_dir())?;
             runtime.block_on(async {
-                let db = repod::db::open(&settings.database_path()).await?;
+                let db = repod::db::open(&settings.database).await?;
                 let mut conn = db.acquire().await?;
                 repod::audit::record(&mut conn, "cli", "key.import", &key.fingerprint(), "")
                     .await?;
@@ -364,6 +370,7 @@ fn main() -> anyhow::Result<()> {
                 data: args.common.data,
                 plugins: args.plugins,
                 config: args.common.config,
+                database: args.common.database,
                 ..Default::default()
             })?;
             runtime.block_on(async {
@@ -486,7 +493,7 @@ fn main() -> anyhow::Result<()> {
         } => {
             let settings = common.settings()?;
             runtime.block_on(async {
-                let db = repod::db::open(&settings.database_path()).await?;
+                let db = repod::db::open(&settings.database).await?;
                 let mut tx = db.begin().await?;
                 let (id, token) = tokens::create(&mut tx, &name, role).await?;
                 repod::audit::record(
@@ -501,7 +508,7 @@ fn main() -> anyhow::Result<()> {
                 eprintln!(
                     "created {} token {name} in {}; it is shown only once:",
                     role.as_str(),
-                    settings.database_path().display()
+                    settings.database.display()
                 );
                 println!("{token}");
                 Ok(())

@@ -26,8 +26,8 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 
+use crate::db::Sql;
 use serde::Serialize;
-use sqlx::{QueryBuilder, Sqlite};
 
 use crate::config::PolicyConfig;
 use crate::db::Db;
@@ -326,7 +326,7 @@ pub async fn find(
         &wanted
     };
     for batch in lookups.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new("WITH wanted (ecosystem, name) AS (");
+        let mut q = Sql::new("WITH wanted (ecosystem, name) AS (");
         q.push_values(batch, |mut b, (e, n)| {
             b.push_bind(*e).push_bind(*n);
         });
@@ -344,7 +344,7 @@ pub async fn find(
     let mut stored: HashMap<String, Stored> = HashMap::new();
     let mut misses: Vec<String> = Vec::new();
     for batch in advisory_ids.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = Sql::new(
             "SELECT id, import_id, severity, cvss_score, cvss_vector, summary FROM advisories \
              WHERE withdrawn IS NULL AND id IN (",
         );
@@ -378,9 +378,7 @@ pub async fn find(
     }
     // Records not parsed since they were stored: parse them once.
     for batch in misses.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT id, import_id, record FROM advisories WHERE id IN (",
-        );
+        let mut q = Sql::new("SELECT id, import_id, record FROM advisories WHERE id IN (");
         let mut list = q.separated(", ");
         for id in batch {
             list.push_bind(id);
@@ -663,7 +661,7 @@ pub async fn latest_decisions(
 
 /// [`latest_decisions`] on one connection (a transaction's).
 async fn latest_decisions_in(
-    db: &mut sqlx::SqliteConnection,
+    db: &mut sqlx::AnyConnection,
     ids: &[&str],
 ) -> Result<HashMap<String, Decision>, sqlx::Error> {
     let mut out: HashMap<String, Decision> = HashMap::new();
@@ -684,7 +682,7 @@ async fn latest_decisions_in(
         return Ok(out);
     }
     for batch in ids.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
+        let mut q = Sql::new(format!(
             "SELECT {DECISION_COLUMNS} FROM decisions WHERE package_id IN ("
         ));
         let mut list = q.separated(", ");
@@ -704,7 +702,7 @@ async fn latest_decisions_in(
 /// transaction, a few multi-row statements per [`BATCH`] rows. Names given
 /// replace the row's stored ones; `None` leaves them.
 pub async fn store(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     scans: &[(Scan, Option<&BTreeSet<String>>)],
 ) -> Result<(), sqlx::Error> {
     // The last scan of a row, if one came twice: an upsert may not touch a
@@ -721,7 +719,7 @@ pub async fn store(
         .map(|(_, s)| s)
         .collect();
     for batch in scans.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM findings WHERE package_id IN (");
+        let mut q = Sql::new("DELETE FROM findings WHERE package_id IN (");
         let mut list = q.separated(", ");
         for (scan, _) in batch {
             list.push_bind(&scan.package_id);
@@ -734,8 +732,7 @@ pub async fn store(
             .map(|(scan, _)| scan.package_id.as_str())
             .collect();
         if !renamed.is_empty() {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("DELETE FROM package_names WHERE package_id IN (");
+            let mut q = Sql::new("DELETE FROM package_names WHERE package_id IN (");
             let mut list = q.separated(", ");
             for id in renamed {
                 list.push_bind(id);
@@ -748,14 +745,14 @@ pub async fn store(
             .flat_map(|(s, _)| s.findings.iter().map(move |f| (s.package_id.as_str(), f)))
             .collect();
         for rows in findings.chunks(BATCH) {
-            let mut q = QueryBuilder::<Sqlite>::new(
+            let mut q = Sql::new(
                 "INSERT INTO findings (package_id, advisory_id, severity, cvss_score, fixed) ",
             );
             q.push_values(rows, |mut b, (id, f)| {
                 b.push_bind(*id)
                     .push_bind(&f.advisory_id)
                     .push_bind(&f.severity)
-                    .push_bind(f.cvss_score)
+                    .push_real(f.cvss_score)
                     .push_bind(&f.fixed);
             });
             q.build().execute(&mut **tx).await?;
@@ -766,14 +763,13 @@ pub async fn store(
             .flat_map(|(s, names)| names.iter().map(move |n| (s.package_id.as_str(), n)))
             .collect();
         for rows in names.chunks(BATCH) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("INSERT INTO package_names (package_id, name) ");
+            let mut q = Sql::new("INSERT INTO package_names (package_id, name) ");
             q.push_values(rows, |mut b, (id, name)| {
                 b.push_bind(*id).push_bind(name.as_str());
             });
             q.build().execute(&mut **tx).await?;
         }
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = Sql::new(
             "INSERT INTO scans (package_id, scanned_ms, ecosystem, findings, worst, state, policy, reason) ",
         );
         q.push_values(batch, |mut b, (scan, _)| {
@@ -835,7 +831,7 @@ pub async fn scan(
     let mut rows: Vec<Row> = Vec::with_capacity(ids.len());
     let mut known: HashMap<String, BTreeSet<String>> = HashMap::new();
     for batch in ids.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = Sql::new(
             "SELECT p.id, p.distribution, p.name, p.version, p.architecture \
              FROM packages p WHERE p.id IN (",
         );
@@ -846,9 +842,7 @@ pub async fn scan(
         q.push(")");
         rows.extend(q.build_query_as::<Row>().fetch_all(db).await?);
         // The names an earlier scan matched each row under.
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT package_id, name FROM package_names WHERE package_id IN (",
-        );
+        let mut q = Sql::new("SELECT package_id, name FROM package_names WHERE package_id IN (");
         let mut list = q.separated(", ");
         for id in batch {
             list.push_bind(*id);
@@ -923,7 +917,7 @@ async fn scan_rows(
     let fresh_ids: std::collections::HashSet<String> =
         fresh.iter().map(|id| (*id).to_owned()).collect();
     for batch in fresh.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = Sql::new(
             "SELECT p.id, p.name, b.parsed FROM packages p JOIN blobs b ON b.sha256 = p.sha256 \
              WHERE p.id IN (",
         );
@@ -1090,7 +1084,7 @@ pub async fn affected_by(
         let Some(dists) = dists_of.get(ecosystem.as_str()) else {
             continue;
         };
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = Sql::new(
             "SELECT pn.package_id FROM package_names pn JOIN packages p ON p.id = pn.package_id \
              WHERE pn.name = ",
         );
@@ -1114,9 +1108,7 @@ pub async fn stored(
 ) -> Result<HashMap<String, (String, Vec<Finding>)>, sqlx::Error> {
     let mut out: HashMap<String, (String, Vec<Finding>)> = HashMap::new();
     for batch in ids.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT package_id, ecosystem FROM scans WHERE package_id IN (",
-        );
+        let mut q = Sql::new("SELECT package_id, ecosystem FROM scans WHERE package_id IN (");
         let mut list = q.separated(", ");
         for id in batch {
             list.push_bind(*id);
@@ -1124,7 +1116,7 @@ pub async fn stored(
         q.push(")");
         let heads: Vec<(String, String)> = q.build_query_as().fetch_all(db).await?;
         out.extend(heads.into_iter().map(|(id, eco)| (id, (eco, Vec::new()))));
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = Sql::new(
             "SELECT f.package_id, f.advisory_id, f.severity, f.cvss_score, a.cvss_vector, f.fixed, \
              COALESCE(a.summary, '') AS summary FROM findings f \
              LEFT JOIN advisories a ON a.id = f.advisory_id WHERE f.package_id IN (",
@@ -1165,9 +1157,8 @@ pub async fn stored(
 async fn aliases_by_id(db: &Db, ids: &[&str]) -> Result<HashMap<String, Vec<String>>, sqlx::Error> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     for batch in ids.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT advisory_id, alias FROM advisory_aliases WHERE advisory_id IN (",
-        );
+        let mut q =
+            Sql::new("SELECT advisory_id, alias FROM advisory_aliases WHERE advisory_id IN (");
         let mut list = q.separated(", ");
         for id in batch {
             list.push_bind(*id);

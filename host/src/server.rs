@@ -142,7 +142,7 @@ struct Parts {
 async fn open_parts(settings: &Settings) -> anyhow::Result<Parts> {
     std::fs::create_dir_all(&settings.data)
         .with_context(|| format!("cannot create data directory {}", settings.data.display()))?;
-    let db = db::open(&settings.database_path()).await?;
+    let db = db::open(&settings.database).await?;
     let plugins = load_plugins(settings).await?;
     let key = load_key(settings).await?;
     let blobs = BlobStore::open(&settings.data)

@@ -65,7 +65,7 @@ fn random_hex(bytes: usize) -> String {
 /// Creates a token and returns its id and the token itself; this is the
 /// only time the token is visible.
 pub async fn create(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     name: &str,
     role: Role,
 ) -> Result<(String, String), TokenError> {
@@ -131,7 +131,7 @@ pub async fn find(db: &Db, name: &str) -> Result<Option<TokenInfo>, sqlx::Error>
 }
 
 /// Revokes a token; false if there was none with that id.
-pub async fn revoke(conn: &mut sqlx::SqliteConnection, id: &str) -> Result<bool, sqlx::Error> {
+pub async fn revoke(conn: &mut sqlx::AnyConnection, id: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM tokens WHERE id = $1")
         .bind(id)
         .execute(conn)

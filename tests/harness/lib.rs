@@ -99,6 +99,31 @@ pub struct Daemon {
     port: u16,
     /// The config file the daemon was started with, if any.
     pub config: Option<PathBuf>,
+    /// Its PostgreSQL database (a private schema), when the suite runs on
+    /// PostgreSQL; `None`: SQLite in the data directory.
+    pub database: Option<String>,
+}
+
+/// When `REPOD_TEST_POSTGRES` names a PostgreSQL database (scripts/test
+/// sets it for the suite's second run), a URL for a new, empty schema in
+/// it: each daemon gets its own, as each gets its own data directory.
+pub fn fresh_database() -> Option<String> {
+    let base = std::env::var("REPOD_TEST_POSTGRES").ok()?;
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let schema = format!("t_{}_{nanos}_{seq}", std::process::id());
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &base, "-c"])
+        .arg(format!("CREATE SCHEMA {schema}"))
+        .output()
+        .expect("psql (Debian postgresql-client)");
+    assert!(out.status.success(), "CREATE SCHEMA failed: {out:?}");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
 }
 
 pub struct DaemonBuilder {
@@ -152,7 +177,8 @@ impl DaemonBuilder {
             path
         });
         let port = free_port();
-        let child = spawn(data.path(), port, config.as_deref());
+        let database = fresh_database();
+        let child = spawn(data.path(), port, config.as_deref(), database.as_deref());
         let mut daemon = Daemon {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -160,6 +186,7 @@ impl DaemonBuilder {
             admin: String::new(),
             port,
             config,
+            database,
         };
         daemon.wait_ready();
         daemon.admin = daemon.token("admin", "admin");
@@ -194,7 +221,7 @@ fn install_shared_key(data: &Path) {
     .unwrap();
 }
 
-fn spawn(data: &Path, port: u16, config: Option<&Path>) -> Child {
+fn spawn(data: &Path, port: u16, config: Option<&Path>, database: Option<&str>) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -208,10 +235,14 @@ fn spawn(data: &Path, port: u16, config: Option<&Path>) -> Child {
         .arg(data)
         .env_remove("REPOD_CONFIG")
         .env_remove("REPOD_PLUGINS")
+        .env_remove("REPOD_DATABASE_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::from(log));
     if let Some(config) = config {
         cmd.arg("--config").arg(config);
+    }
+    if let Some(database) = database {
+        cmd.env("REPOD_DATABASE_URL", database);
     }
     cmd.spawn().expect("spawn repod")
 }
@@ -246,7 +277,12 @@ impl Daemon {
 
     /// Starts the daemon again on the same data directory and port.
     pub fn restart(&mut self) {
-        self.child = spawn(self.data.path(), self.port, self.config.as_deref());
+        self.child = spawn(
+            self.data.path(),
+            self.port,
+            self.config.as_deref(),
+            self.database.as_deref(),
+        );
         self.wait_ready();
     }
 
@@ -278,12 +314,25 @@ impl Daemon {
         self.data.path().join("plugins")
     }
 
+    /// The offline CLI (`repod token`, `repod key`, `repod publish`) on
+    /// this daemon's data directory and database.
+    pub fn cli(&self) -> Command {
+        let mut cmd = Command::new(repod_bin());
+        cmd.env("REPOD_DATA", self.data.path())
+            .env_remove("REPOD_CONFIG")
+            .env_remove("REPOD_DATABASE_URL");
+        if let Some(database) = &self.database {
+            cmd.env("REPOD_DATABASE_URL", database);
+        }
+        cmd
+    }
+
     /// Creates a token with the real CLI against the data directory, while
     /// the daemon runs, and returns the CLI's last output line.
     pub fn token(&self, role: &str, name: &str) -> String {
-        let out = Command::new(repod_bin())
-            .args(["token", "create", "--role", role, "--name", name, "--data"])
-            .arg(self.data.path())
+        let out = self
+            .cli()
+            .args(["token", "create", "--role", role, "--name", name])
             .output()
             .unwrap();
         assert!(out.status.success(), "token create failed: {out:?}");
@@ -569,6 +618,11 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what the daemon said (its data dir is gone
+        // after this).
+        if std::thread::panicking() {
+            eprintln!("--- daemon log ({}) ---\n{}", self.url, self.log());
+        }
     }
 }
 

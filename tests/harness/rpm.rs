@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
-use crate::{Daemon, repod_bin};
+use crate::Daemon;
 
 pub fn sha256(path: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
@@ -132,9 +132,9 @@ impl Drop for Signer {
 /// A daemon whose signing key is `signer`'s.
 pub fn daemon_signed_by(signer: &Signer) -> Daemon {
     let mut daemon = Daemon::start();
-    ok(Command::new(repod_bin())
-        .args(["key", "import", "--data"])
-        .arg(daemon.data.path())
+    ok(daemon
+        .cli()
+        .args(["key", "import"])
         .arg(signer.secret_key()));
     daemon.kill();
     daemon.restart();

@@ -17,10 +17,11 @@ pub mod versions;
 
 use std::collections::{HashMap, HashSet};
 
+use crate::db::Sql;
 use serde::Serialize;
-use sqlx::{QueryBuilder, Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
-use crate::db::{Db, new_id, now};
+use crate::db::{Db, Flag, new_id, now};
 pub use versions::{Change, VersionRecord};
 
 /// A package in one distribution, as the API shows it.
@@ -75,19 +76,10 @@ pub(crate) const BATCH: usize = 500;
 /// PostgreSQL's 65535).
 pub(crate) const INSERT_BINDS: usize = 5000;
 
-/// Appends `v1, v2, .. )` as bind marks: the rest of an `IN (` list.
-pub(crate) fn push_list<'a>(q: &mut QueryBuilder<'a, Sqlite>, values: &[&'a str]) {
-    let mut sep = q.separated(", ");
-    for v in values {
-        sep.push_bind(*v);
-    }
-    q.push(")");
-}
-
 /// `head` (ending in `IN (`) followed by `values` and `)`.
-pub(crate) fn in_list<'a>(head: impl Into<String>, values: &[&'a str]) -> QueryBuilder<'a, Sqlite> {
-    let mut q = QueryBuilder::<Sqlite>::new(head);
-    push_list(&mut q, values);
+pub(crate) fn in_list<'a>(head: impl Into<String>, values: &[&'a str]) -> Sql<'a> {
+    let mut q = Sql::new(head);
+    q.push_list(values.iter().copied());
     q
 }
 
@@ -185,7 +177,7 @@ type Identity = (String, String, String);
 /// outcome and a refused one changes nothing. Queries are batched, so a
 /// migration of thousands costs a few dozen statements, not thousands.
 pub async fn add_many(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     change: &mut Change,
     packages: &[NewPackage<'_>],
 ) -> Result<Vec<Added>, sqlx::Error> {
@@ -194,7 +186,7 @@ pub async fn add_many(
     // (looked up by the unique index, so the cost follows what is found).
     let mut same: HashMap<Identity, (PackageRecord, bool)> = HashMap::new();
     for batch in packages.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new("WITH wanted (name, version, architecture) AS (");
+        let mut q = Sql::new("WITH wanted (name, version, architecture) AS (");
         q.push_values(batch, |mut b, p| {
             b.push_bind(p.name)
                 .push_bind(p.version)
@@ -236,7 +228,7 @@ pub async fn add_many(
             .collect()
     };
     for batch in wanted.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new("WITH wanted (path, sha256) AS (");
+        let mut q = Sql::new("WITH wanted (path, sha256) AS (");
         q.push_values(batch, |mut b, (path, sha)| {
             b.push_bind(*path).push_bind(*sha);
         });
@@ -338,9 +330,9 @@ pub async fn add_many(
     if !taken.is_empty() {
         let ids: Vec<&str> = taken.iter().map(|(_, _, id)| id.as_str()).collect();
         for batch in distinct(ids.into_iter()).chunks(BATCH) {
-            let mut q = QueryBuilder::<Sqlite>::new(SELECT);
+            let mut q = Sql::new(SELECT);
             q.push(" WHERE p.id IN (");
-            push_list(&mut q, batch);
+            q.push_list(batch.iter().copied());
             let read: Vec<PackageRecord> = q.build_query_as().fetch_all(&mut **tx).await?;
             for record in read {
                 created.insert(record.id.clone(), record);
@@ -353,7 +345,7 @@ pub async fn add_many(
     }
 
     for batch in new_blobs.chunks(INSERT_BINDS / 7) {
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = Sql::new(
             "INSERT INTO blobs (sha256, size, format, created_at, parsed, signature, \
              signature_key_id) ",
         );
@@ -369,7 +361,7 @@ pub async fn add_many(
         q.build().execute(&mut **tx).await?;
     }
     for batch in new_rows.chunks(INSERT_BINDS / 11) {
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = Sql::new(
             "INSERT INTO packages (id, distribution, name, version, architecture, sha256, filename, uploaded_by, created_at, rendered, origin) ",
         );
         q.push_values(batch, |mut b, (id, p)| {
@@ -396,7 +388,7 @@ pub async fn add_many(
         })
         .collect();
     for batch in paths.chunks(INSERT_BINDS / 2) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO package_paths (package_id, path) ");
+        let mut q = Sql::new("INSERT INTO package_paths (package_id, path) ");
         q.push_values(batch, |mut b, (id, path)| {
             b.push_bind(*id).push_bind(*path);
         });
@@ -423,9 +415,9 @@ pub async fn add_many(
     let held: Vec<&str> = held.into_iter().collect();
     for (ids, flag) in [(&held, true), (&members, false)] {
         for batch in ids.chunks(BATCH) {
-            let mut q = QueryBuilder::<Sqlite>::new("UPDATE packages SET held = ");
+            let mut q = Sql::new("UPDATE packages SET held = ");
             q.push_bind(flag).push(" WHERE id IN (");
-            push_list(&mut q, batch);
+            q.push_list(batch.iter().copied());
             q.build().execute(&mut **tx).await?;
         }
     }
@@ -444,7 +436,7 @@ struct CurrentRow {
 
 /// [`add_many`] for one package.
 pub async fn add(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     change: &mut Change,
     p: NewPackage<'_>,
 ) -> Result<Added, sqlx::Error> {
@@ -466,7 +458,7 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<PackageRecord>, sqlx::Error
 pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<PackageRecord>, sqlx::Error> {
     // Only the conditions that apply are emitted: PostgreSQL cannot type an
     // untyped `$1 IS NULL`, so the usual optional-filter trick is not portable.
-    let mut query = QueryBuilder::new(SELECT);
+    let mut query = Sql::new(SELECT);
     query.push(" JOIN memberships m ON m.package_id = p.id AND m.removed_in IS NULL");
     let mut sep = " WHERE ";
     for (column, value) in [
@@ -487,7 +479,7 @@ pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<PackageRecord>, sqlx::
 /// version. The row, its blob and its pool file stay while a kept version
 /// lists them. `None` if there is no such row in the current version.
 pub async fn remove(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     change: &mut Change,
     id: &str,
 ) -> Result<Option<PackageRecord>, sqlx::Error> {
@@ -513,7 +505,7 @@ pub async fn remove(
 /// row a kept version still lists is only un-held (retention collects it
 /// with that version). `None` if there is no such row.
 pub async fn discard_held(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     id: &str,
 ) -> Result<Option<(PackageRecord, Vec<String>)>, sqlx::Error> {
     let record: Option<PackageRecord> = sqlx::query_as(&format!(
@@ -526,7 +518,7 @@ pub async fn discard_held(
     let Some(record) = record else {
         return Ok(None);
     };
-    let (listed,): (bool,) =
+    let (Flag(listed),): (Flag,) =
         sqlx::query_as("SELECT EXISTS (SELECT 1 FROM memberships WHERE package_id = $1)")
             .bind(id)
             .fetch_one(&mut **tx)
@@ -566,10 +558,10 @@ pub async fn discard_held(
 /// uses that either; the SHA-256s deleted, whose files go next. An upload
 /// a signed copy was made from stays while the copy does.
 pub(crate) async fn delete_blob(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     sha256: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let (original_of_a_copy,): (bool,) =
+    let (Flag(original_of_a_copy),): (Flag,) =
         sqlx::query_as("SELECT EXISTS (SELECT 1 FROM blobs WHERE signed_from = $1)")
             .bind(sha256)
             .fetch_one(&mut **tx)
@@ -588,7 +580,7 @@ pub(crate) async fn delete_blob(
         .await?;
     let mut deleted = vec![sha256.to_owned()];
     if let Some((Some(original),)) = from {
-        let (used,): (bool,) = sqlx::query_as(
+        let (Flag(used),): (Flag,) = sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM packages WHERE sha256 = $1) \
              OR EXISTS (SELECT 1 FROM blobs WHERE signed_from = $1)",
         )
@@ -671,7 +663,7 @@ fn by_identity(mut out: Vec<Source>) -> Vec<Source> {
 /// Which of `ids` still exist, in the caller's transaction (under the write
 /// lock: rows read before it may have been collected meanwhile).
 pub async fn still_there(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     ids: &[&str],
 ) -> Result<HashSet<String>, sqlx::Error> {
     let mut out = HashSet::with_capacity(ids.len());
@@ -687,7 +679,7 @@ pub async fn still_there(
 
 /// Which of `ids` the vulnerability gate holds, in the caller's transaction.
 pub async fn held(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     ids: &[&str],
 ) -> Result<HashSet<String>, sqlx::Error> {
     let mut out = HashSet::new();
@@ -728,7 +720,7 @@ pub enum Rerendered {
 /// Replaces a row's rendering (pool paths and entries) after its family
 /// plugin or config changed.
 pub async fn rerender(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     record: &PackageRecord,
     pool_paths: &[String],
     entries: &[(&str, &str, &str)],

@@ -15,10 +15,11 @@
 //! What no kept version lists goes: memberships, then package rows, then
 //! (by the caller, after commit) pool files and blobs.
 
+use crate::db::Sql;
 use serde::Serialize;
-use sqlx::{QueryBuilder, Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
-use super::{BATCH, PackageRecord, SELECT, in_list, push_list};
+use super::{BATCH, PackageRecord, SELECT, in_list};
 use crate::db::Db;
 
 /// One version of one distribution, as the API shows it.
@@ -64,10 +65,7 @@ pub struct Change {
 }
 
 impl Change {
-    pub async fn begin(
-        tx: &mut Transaction<'_, Sqlite>,
-        dist: &str,
-    ) -> Result<Change, sqlx::Error> {
+    pub async fn begin(tx: &mut Transaction<'_, Any>, dist: &str) -> Result<Change, sqlx::Error> {
         sqlx::query(
             "INSERT INTO distributions (id, latest) VALUES ($1, 0) ON CONFLICT (id) DO NOTHING",
         )
@@ -103,13 +101,11 @@ impl Change {
     /// the new version holds.
     pub async fn add_many(
         &mut self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut Transaction<'_, Any>,
         ids: &[&str],
     ) -> Result<(), sqlx::Error> {
         for batch in ids.chunks(BATCH / 2) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO memberships (package_id, distribution, added_in) ",
-            );
+            let mut q = Sql::new("INSERT INTO memberships (package_id, distribution, added_in) ");
             q.push_values(batch, |mut b, id| {
                 b.push_bind(*id)
                     .push_bind(self.dist.as_str())
@@ -124,16 +120,16 @@ impl Change {
     /// Package rows of the current version that the new one no longer holds.
     pub async fn remove_many(
         &mut self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut Transaction<'_, Any>,
         ids: &[&str],
     ) -> Result<(), sqlx::Error> {
         for batch in ids.chunks(BATCH) {
-            let mut q = QueryBuilder::<Sqlite>::new("UPDATE memberships SET removed_in = ");
+            let mut q = Sql::new("UPDATE memberships SET removed_in = ");
             q.push_bind(self.number)
                 .push(" WHERE distribution = ")
                 .push_bind(self.dist.as_str())
                 .push(" AND removed_in IS NULL AND package_id IN (");
-            push_list(&mut q, batch);
+            q.push_list(batch.iter().copied());
             self.removed += q.build().execute(&mut **tx).await?.rows_affected() as i64;
         }
         Ok(())
@@ -143,7 +139,7 @@ impl Change {
     /// version then). The caller commits.
     pub async fn finish(
         self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut Transaction<'_, Any>,
         actor: &str,
         action: &str,
         reason: &str,
@@ -423,7 +419,7 @@ pub struct Collected {
 /// transaction. `live` is the version its live tree shows, kept whatever
 /// the retention (the tree lists its files until the next publish).
 pub async fn collect(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     dist: &str,
     retention: Retention,
     window_ms: i64,
@@ -590,7 +586,7 @@ pub async fn awaits_publish(db: &Db, dist: &str) -> Result<bool, sqlx::Error> {
 /// Records `paths` (no row names them any more, `dist`'s live tree still
 /// lists them) for unlinking after `dist`'s next publish.
 pub async fn trash_after_publish(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     dist: &str,
     paths: &[String],
 ) -> Result<(), sqlx::Error> {
@@ -602,7 +598,7 @@ pub async fn trash_after_publish(
         .into_iter()
         .collect();
     for batch in paths.chunks(BATCH / 2) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO pool_trash (path, after_publish_of) ");
+        let mut q = Sql::new("INSERT INTO pool_trash (path, after_publish_of) ");
         q.push_values(batch, |mut b, path| {
             b.push_bind(path.as_str()).push_bind(dist);
         });
