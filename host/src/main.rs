@@ -48,6 +48,11 @@ enum Command {
     Rollback(RollbackArgs),
     /// List a distribution's kept versions, or show one.
     Versions(VersionsArgs),
+    /// Copy an installation's metadata into another, empty database (e.g.
+    /// SQLite to PostgreSQL), with the daemon stopped. Blobs and trees stay
+    /// where they are; start the daemon on the same data directory with
+    /// `database` set to the target.
+    MigrateDb(MigrateDbArgs),
     /// Vulnerability advisories in a running daemon.
     Advisories {
         #[command(subcommand)]
@@ -250,6 +255,16 @@ struct UploadArgs {
     /// Files, or directories searched for *.deb and *.rpm
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct MigrateDbArgs {
+    /// The database now: sqlite:/path/to/repod.db or postgres://...
+    #[arg(long)]
+    from: String,
+    /// The new, empty database: postgres://... or sqlite:/path
+    #[arg(long)]
+    to: String,
 }
 
 #[derive(Args)]
@@ -486,6 +501,23 @@ fn main() -> anyhow::Result<()> {
             if failed {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Command::MigrateDb(args) => {
+            let from = repod::db::Location::parse(&args.from)?;
+            let to = repod::db::Location::parse(&args.to)?;
+            let counts = runtime.block_on(repod::db::copy::copy(&from, &to))?;
+            for (table, n) in &counts {
+                println!("{table}\t{n}");
+            }
+            eprintln!(
+                "copied {} rows from {} to {}; start the daemon with database = \"{}\" \
+                 (or REPOD_DATABASE_URL) and the same data directory",
+                counts.values().sum::<u64>(),
+                from.display(),
+                to.display(),
+                to.display()
+            );
             Ok(())
         }
         Command::Token {

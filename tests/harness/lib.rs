@@ -128,6 +128,7 @@ pub fn fresh_database() -> Option<String> {
 
 pub struct DaemonBuilder {
     config: Option<String>,
+    sqlite: bool,
     first_party: bool,
     fresh_key: bool,
     extra: Vec<(String, Vec<u8>)>,
@@ -144,6 +145,12 @@ impl DaemonBuilder {
     /// debug build) instead of starting with the suite's shared one.
     pub fn fresh_key(mut self) -> Self {
         self.fresh_key = true;
+        self
+    }
+
+    /// SQLite in the data directory even when the suite runs on PostgreSQL.
+    pub fn sqlite(mut self) -> Self {
+        self.sqlite = true;
         self
     }
 
@@ -177,7 +184,7 @@ impl DaemonBuilder {
             path
         });
         let port = free_port();
-        let database = fresh_database();
+        let database = if self.sqlite { None } else { fresh_database() };
         let child = spawn(data.path(), port, config.as_deref(), database.as_deref());
         let mut daemon = Daemon {
             child,
@@ -259,6 +266,7 @@ impl Daemon {
     pub fn builder() -> DaemonBuilder {
         DaemonBuilder {
             config: None,
+            sqlite: false,
             first_party: true,
             fresh_key: false,
             extra: vec![],

@@ -10,6 +10,8 @@
 
 use std::fmt::Write as _;
 
+pub mod copy;
+
 use anyhow::Context;
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, Arguments, Decode, Encode, Type};
