@@ -30,24 +30,6 @@ use std::path::Path;
 use std::process::Command;
 
 use repod_tests::bench::{self, gpg_key, run, timed};
-use repod_tests::fixtures;
-
-fn deb(i: usize) -> (String, Vec<u8>) {
-    let name = format!("bench-pkg-{i:06}");
-    let arch = if i.is_multiple_of(10) { "all" } else { "amd64" };
-    let control = format!(
-        "Package: {name}\nVersion: 1.{i}-1\nArchitecture: {arch}\nMaintainer: Bench <bench@test.invalid>\n\
-         Installed-Size: {}\nDepends: libc6 (>= 2.34), libbench{} (>= 1.0)\nSection: misc\nPriority: optional\n\
-         Homepage: https://example.invalid/{name}\nDescription: synthetic package {i} for the publish benchmark\n \
-         This package exists to make Packages files of a realistic size. It carries\n \
-         one file and a description about as long as a typical Debian one.\n",
-        10 + i % 1000,
-        i % 50
-    );
-    let path = format!("./usr/share/{name}/data.txt");
-    let bytes = fixtures::raw_deb(control.as_bytes(), &[(path.as_bytes(), name.as_bytes())]);
-    (format!("{name}_1.{i}-1_{arch}.deb"), bytes)
-}
 
 const FTPARCHIVE_CONF: &str = r#"Dir { ArchiveDir "."; CacheDir "."; };
 Default { Packages::Compress ". gzip xz"; Contents::Compress "gzip"; };
@@ -99,7 +81,7 @@ fn main() {
         let runs = bench::runs();
         let mut files = Vec::with_capacity(n + runs);
         for i in 0..n + runs {
-            let (name, bytes) = deb(i);
+            let (name, bytes) = bench::synthetic_deb(i);
             let path = if i < n {
                 pool.join(&name)
             } else {

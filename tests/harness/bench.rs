@@ -19,6 +19,26 @@ pub fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Synthetic package `i` of the APT benchmarks: its file name and bytes
+/// (one file, a Packages stanza of realistic length, one in ten
+/// `Architecture: all`).
+pub fn synthetic_deb(i: usize) -> (String, Vec<u8>) {
+    let name = format!("bench-pkg-{i:06}");
+    let arch = if i.is_multiple_of(10) { "all" } else { "amd64" };
+    let control = format!(
+        "Package: {name}\nVersion: 1.{i}-1\nArchitecture: {arch}\nMaintainer: Bench <bench@test.invalid>\n\
+         Installed-Size: {}\nDepends: libc6 (>= 2.34), libbench{} (>= 1.0)\nSection: misc\nPriority: optional\n\
+         Homepage: https://example.invalid/{name}\nDescription: synthetic package {i} for the publish benchmark\n \
+         This package exists to make Packages files of a realistic size. It carries\n \
+         one file and a description about as long as a typical Debian one.\n",
+        10 + i % 1000,
+        i % 50
+    );
+    let path = format!("./usr/share/{name}/data.txt");
+    let bytes = crate::fixtures::raw_deb(control.as_bytes(), &[(path.as_bytes(), name.as_bytes())]);
+    (format!("{name}_1.{i}-1_{arch}.deb"), bytes)
+}
+
 /// Seconds `f` took.
 pub fn timed(f: impl FnOnce()) -> f64 {
     let start = Instant::now();
@@ -111,6 +131,17 @@ pub fn repod_figures(
     if let Some(config) = config {
         builder = builder.config(config);
     }
+    repod_figures_with(builder, n, dist, pool, extras)
+}
+
+/// [`repod_figures`] for a daemon `builder` makes (its database, say).
+pub fn repod_figures_with(
+    builder: crate::DaemonBuilder,
+    n: usize,
+    dist: &str,
+    pool: &Path,
+    extras: &[std::path::PathBuf],
+) -> Figures {
     let mut daemon = builder.start();
     let token = daemon.admin.clone();
     let upload = timed(|| {
@@ -144,7 +175,7 @@ pub fn repod_figures(
             .arg(daemon.data.path()));
         let mut report = String::new();
         let t = timed(|| {
-            let mut cmd = Command::new(repod_bin());
+            let mut cmd = daemon.cli();
             cmd.args(["publish", "--distribution", dist, "--data"])
                 .arg(daemon.data.path());
             if let Some(config) = &daemon.config {
