@@ -256,6 +256,31 @@ fn tokens_can_be_created_listed_and_revoked_over_the_api() {
 
 /// Each bad input gets a 4xx problem with an actionable message, and the
 /// blob directory and database are byte-for-byte what they were.
+/// PostgreSQL stores no NUL in text: a JSON body holding one is refused
+/// up front, the same on either database, and changes nothing.
+#[test]
+fn json_with_a_nul_character_is_refused() {
+    let daemon = Daemon::start();
+    let before = daemon.get("/api/v1/tokens", Some(&daemon.admin)).body;
+    let made = daemon.post_json(
+        "/api/v1/tokens",
+        Some(&daemon.admin),
+        serde_json::json!({"name": "ci\u{0}bot", "role": "uploader"}),
+    );
+    assert!(made.problem(400).contains("NUL"), "{made:?}");
+    let promoted = daemon.post_json(
+        "/api/v1/distributions/promote",
+        Some(&daemon.admin),
+        serde_json::json!({"package": "x", "from_dist": "focal", "to_dist": "jammy",
+                           "reason": "because\u{0}"}),
+    );
+    assert!(promoted.problem(400).contains("NUL"), "{promoted:?}");
+    assert_eq!(
+        daemon.get("/api/v1/tokens", Some(&daemon.admin)).body,
+        before
+    );
+}
+
 #[test]
 fn bad_inputs_are_refused_and_change_nothing() {
     let daemon = Daemon::builder()

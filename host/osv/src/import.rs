@@ -173,6 +173,15 @@ fn oversized(id: Option<String>, entry: Option<String>, len: usize, limits: &Lim
 
 /// Deserializes and validates one record's JSON text.
 fn import_record(raw: &str, entry: Option<String>, out: &mut Import) {
+    if json_has_nul(raw.as_bytes()) {
+        out.rejected.push(Rejected {
+            id: probe_id(raw),
+            entry,
+            reason: "a text field holds a NUL character (\\u0000), which no field may contain"
+                .to_owned(),
+        });
+        return;
+    }
     match serde_json::from_str::<Advisory>(raw) {
         Err(e) => out.rejected.push(Rejected {
             id: probe_id(raw),
@@ -191,6 +200,27 @@ fn import_record(raw: &str, entry: Option<String>, out: &mut Import) {
             }
         },
     }
+}
+
+/// Whether JSON text holds a NUL character: a raw NUL byte (not valid
+/// JSON) or the escape `\u0000`. PostgreSQL stores no NUL in text, and no
+/// field of a record or an API request needs one. An escaped backslash
+/// followed by `u0000` is text, not a NUL.
+pub fn json_has_nul(json: &[u8]) -> bool {
+    let mut i = 0;
+    while i < json.len() {
+        match json[i] {
+            0 => return true,
+            b'\\' => {
+                if json.get(i + 1) == Some(&b'u') && json.get(i + 2..i + 6) == Some(b"0000") {
+                    return true;
+                }
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    false
 }
 
 /// Best-effort id of a record that failed to deserialize, if it is well-formed.
@@ -493,6 +523,18 @@ mod tests {
         let r = one(r#"{"modified":"2024-05-01T10:00:00Z"}"#);
         assert_eq!(r.rejected[0].id, None);
         assert!(r.rejected[0].reason.contains("id"));
+    }
+
+    #[test]
+    fn nul_characters_are_refused_but_escaped_backslashes_are_text() {
+        let r = one(&record("OSV-N", r#","summary":"a\u0000b""#));
+        assert_eq!(r.rejected[0].id.as_deref(), Some("OSV-N"));
+        assert!(r.rejected[0].reason.contains("NUL"), "{:?}", r.rejected);
+        let ok = one(&record("OSV-T", r#","summary":"C:\\u0000 is a path""#));
+        assert_eq!(ok.advisories.len(), 1, "{:?}", ok.rejected);
+        assert!(json_has_nul(b"\"\x00\""));
+        assert!(!json_has_nul(br#""\\\\u0000""#));
+        assert!(json_has_nul(br#""\\\\\u0000""#));
     }
 
     #[test]

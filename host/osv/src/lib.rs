@@ -88,7 +88,7 @@ mod severity;
 
 pub use cvss::cvss3_base_score;
 pub use eval::{Hit, Matched, comparisons, is_affected, matches};
-pub use import::{Import, ImportError, Limits, Rejected, parse};
+pub use import::{Import, ImportError, Limits, Rejected, json_has_nul, parse};
 pub use index::Index;
 pub use model::{Advisory, Affected, Event, Package, Range, RangeType, SeverityEntry};
 pub use severity::{Rated, Severity, severity, source};

@@ -111,9 +111,52 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(scans::decide))
         .routes(routes!(vex::document))
         .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES))
+        .layer(axum::middleware::from_fn(refuse_nul))
         .merge(uploads)
         .merge(advisory_files)
         .split_for_parts()
+}
+
+/// A JSON body with a NUL character in a text field is refused before its
+/// handler sees it: PostgreSQL stores no NUL in text, so it would fail late
+/// (a 500) there and succeed on SQLite. Bodies of other types pass.
+async fn refuse_nul(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, Problem> {
+    let json = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| {
+            let t = t.split(';').next().unwrap_or("").trim();
+            t.eq_ignore_ascii_case("application/json") || t.ends_with("+json")
+        });
+    if !json {
+        return Ok(next.run(request).await);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_PLUGIN_BYTES)
+        .await
+        .map_err(|_| {
+            Problem::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!("a JSON body is at most {} MiB", MAX_PLUGIN_BYTES >> 20),
+            )
+        })?;
+    if repod_osv::json_has_nul(&bytes) {
+        return Err(Problem::bad_request(
+            "a text field holds a NUL character (\\u0000), which no field may contain; \
+             remove it and send the request again",
+        ));
+    }
+    Ok(next
+        .run(axum::extract::Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes),
+        ))
+        .await)
 }
 
 /// The OpenAPI document of `/api/v1`.

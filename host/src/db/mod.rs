@@ -92,6 +92,10 @@ pub fn engine(db: &Db) -> Engine {
 /// Opens (creating if needed) the database and runs its migrations.
 pub async fn open(location: &Location) -> anyhow::Result<Db> {
     sqlx::any::install_default_drivers();
+    opened(match location {
+        Location::Sqlite(_) => Engine::Sqlite,
+        Location::Postgres(_) => Engine::Postgres,
+    });
     let (url, engine) = match location {
         Location::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -168,14 +172,44 @@ pub async fn write(db: &Db) -> Result<Tx, sqlx::Error> {
         Engine::Sqlite => db.begin_with("BEGIN IMMEDIATE").await,
         Engine::Postgres => {
             let mut tx = db.begin().await?;
+            // As SQLite's busy timeout: a writer stuck behind another for
+            // this long fails instead of waiting for ever.
+            sqlx::query("SET LOCAL lock_timeout = '30s'")
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(WRITE_LOCK).execute(&mut *tx).await?;
             Ok(tx)
         }
     }
 }
 
+/// How [`Sql`] marks its bound values: 0 until a database is opened, 1
+/// when every database this process opened is SQLite (anonymous `?`), 2
+/// once one is PostgreSQL (`$N`, which both engines read).
+///
+/// Why not always `$N`: SQLite keeps named parameters (`$N`, `?NNN`) in a
+/// list that `sqlite3_bind_parameter_name` searches linearly, and sqlx asks
+/// it for every parameter it binds, so a multi-row statement with
+/// thousands of values costs quadratic time to bind (a full re-scan of
+/// 50,000 packages spent ~3 s more storing its results). Anonymous `?`
+/// are not in that list. A process with both engines open (`repod
+/// migrate-db`) uses `$N` throughout.
+static PLACEHOLDERS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+fn opened(engine: Engine) {
+    use std::sync::atomic::Ordering;
+    let _ = PLACEHOLDERS.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+        Some(match (now, engine) {
+            (0 | 1, Engine::Sqlite) => 1,
+            _ => 2,
+        })
+    });
+}
+
 /// SQL with bound values, built in pieces: what sqlx's `QueryBuilder` does,
-/// but with `$N` placeholders, which both engines read.
+/// with placeholders every engine this process opened reads (see
+/// [`PLACEHOLDERS`]; sqlx's `QueryBuilder` writes `?` for `Any`, which
+/// PostgreSQL does not take).
 pub struct Sql<'a> {
     text: String,
     args: AnyArguments<'a>,
@@ -194,7 +228,7 @@ impl<'a> Sql<'a> {
         self
     }
 
-    /// Appends the next `$N` and binds `value` to it.
+    /// Appends the next placeholder and binds `value` to it.
     pub fn push_bind<T>(&mut self, value: T) -> &mut Self
     where
         T: 'a + Encode<'a, Any> + Type<Any>,
@@ -202,7 +236,11 @@ impl<'a> Sql<'a> {
         self.args
             .add(value)
             .expect("Any encodes every bindable type");
-        write!(self.text, "${}", self.args.len()).expect("writing to a String");
+        if PLACEHOLDERS.load(std::sync::atomic::Ordering::SeqCst) == 1 {
+            self.text.push('?');
+        } else {
+            write!(self.text, "${}", self.args.len()).expect("writing to a String");
+        }
         self
     }
 
