@@ -77,20 +77,8 @@ fn main() {
     for n in bench::sizes("1000,10000,50000") {
         let dir = work.path().join(format!("n{n}"));
         let pool = dir.join("ftp/pool/main");
-        std::fs::create_dir_all(&pool).unwrap();
-        let runs = bench::runs();
-        let mut files = Vec::with_capacity(n + runs);
-        for i in 0..n + runs {
-            let (name, bytes) = bench::synthetic_deb(i);
-            let path = if i < n {
-                pool.join(&name)
-            } else {
-                dir.join(&name)
-            };
-            std::fs::write(&path, bytes).unwrap();
-            files.push(path);
-        }
-        let extras = files.split_off(n);
+        let files = bench::write_debs(&pool, 0..n);
+        let extras = bench::write_debs(&dir, n..n + bench::runs());
 
         // repod: upload (not timed), then a cold full publish offline.
         let bench::Figures { full, plus_one, .. } =

@@ -29,21 +29,8 @@ fn main() {
     for n in bench::sizes("10000") {
         let dir = work.path().join(format!("n{n}"));
         let pool = dir.join("pool");
-        std::fs::create_dir_all(&pool).unwrap();
-        let runs = bench::runs();
-        let mut extras = Vec::with_capacity(runs);
-        for i in 0..n + runs {
-            let (name, bytes) = bench::synthetic_deb(i);
-            let path = if i < n {
-                pool.join(&name)
-            } else {
-                dir.join(&name)
-            };
-            std::fs::write(&path, bytes).unwrap();
-            if i >= n {
-                extras.push(path);
-            }
-        }
+        bench::write_debs(&pool, 0..n);
+        let extras = bench::write_debs(&dir, n..n + bench::runs());
         for (engine, builder) in [
             ("SQLite", Daemon::builder().sqlite()),
             ("PostgreSQL", Daemon::builder()),

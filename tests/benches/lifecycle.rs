@@ -58,41 +58,11 @@ use std::process::Command;
 use std::time::Instant;
 
 use repod_tests::bench::{self, gpg_key, run, timed};
-use repod_tests::{Daemon, fixtures, repod_bin};
+use repod_tests::{Daemon, repod_bin};
 use serde_json::json;
 use sha2::Digest;
 
-fn deb(i: usize) -> (String, Vec<u8>) {
-    let name = format!("bench-pkg-{i:06}");
-    let arch = if i.is_multiple_of(10) { "all" } else { "amd64" };
-    let control = format!(
-        "Package: {name}\nVersion: 1.{i}-1\nArchitecture: {arch}\nMaintainer: Bench <bench@test.invalid>\n\
-         Installed-Size: {}\nDepends: libc6 (>= 2.34), libbench{} (>= 1.0)\nSection: misc\nPriority: optional\n\
-         Homepage: https://example.invalid/{name}\nDescription: synthetic package {i} for the publish benchmark\n \
-         This package exists to make Packages files of a realistic size. It carries\n \
-         one file and a description about as long as a typical Debian one.\n",
-        10 + i % 1000,
-        i % 50
-    );
-    let path = format!("./usr/share/{name}/data.txt");
-    let bytes = fixtures::raw_deb(control.as_bytes(), &[(path.as_bytes(), name.as_bytes())]);
-    (format!("{name}_1.{i}-1_{arch}.deb"), bytes)
-}
-
-/// Writes `deb(i)` for every i of `range` into `dir`; their paths.
-fn write_debs(dir: &Path, range: std::ops::Range<usize>) -> Vec<PathBuf> {
-    std::fs::create_dir_all(dir).unwrap();
-    range
-        .map(|i| {
-            let (name, bytes) = deb(i);
-            let path = dir.join(name);
-            std::fs::write(&path, bytes).unwrap();
-            path
-        })
-        .collect()
-}
-
-/// The package name of a file `deb` wrote.
+/// The package name of a file `bench::write_debs` wrote.
 fn package_name(file: &Path) -> String {
     let file = file.file_name().unwrap().to_str().unwrap();
     file.split('_').next().unwrap().to_owned()
@@ -564,8 +534,8 @@ fn main() {
     // of each figure).
     let op = "promote 1 package into N";
     let dir = work.path().join("promote");
-    let noble = write_debs(&dir.join("noble"), 0..n);
-    let extras = write_debs(&dir.join("jammy"), n..n + 2 * runs);
+    let noble = bench::write_debs(&dir.join("noble"), 0..n);
+    let extras = bench::write_debs(&dir.join("jammy"), n..n + 2 * runs);
     let t = repod_promote(n, &dir.join("noble"), &extras, &dir.join("repod"), &gnupg);
     println!("| {op} | {n} | repod | {t:.3} s |");
     if n <= reprepro_max {
@@ -591,7 +561,7 @@ fn main() {
     // Migration: M packages in focal into the empty jammy.
     let op = "migrate M into empty";
     let dir = work.path().join("migrate");
-    let focal = write_debs(&dir.join("focal"), 0..m);
+    let focal = bench::write_debs(&dir.join("focal"), 0..m);
     let t = repod_migrate(m, &dir.join("focal"), &dir.join("repod"), &gnupg);
     println!("| {op} | {m} | repod | {t:.3} s |");
     if m <= reprepro_max {

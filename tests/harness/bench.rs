@@ -39,6 +39,19 @@ pub fn synthetic_deb(i: usize) -> (String, Vec<u8>) {
     (format!("{name}_1.{i}-1_{arch}.deb"), bytes)
 }
 
+/// Writes `synthetic_deb(i)` for every i of `range` into `dir`; their paths.
+pub fn write_debs(dir: &Path, range: std::ops::Range<usize>) -> Vec<std::path::PathBuf> {
+    std::fs::create_dir_all(dir).unwrap();
+    range
+        .map(|i| {
+            let (name, bytes) = synthetic_deb(i);
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        })
+        .collect()
+}
+
 /// Seconds `f` took.
 pub fn timed(f: impl FnOnce()) -> f64 {
     let start = Instant::now();
