@@ -122,8 +122,7 @@ pub fn fresh_database() -> Option<String> {
         .output()
         .expect("psql (Debian postgresql-client)");
     assert!(out.status.success(), "CREATE SCHEMA failed: {out:?}");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+    Some(repod::db::in_schema(&base, &schema))
 }
 
 pub struct DaemonBuilder {

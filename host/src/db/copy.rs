@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
 use futures_util::TryStreamExt;
-use sqlx::any::AnyRow;
 use sqlx::{Any, Decode, Row, Type};
 
 use super::{Db, Engine, Location, Sql, engine, open};
@@ -139,26 +138,25 @@ pub async fn copy(from: &Location, to: &Location) -> anyhow::Result<Counts> {
         let mut rows = sqlx::query(&select).fetch(&mut *read);
         let mut batch: Vec<Vec<Option<Cell>>> = Vec::with_capacity(per_insert);
         let mut copied = 0u64;
-        loop {
-            let row: Option<AnyRow> = rows.try_next().await?;
-            if let Some(row) = &row {
-                let mut values = Vec::with_capacity(cols.len());
-                for (i, (name, _)) in cols.iter().enumerate() {
-                    let cell: Option<Cell> = row
-                        .try_get(i)
-                        .with_context(|| format!("reading {table}.{name}"))?;
-                    values.push(cell);
-                }
-                batch.push(values);
-            }
-            if batch.len() == per_insert || (row.is_none() && !batch.is_empty()) {
+        while let Some(row) = rows.try_next().await? {
+            let values = cols
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| {
+                    row.try_get::<Option<Cell>, _>(i)
+                        .with_context(|| format!("reading {table}.{name}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            batch.push(values);
+            if batch.len() == per_insert {
                 insert(&mut write, table, &list, cols, &batch).await?;
                 copied += batch.len() as u64;
                 batch.clear();
             }
-            if row.is_none() {
-                break;
-            }
+        }
+        if !batch.is_empty() {
+            insert(&mut write, table, &list, cols, &batch).await?;
+            copied += batch.len() as u64;
         }
         drop(rows);
         let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))

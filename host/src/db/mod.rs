@@ -74,6 +74,13 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// `url` with `schema` as its search path: one database, many
+/// installations (or test daemons), each in its own schema.
+pub fn in_schema(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
 /// Which engine a pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -92,11 +99,12 @@ pub fn engine(db: &Db) -> Engine {
 /// Opens (creating if needed) the database and runs its migrations.
 pub async fn open(location: &Location) -> anyhow::Result<Db> {
     sqlx::any::install_default_drivers();
-    opened(match location {
+    let engine = match location {
         Location::Sqlite(_) => Engine::Sqlite,
         Location::Postgres(_) => Engine::Postgres,
-    });
-    let (url, engine) = match location {
+    };
+    opened(engine);
+    let url = match location {
         Location::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
@@ -110,9 +118,9 @@ pub async fn open(location: &Location) -> anyhow::Result<Db> {
                 .replace('%', "%25")
                 .replace('?', "%3F")
                 .replace('#', "%23");
-            (format!("sqlite://{path}?mode=rwc"), Engine::Sqlite)
+            format!("sqlite://{path}?mode=rwc")
         }
-        Location::Postgres(url) => (url.clone(), Engine::Postgres),
+        Location::Postgres(url) => url.clone(),
     };
     let options = AnyPoolOptions::new().after_connect(move |conn, _| {
         Box::pin(async move {
@@ -284,10 +292,6 @@ impl<'a> Sql<'a> {
         self
     }
 
-    pub fn sql(&self) -> &str {
-        &self.text
-    }
-
     pub fn build(&mut self) -> sqlx::query::Query<'_, Any, AnyArguments<'_>> {
         sqlx::query_with(&self.text, std::mem::take(&mut self.args))
     }
@@ -297,15 +301,6 @@ impl<'a> Sql<'a> {
         T: for<'r> sqlx::FromRow<'r, AnyRow>,
     {
         sqlx::query_as_with(&self.text, std::mem::take(&mut self.args))
-    }
-
-    pub fn build_query_scalar<T>(
-        &mut self,
-    ) -> sqlx::query::QueryScalar<'_, Any, T, AnyArguments<'_>>
-    where
-        (T,): for<'r> sqlx::FromRow<'r, AnyRow>,
-    {
-        sqlx::query_scalar_with(&self.text, std::mem::take(&mut self.args))
     }
 }
 
@@ -318,27 +313,29 @@ pub struct Separated<'s, 'a> {
 }
 
 impl<'a> Separated<'_, 'a> {
-    pub fn push_bind<T>(&mut self, value: T) -> &mut Self
-    where
-        T: 'a + Encode<'a, Any> + Type<Any>,
-    {
+    /// The separator before every value but the first.
+    fn next(&mut self) -> &mut Sql<'a> {
         if !self.first {
             self.sql.text.push_str(self.separator);
         }
         self.first = false;
-        self.sql.push_bind(value);
+        self.sql
+    }
+
+    pub fn push_bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: 'a + Encode<'a, Any> + Type<Any>,
+    {
+        self.next().push_bind(value);
         self
     }
 
     /// A floating-point value that may be NULL, bound as [`real`] says.
     pub fn push_real(&mut self, value: Option<f64>) -> &mut Self {
-        if !self.first {
-            self.sql.text.push_str(self.separator);
-        }
-        self.first = false;
-        self.sql.push("CAST(");
-        self.sql.push_bind(real(value));
-        self.sql.push(" AS DOUBLE PRECISION)");
+        self.next()
+            .push("CAST(")
+            .push_bind(real(value))
+            .push(" AS DOUBLE PRECISION)");
         self
     }
 }
@@ -378,12 +375,6 @@ impl<'r> Decode<'r, Any> for Flag {
     }
 }
 
-impl From<Flag> for bool {
-    fn from(f: Flag) -> bool {
-        f.0
-    }
-}
-
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -417,8 +408,7 @@ mod tests {
         sqlx::Executor::execute(&mut conn, format!("CREATE SCHEMA {schema}").as_str())
             .await
             .unwrap();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        Location::Postgres(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+        Location::Postgres(in_schema(&base, &schema))
     }
 
     /// A database with the migrations named below `before` applied and
