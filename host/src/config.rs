@@ -33,6 +33,16 @@
 //! [scan.distribution.prod]
 //! policy = "strict"          # per distribution; "none" allows everything
 //!
+//! [storage]                  # where blobs live; default: kind = "filesystem" (<data>/blobs)
+//! kind = "s3"                # an S3-compatible object store
+//! endpoint = "http://127.0.0.1:9000" # default: AWS's own
+//! bucket = "repod"
+//! region = "us-east-1"       # the default
+//! prefix = "prod"            # keys start with it; default: none
+//! orphan-grace-seconds = 3600 # an unreferenced blob younger than this is
+//!                            # kept (another node may be committing it)
+//! # credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN)
+//!
 //! [plugin.example]           # handed to the plugin named "example" as JSON
 //! disable = ["old-release"]
 //! ```
@@ -121,7 +131,100 @@ struct FileConfig {
     #[serde(default)]
     advisories: FileAdvisories,
     #[serde(default)]
+    storage: FileStorage,
+    #[serde(default)]
     plugin: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileStorage {
+    kind: Option<String>,
+    endpoint: Option<String>,
+    bucket: Option<String>,
+    region: Option<String>,
+    prefix: Option<String>,
+    orphan_grace_seconds: Option<u64>,
+}
+
+/// `[storage]`: where blobs live.
+#[derive(Debug, Clone, Default)]
+pub enum Storage {
+    /// `<data>/blobs/` (the default).
+    #[default]
+    Filesystem,
+    /// An S3-compatible object store; `<data>/blobs/` caches it.
+    S3(S3Config),
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    /// `None`: AWS's endpoint for the region.
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub region: String,
+    /// Prepended to every key, without slashes at either end.
+    pub prefix: String,
+    /// How old an object no row refers to must be before garbage
+    /// collection deletes it: another node may have stored it for an
+    /// upload whose rows it has not committed yet.
+    pub orphan_grace: Duration,
+}
+
+impl S3Config {
+    /// Endpoint, bucket and prefix, for logs (no credential).
+    pub fn label(&self) -> String {
+        format!(
+            "s3://{}/{} at {}",
+            self.bucket,
+            self.prefix,
+            self.endpoint.as_deref().unwrap_or("AWS")
+        )
+    }
+}
+
+fn storage(file: FileStorage) -> anyhow::Result<Storage> {
+    match file.kind.as_deref().unwrap_or("filesystem") {
+        "filesystem" => {
+            if file.endpoint.is_some()
+                || file.bucket.is_some()
+                || file.region.is_some()
+                || file.prefix.is_some()
+                || file.orphan_grace_seconds.is_some()
+            {
+                anyhow::bail!(
+                    "storage: endpoint, bucket, region, prefix and orphan-grace-seconds need kind = \"s3\""
+                );
+            }
+            Ok(Storage::Filesystem)
+        }
+        "s3" => {
+            let bucket = file
+                .bucket
+                .filter(|b| !b.is_empty())
+                .context("storage: kind = \"s3\" needs a bucket")?;
+            if let Some(endpoint) = &file.endpoint
+                && !endpoint.starts_with("http://")
+                && !endpoint.starts_with("https://")
+            {
+                anyhow::bail!("storage.endpoint: {endpoint:?} is not an http(s) URL");
+            }
+            let prefix = file.prefix.unwrap_or_default().trim_matches('/').to_owned();
+            if prefix.split('/').any(|part| part == "." || part == "..")
+                || prefix.contains("//")
+            {
+                anyhow::bail!("storage.prefix: {prefix:?} has an empty, . or .. segment");
+            }
+            Ok(Storage::S3(S3Config {
+                endpoint: file.endpoint,
+                bucket,
+                region: file.region.unwrap_or_else(|| "us-east-1".to_owned()),
+                prefix,
+                orphan_grace: Duration::from_secs(file.orphan_grace_seconds.unwrap_or(3600)),
+            }))
+        }
+        other => anyhow::bail!("storage.kind: {other:?} is not \"filesystem\" or \"s3\""),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -253,6 +356,8 @@ pub struct Settings {
     pub policies: PolicyConfig,
     /// Advisory feeds (`[advisories]`).
     pub feeds: FeedConfig,
+    /// Where blobs live (`[storage]`).
+    pub storage: Storage,
     /// Each plugin's config section, serialised as JSON for the plugin.
     pub plugin_sections: PluginSections,
 }
@@ -330,6 +435,7 @@ impl Settings {
         }
 
         let retention = retention(&file.versions)?;
+        let storage = storage(file.storage)?;
         let policies = policies(&file.scan);
         for feed in &file.advisories.feeds {
             let web = feed.starts_with("http://") || feed.starts_with("https://");
@@ -378,6 +484,7 @@ impl Settings {
             retention,
             policies,
             feeds,
+            storage,
             plugin_sections,
         })
     }

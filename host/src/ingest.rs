@@ -206,7 +206,7 @@ impl Packages {
         let (blobs, key, from) = (self.blobs.clone(), self.key.clone(), original.path.clone());
         tokio::task::spawn_blocking(move || match earlier {
             Some((sha256,)) => {
-                let path = blobs.path(&sha256);
+                let path = blobs.local(&sha256)?;
                 blobs.receive_with(|out| {
                     std::io::copy(&mut std::fs::File::open(&path)?, out)?;
                     Ok::<(), IngestError>(())
@@ -500,13 +500,11 @@ impl Packages {
             )
             .await?;
             tx.commit().await?;
-            for sha in blob {
-                if let Err(e) = self.blobs.remove(&sha) {
-                    tracing::error!(
-                        sha256 = sha,
-                        "cannot delete a discarded package's blob: {e}"
-                    );
-                }
+            for (sha, e) in self.blobs.remove_many(blob.into_iter().collect()).await {
+                tracing::error!(
+                    sha256 = sha,
+                    "cannot delete a discarded package's blob: {e}"
+                );
             }
             return Ok(Some((record, None)));
         };
@@ -529,14 +527,10 @@ impl Packages {
         let _writes = self.writes.lock().await;
         let known: std::collections::HashSet<String> =
             catalog::blob_hashes(&self.db).await?.into_iter().collect();
-        let mut removed = 0;
-        for sha in self.blobs.list()? {
-            if !known.contains(&sha) {
-                self.blobs.remove(&sha)?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        let blobs = self.blobs.clone();
+        Ok(tokio::task::spawn_blocking(move || blobs.collect(&known))
+            .await
+            .expect("blob collection panicked")?)
     }
 }
 

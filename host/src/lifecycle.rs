@@ -237,13 +237,14 @@ impl Packages {
                     ))
                 })?,
                 None => {
-                    let path = self.blobs.path(&source.record.sha256);
+                    let (blobs, sha) = (self.blobs.clone(), source.record.sha256.clone());
                     let limits = self.limits.clone();
-                    let package =
-                        tokio::task::spawn_blocking(move || repod_reader::read(&path, &limits))
-                            .await
-                            .expect("reader panicked")
-                            .map_err(|e| std::io::Error::other(e.to_string()))?;
+                    let package = tokio::task::spawn_blocking(move || {
+                        repod_reader::read(&blobs.local(&sha)?, &limits)
+                            .map_err(|e| std::io::Error::other(e.to_string()))
+                    })
+                    .await
+                    .expect("reader panicked")?;
                     let json = serde_json::to_string(&package).map_err(std::io::Error::other)?;
                     catalog::set_parsed(&self.db, &source.record.sha256, &json).await?;
                     package

@@ -145,8 +145,10 @@ async fn open_parts(settings: &Settings) -> anyhow::Result<Parts> {
     let db = db::open(&settings.database).await?;
     let plugins = load_plugins(settings).await?;
     let key = load_key(settings).await?;
-    let blobs = BlobStore::open(&settings.data)
-        .with_context(|| format!("cannot open blob store in {}", settings.data.display()))?;
+    let blobs = BlobStore::open(&settings.data, &settings.storage)
+        .await
+        .with_context(|| format!("cannot open the blob store of {}", settings.data.display()))?;
+    tracing::info!(blobs = blobs.describe(), "blob store ready");
     Ok(Parts {
         db,
         plugins,

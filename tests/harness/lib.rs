@@ -102,6 +102,47 @@ pub struct Daemon {
     /// Its PostgreSQL database (a private schema), when the suite runs on
     /// PostgreSQL; `None`: SQLite in the data directory.
     pub database: Option<String>,
+    /// Its object store (a private prefix in the test bucket), when the
+    /// suite runs on S3; `None`: blobs in the data directory.
+    pub storage: Option<repod::config::S3Config>,
+}
+
+/// When `REPOD_TEST_S3` names an S3-compatible endpoint (scripts/test sets
+/// it, with the credentials, for the suite's second run), a fresh prefix in
+/// its bucket `repod`: each daemon stores its blobs under its own.
+pub fn fresh_storage() -> Option<repod::config::S3Config> {
+    let endpoint = std::env::var("REPOD_TEST_S3").ok()?;
+    Some(repod::config::S3Config {
+        endpoint: Some(endpoint),
+        bucket: "repod".to_owned(),
+        region: "us-east-1".to_owned(),
+        prefix: format!("t-{}", unique()),
+        orphan_grace: Duration::from_secs(3600),
+    })
+}
+
+/// `[storage]` for `config` in a daemon's config file.
+pub fn storage_section(config: &repod::config::S3Config) -> String {
+    format!(
+        "\n[storage]\nkind = \"s3\"\nendpoint = {:?}\nbucket = {:?}\nregion = {:?}\nprefix = {:?}\n\
+         orphan-grace-seconds = {}\n",
+        config.endpoint.as_deref().expect("test endpoint"),
+        config.bucket,
+        config.region,
+        config.prefix,
+        config.orphan_grace.as_secs()
+    )
+}
+
+/// A name no other daemon of this suite run has.
+fn unique() -> String {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}_{nanos}_{seq}", std::process::id())
 }
 
 /// When `REPOD_TEST_POSTGRES` names a PostgreSQL database (scripts/test
@@ -109,13 +150,7 @@ pub struct Daemon {
 /// it: each daemon gets its own, as each gets its own data directory.
 pub fn fresh_database() -> Option<String> {
     let base = std::env::var("REPOD_TEST_POSTGRES").ok()?;
-    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let schema = format!("t_{}_{nanos}_{seq}", std::process::id());
+    let schema = format!("t_{}", unique());
     let out = Command::new("psql")
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &base, "-c"])
         .arg(format!("CREATE SCHEMA {schema}"))
@@ -128,6 +163,8 @@ pub fn fresh_database() -> Option<String> {
 pub struct DaemonBuilder {
     config: Option<String>,
     sqlite: bool,
+    filesystem: bool,
+    orphan_grace: Option<Duration>,
     first_party: bool,
     fresh_key: bool,
     extra: Vec<(String, Vec<u8>)>,
@@ -150,6 +187,19 @@ impl DaemonBuilder {
     /// SQLite in the data directory even when the suite runs on PostgreSQL.
     pub fn sqlite(mut self) -> Self {
         self.sqlite = true;
+        self
+    }
+
+    /// Blobs in the data directory even when the suite runs on S3.
+    pub fn filesystem(mut self) -> Self {
+        self.filesystem = true;
+        self
+    }
+
+    /// In the S3 run, how old an unreferenced object must be before a
+    /// restart collects it (default an hour, as in production).
+    pub fn orphan_grace(mut self, grace: Duration) -> Self {
+        self.orphan_grace = Some(grace);
         self
     }
 
@@ -177,7 +227,22 @@ impl DaemonBuilder {
         if !self.fresh_key {
             install_shared_key(data.path());
         }
-        let config = self.config.as_ref().map(|text| {
+        let storage = match self.filesystem {
+            true => None,
+            false => fresh_storage().map(|mut s3| {
+                s3.orphan_grace = self.orphan_grace.unwrap_or(s3.orphan_grace);
+                s3
+            }),
+        };
+        let text = match (&self.config, &storage) {
+            (text, Some(s3)) => Some(format!(
+                "{}{}",
+                text.as_deref().unwrap_or(""),
+                storage_section(s3)
+            )),
+            (text, None) => text.clone(),
+        };
+        let config = text.map(|text| {
             let path = data.path().join("repod.toml");
             std::fs::write(&path, text).unwrap();
             path
@@ -193,6 +258,7 @@ impl DaemonBuilder {
             port,
             config,
             database,
+            storage,
         };
         daemon.wait_ready();
         daemon.admin = daemon.token("admin", "admin");
@@ -266,6 +332,8 @@ impl Daemon {
         DaemonBuilder {
             config: None,
             sqlite: false,
+            filesystem: false,
+            orphan_grace: None,
             first_party: true,
             fresh_key: false,
             extra: vec![],
@@ -331,7 +399,27 @@ impl Daemon {
         if let Some(database) = &self.database {
             cmd.env("REPOD_DATABASE_URL", database);
         }
+        if let Some(config) = &self.config {
+            cmd.env("REPOD_CONFIG", config);
+        }
         cmd
+    }
+
+    /// The SHA-256 of every blob the daemon stored, sorted: the files of
+    /// `<data>/blobs`, or the objects under its prefix in the S3 run.
+    pub fn stored_blobs(&self) -> Vec<String> {
+        let mut out: Vec<String> = match &self.storage {
+            None => fixtures::snapshot(&self.data.path().join("blobs"))
+                .iter()
+                .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect(),
+            Some(s3) => object_keys(s3, "blobs/sha256")
+                .into_iter()
+                .map(|k| k.rsplit('/').next().unwrap().to_owned())
+                .collect(),
+        };
+        out.sort();
+        out
     }
 
     /// Creates a token with the real CLI against the data directory, while
@@ -667,4 +755,36 @@ pub fn advisories_dir() -> PathBuf {
 /// The bytes of one record file of [`advisories_dir`].
 pub fn advisory_record(file: &str) -> Vec<u8> {
     std::fs::read(advisories_dir().join(file)).unwrap()
+}
+
+/// Every key under `rel` in the daemon's prefix of the test bucket.
+pub fn object_keys(s3: &repod::config::S3Config, rel: &str) -> Vec<String> {
+    use futures_util::TryStreamExt;
+    let store = repod::blobs::remote::client(s3).expect("S3 client");
+    let prefix = repod::blobs::remote::key(&s3.prefix, rel);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            store
+                .list(Some(&prefix))
+                .map_ok(|m| m.location.to_string())
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .expect("list the test bucket")
+}
+
+/// Stores `bytes` at `rel` under the daemon's prefix of the test bucket.
+pub fn put_object(s3: &repod::config::S3Config, rel: &str, bytes: &[u8]) {
+    use object_store::ObjectStoreExt;
+    let store = repod::blobs::remote::client(s3).expect("S3 client");
+    let key = repod::blobs::remote::key(&s3.prefix, rel);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(store.put(&key, bytes.to_vec().into()))
+        .expect("put into the test bucket");
 }

@@ -622,7 +622,7 @@ impl Built {
     ) -> Result<usize, PublishError> {
         let mut linked = 0;
         for (path, sha) in only.unwrap_or(&self.view.pool) {
-            if tree::link_pool_file(repos, path, &blobs.path(sha))? {
+            if tree::link_pool_file(repos, path, &blobs.local(sha)?)? {
                 linked += 1;
             }
         }

@@ -427,10 +427,9 @@ impl Worker {
         if let Err(e) = versions::clear_trash(&self.db, &collected.pool_paths).await {
             tracing::error!("cannot clear the pool trash: {e}");
         }
-        for sha in &collected.blobs {
-            if let Err(e) = self.blobs.remove(sha) {
-                tracing::error!(sha256 = sha, "cannot delete a collected blob: {e}");
-            }
+        let blobs = collected.blobs.iter().cloned().collect();
+        for (sha, e) in self.blobs.remove_many(blobs).await {
+            tracing::error!(sha256 = sha, "cannot delete a collected blob: {e}");
         }
         if !collected.versions.is_empty() {
             tracing::info!(

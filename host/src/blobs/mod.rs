@@ -6,18 +6,29 @@
 //! the database rows that refer to it are committed. A crash can therefore
 //! leave at worst a blob that no row refers to, which [`BlobStore::orphans`]
 //! finds and garbage collection removes; never a row without its blob.
+//!
+//! With `[storage] kind = "s3"` the blobs live in an object store
+//! ([`remote`]): commit uploads the accepted file and returns once the
+//! store confirmed it, and `<data>/blobs/` becomes this node's cache of the
+//! blobs it stored or read ([`BlobStore::local`] fetches a missing one).
 
+pub mod remote;
+
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-/// The blob store rooted in the data directory.
+/// The blob store: files in the data directory, or an object store with
+/// the data directory as its local cache.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     blobs: PathBuf,
     tmp: PathBuf,
+    remote: Option<remote::Remote>,
 }
+
 
 /// An upload being received: a temporary file plus its running hash.
 /// Dropping it deletes the file, so every early return cleans up.
@@ -51,6 +62,12 @@ pub enum BlobError {
     Io(#[from] std::io::Error),
 }
 
+fn random_name() -> String {
+    let mut name = [0u8; 16];
+    getrandom::fill(&mut name).expect("OS random source");
+    hex::encode(name)
+}
+
 pub fn human_size(bytes: u64) -> String {
     const GIB: u64 = 1 << 30;
     const MIB: u64 = 1 << 20;
@@ -64,10 +81,32 @@ pub fn human_size(bytes: u64) -> String {
 }
 
 impl BlobStore {
-    pub fn open(data: &Path) -> std::io::Result<BlobStore> {
+    /// Opens the store `storage` names (inside the runtime: an object
+    /// store is asked whether its bucket answers).
+    pub async fn open(
+        data: &Path,
+        storage: &crate::config::Storage,
+    ) -> std::io::Result<BlobStore> {
+        let remote = match storage {
+            crate::config::Storage::Filesystem => None,
+            crate::config::Storage::S3(config) => Some(remote::Remote::open(config).await?),
+        };
+        let data = data.to_owned();
+        tokio::task::spawn_blocking(move || BlobStore::open_local(&data, remote))
+            .await
+            .expect("blob store open panicked")
+    }
+
+    /// The filesystem store in `data` (tests, tools).
+    pub fn open_filesystem(data: &Path) -> std::io::Result<BlobStore> {
+        BlobStore::open_local(data, None)
+    }
+
+    fn open_local(data: &Path, remote: Option<remote::Remote>) -> std::io::Result<BlobStore> {
         let store = BlobStore {
             blobs: data.join("blobs").join("sha256"),
             tmp: data.join("tmp"),
+            remote,
         };
         std::fs::create_dir_all(&store.blobs)?;
         std::fs::create_dir_all(&store.tmp)?;
@@ -78,20 +117,44 @@ impl BlobStore {
         Ok(store)
     }
 
-    /// Where the blob with this SHA-256 lives.
+    /// Where the blob with this SHA-256 lives on this node: the blob
+    /// itself, or its cached copy (see [`BlobStore::local`]).
     pub fn path(&self, sha256: &str) -> PathBuf {
         self.blobs.join(&sha256[..2]).join(sha256)
     }
 
-    pub fn root(&self) -> &Path {
-        &self.blobs
+    /// What the store is, for logs: a directory or an object store.
+    pub fn describe(&self) -> String {
+        match &self.remote {
+            None => self.blobs.display().to_string(),
+            Some(remote) => format!("{} (cached in {})", remote.label(), self.blobs.display()),
+        }
+    }
+
+    /// The blob as a local file: [`BlobStore::path`], fetched from the
+    /// object store first if this node has no copy. Blocking.
+    pub fn local(&self, sha256: &str) -> std::io::Result<PathBuf> {
+        let path = self.path(sha256);
+        let Some(remote) = &self.remote else {
+            return Ok(path);
+        };
+        if path.exists() {
+            return Ok(path);
+        }
+        let tmp = self.tmp.join(format!("fetch-{}", random_name()));
+        let fetched = remote.fetch(sha256, &tmp).and_then(|()| {
+            std::fs::create_dir_all(path.parent().expect("blob path has a parent"))?;
+            std::fs::rename(&tmp, &path)
+        });
+        if fetched.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        fetched.map(|()| path)
     }
 
     /// Starts receiving an upload of at most `limit` bytes.
     pub async fn incoming(&self, limit: u64) -> std::io::Result<Incoming> {
-        let mut name = [0u8; 16];
-        getrandom::fill(&mut name).expect("OS random source");
-        let path = self.tmp.join(format!("upload-{}", hex::encode(name)));
+        let path = self.tmp.join(format!("upload-{}", random_name()));
         let file = tokio::fs::File::create(&path).await?;
         Ok(Incoming {
             path,
@@ -124,9 +187,7 @@ impl BlobStore {
                 self.inner.flush()
             }
         }
-        let mut name = [0u8; 16];
-        getrandom::fill(&mut name).expect("OS random source");
-        let path = self.tmp.join(format!("made-{}", hex::encode(name)));
+        let path = self.tmp.join(format!("made-{}", random_name()));
         let file = std::fs::File::create(&path)?;
         // Deleted on every early return, like an upload.
         let mut received = Received {
@@ -153,8 +214,13 @@ impl BlobStore {
         self.commit_file(&received.path, &received.sha256)
     }
 
-    /// [`BlobStore::commit`] of the received file at `path`.
+    /// [`BlobStore::commit`] of the received file at `path`. With an
+    /// object store, returns once the store confirmed the object; the
+    /// local copy is then kept as cache. Blocking.
     pub fn commit_file(&self, path: &Path, sha256: &str) -> std::io::Result<()> {
+        if let Some(remote) = &self.remote {
+            remote.put(path, sha256, std::fs::metadata(path)?.len())?;
+        }
         let target = self.path(sha256);
         if target.exists() {
             return Ok(());
@@ -167,16 +233,64 @@ impl BlobStore {
         Ok(())
     }
 
-    /// Deletes a blob nothing refers to any more.
+    /// Deletes a blob nothing refers to any more (the object, then this
+    /// node's copy).
     pub fn remove(&self, sha256: &str) -> std::io::Result<()> {
+        if let Some(remote) = &self.remote {
+            remote.remove(sha256)?;
+        }
+        self.remove_local(sha256)
+    }
+
+    /// [`BlobStore::remove`] of each, off the async threads; returns the
+    /// failures.
+    pub async fn remove_many(&self, shas: Vec<String>) -> Vec<(String, std::io::Error)> {
+        let blobs = self.clone();
+        tokio::task::spawn_blocking(move || {
+            shas.into_iter()
+                .filter_map(|sha| blobs.remove(&sha).err().map(|e| (sha, e)))
+                .collect()
+        })
+        .await
+        .expect("blob removal panicked")
+    }
+
+    fn remove_local(&self, sha256: &str) -> std::io::Result<()> {
         match std::fs::remove_file(self.path(sha256)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
     }
 
-    /// Every stored blob's SHA-256.
-    pub fn list(&self) -> std::io::Result<Vec<String>> {
+    /// Deletes the blobs not in `known`: every such file of a filesystem
+    /// store; in an object store, the objects older than its
+    /// `orphan-grace-seconds`, and this node's copies. Returns how many blobs
+    /// (not copies) were deleted. Blocking.
+    pub fn collect(&self, known: &HashSet<String>) -> std::io::Result<usize> {
+        let mut removed = 0;
+        if let Some(remote) = &self.remote {
+            let cutoff = chrono::Utc::now()
+                - chrono::Duration::from_std(remote.orphan_grace).unwrap_or(chrono::Duration::MAX);
+            for (sha, stored) in remote.list()? {
+                if !known.contains(&sha) && stored < cutoff {
+                    remote.remove(&sha)?;
+                    removed += 1;
+                }
+            }
+        }
+        for sha in self.list_local()? {
+            if !known.contains(&sha) {
+                self.remove_local(&sha)?;
+                if self.remote.is_none() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Every blob file (or cached copy) in the data directory.
+    fn list_local(&self) -> std::io::Result<Vec<String>> {
         let mut out = Vec::new();
         for shard in std::fs::read_dir(&self.blobs)? {
             let shard = shard?;
