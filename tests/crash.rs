@@ -89,7 +89,11 @@ fn killed_mid_upload_keeps_every_acknowledged_package_and_nothing_else() {
         if daemon.storage.is_some() {
             let mut expected: Vec<String> = rows.values().cloned().collect();
             expected.sort();
-            assert_eq!(daemon.stored_blobs(), expected, "round {round}: stored objects");
+            assert_eq!(
+                daemon.stored_blobs(),
+                expected,
+                "round {round}: stored objects"
+            );
         }
         for sha in rows.values() {
             let blob = blobs
@@ -150,7 +154,7 @@ fn a_restart_collects_what_a_crash_leaves() {
         assert_eq!(daemon.stored_blobs().len(), 2);
     }
     daemon.restart();
-    assert_eq!(daemon.stored_blobs(), [kept_sha.clone()]);
+    assert_eq!(daemon.stored_blobs(), std::slice::from_ref(&kept_sha));
 
     let blobs: Vec<String> = fixtures::snapshot(&data.join("blobs"))
         .into_iter()

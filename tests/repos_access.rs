@@ -1,6 +1,10 @@
 //! /repos/ serves the published trees: anonymously by default, behind a
 //! reader token when `repos-require-token = true`, and never a file outside
 //! the tree.
+//!
+//! These tests place files in a daemon's tree directory, so their daemons
+//! keep the filesystem store in the S3 run too (a node serving from the
+//! object store serves only what its generations name: tests/object_store.rs).
 
 use std::io::{Read, Write};
 
@@ -24,7 +28,7 @@ fn age(path: &std::path::Path, secs: u64) {
 
 #[test]
 fn repos_are_anonymous_by_default_and_never_escape() {
-    let daemon = Daemon::start();
+    let daemon = Daemon::builder().filesystem().start();
     place(&daemon);
     let got = daemon.get("/repos/dists/hello.txt", None);
     assert_eq!((got.status, got.body.as_str()), (200, Some("hello\n")));
@@ -79,6 +83,7 @@ fn repos_are_anonymous_by_default_and_never_escape() {
 #[test]
 fn a_config_switch_makes_repos_need_a_reader_token() {
     let daemon = Daemon::builder()
+        .filesystem()
         .config("repos-require-token = true\n")
         .start();
     place(&daemon);
@@ -209,7 +214,7 @@ fn replace(daemon: &Daemon, rel: &str, bytes: &[u8]) {
 
 #[test]
 fn files_carry_validators_and_answer_conditional_requests() {
-    let daemon = Daemon::start();
+    let daemon = Daemon::builder().filesystem().start();
     place(&daemon);
     let url = "/repos/dists/hello.txt";
     let first = get(&daemon, url, &[]);
@@ -298,7 +303,7 @@ fn a_file_younger_than_a_second_has_no_date_to_revalidate_with() {
     // its first version was served in would keep the same date, and a
     // client revalidating with If-Modified-Since would keep the old copy.
     // So a file younger than a second is served without Last-Modified.
-    let daemon = Daemon::start();
+    let daemon = Daemon::builder().filesystem().start();
     let path = daemon.data.path().join("repos/dists/young.txt");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, b"new\n").unwrap();
@@ -327,7 +332,7 @@ fn a_file_younger_than_a_second_has_no_date_to_revalidate_with() {
 
 #[test]
 fn a_file_replaced_by_rename_gets_a_new_etag() {
-    let daemon = Daemon::start();
+    let daemon = Daemon::builder().filesystem().start();
     place(&daemon);
     let url = "/repos/dists/hello.txt";
     let old = get(&daemon, url, &[]).etag();
@@ -346,7 +351,7 @@ fn a_file_replaced_by_rename_gets_a_new_etag() {
 
 #[test]
 fn byte_ranges() {
-    let daemon = Daemon::start();
+    let daemon = Daemon::builder().filesystem().start();
     let small = b"0123456789abcdefghij";
     put(&daemon, "pool/small.bin", small);
     let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
@@ -419,7 +424,7 @@ fn byte_ranges() {
 
 #[test]
 fn head_has_the_headers_and_no_body() {
-    let daemon = Daemon::start();
+    let daemon = Daemon::builder().filesystem().start();
     place(&daemon);
     let url = "/repos/dists/hello.txt";
     let etag = get(&daemon, url, &[]).etag();
@@ -450,7 +455,7 @@ fn head_has_the_headers_and_no_body() {
 
 #[test]
 fn content_types_follow_the_file_names() {
-    let daemon = Daemon::start();
+    let daemon = Daemon::builder().filesystem().start();
     let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     let cases = [
         ("dists/jammy/InRelease", "text/plain"),
@@ -527,7 +532,7 @@ fn content_types_follow_the_file_names() {
 #[test]
 fn symlinks_are_followed_only_inside_the_tree() {
     use std::os::unix::fs::symlink;
-    let daemon = Daemon::start();
+    let daemon = Daemon::builder().filesystem().start();
     place(&daemon);
     put(&daemon, "dists/jammy/Release", b"Suite: jammy\n");
     let repos = daemon.data.path().join("repos");
@@ -575,7 +580,7 @@ fn leaks(body: &[u8], secret: &[u8]) -> bool {
 
 #[test]
 fn directories_are_not_listed() {
-    let daemon = Daemon::start();
+    let daemon = Daemon::builder().filesystem().start();
     place(&daemon);
     put(&daemon, "dists/jammy/Release", b"Suite: jammy\n");
     for url in [
@@ -599,6 +604,7 @@ fn directories_are_not_listed() {
 #[test]
 fn with_a_token_required_conditionals_do_not_bypass_it() {
     let daemon = Daemon::builder()
+        .filesystem()
         .config("repos-require-token = true\n")
         .start();
     place(&daemon);

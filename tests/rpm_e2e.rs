@@ -375,10 +375,7 @@ fn dnf_refuses_a_tampered_repomd() {
     let file = fixtures::rpm(dir.path(), "tamper", "1.0", "1", "noarch", "");
     daemon.upload_file("almalinux9", &token, &file);
     daemon.publish("almalinux9", &token);
-    let repomd = daemon
-        .data
-        .path()
-        .join("repos/almalinux9/x86_64/repodata/repomd.xml");
+    let repomd = daemon.served_file("almalinux9/x86_64/repodata/repomd.xml");
     let original = std::fs::read_to_string(&repomd).unwrap();
     let edited = original.replacen("<revision>", "<revision>1", 1);
     assert_ne!(edited, original, "repomd.xml has a <revision> to edit");

@@ -41,6 +41,8 @@
 //! prefix = "prod"            # keys start with it; default: none
 //! orphan-grace-seconds = 3600 # an unreferenced blob younger than this is
 //!                            # kept (another node may be committing it)
+//! export-prefix = "public"   # also lay every published tree out under this
+//!                            # prefix of the bucket, for clients reading it
 //! # credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN)
 //!
 //! [plugin.example]           # handed to the plugin named "example" as JSON
@@ -145,6 +147,7 @@ struct FileStorage {
     region: Option<String>,
     prefix: Option<String>,
     orphan_grace_seconds: Option<u64>,
+    export_prefix: Option<String>,
 }
 
 /// `[storage]`: where blobs live.
@@ -169,6 +172,9 @@ pub struct S3Config {
     /// collection deletes it: another node may have stored it for an
     /// upload whose rows it has not committed yet.
     pub orphan_grace: Duration,
+    /// Where in the bucket published trees are also laid out as files,
+    /// for clients or a CDN reading the bucket directly.
+    pub export_prefix: Option<String>,
 }
 
 impl S3Config {
@@ -183,6 +189,15 @@ impl S3Config {
     }
 }
 
+/// A key prefix without slashes at either end, or an error naming `what`.
+fn key_prefix(what: &str, text: Option<String>) -> anyhow::Result<String> {
+    let prefix = text.unwrap_or_default().trim_matches('/').to_owned();
+    if prefix.split('/').any(|part| part == "." || part == "..") || prefix.contains("//") {
+        anyhow::bail!("{what}: {prefix:?} has an empty, . or .. segment");
+    }
+    Ok(prefix)
+}
+
 fn storage(file: FileStorage) -> anyhow::Result<Storage> {
     match file.kind.as_deref().unwrap_or("filesystem") {
         "filesystem" => {
@@ -191,9 +206,11 @@ fn storage(file: FileStorage) -> anyhow::Result<Storage> {
                 || file.region.is_some()
                 || file.prefix.is_some()
                 || file.orphan_grace_seconds.is_some()
+                || file.export_prefix.is_some()
             {
                 anyhow::bail!(
-                    "storage: endpoint, bucket, region, prefix and orphan-grace-seconds need kind = \"s3\""
+                    "storage: endpoint, bucket, region, prefix, orphan-grace-seconds and \
+                     export-prefix need kind = \"s3\""
                 );
             }
             Ok(Storage::Filesystem)
@@ -209,18 +226,36 @@ fn storage(file: FileStorage) -> anyhow::Result<Storage> {
             {
                 anyhow::bail!("storage.endpoint: {endpoint:?} is not an http(s) URL");
             }
-            let prefix = file.prefix.unwrap_or_default().trim_matches('/').to_owned();
-            if prefix.split('/').any(|part| part == "." || part == "..")
-                || prefix.contains("//")
-            {
-                anyhow::bail!("storage.prefix: {prefix:?} has an empty, . or .. segment");
-            }
+            let prefix = key_prefix("storage.prefix", file.prefix)?;
+            let export_prefix = match file.export_prefix {
+                None => None,
+                Some(text) => {
+                    let export = key_prefix("storage.export-prefix", Some(text))?;
+                    let (a, b): (Vec<&str>, Vec<&str>) = (
+                        prefix.split('/').filter(|s| !s.is_empty()).collect(),
+                        export.split('/').filter(|s| !s.is_empty()).collect(),
+                    );
+                    // The export sweep deletes what its prefix holds beyond
+                    // the trees: it must not hold the store's own keys.
+                    let holds_store = b.is_empty() || a.starts_with(&b);
+                    let inside_store =
+                        b.starts_with(&a) && matches!(b.get(a.len()), Some(&("blobs" | "trees")));
+                    if holds_store || inside_store {
+                        anyhow::bail!(
+                            "storage.export-prefix: {export:?} overlaps the keys of storage.prefix \
+                             {prefix:?}; use a prefix beside it (e.g. \"public\")"
+                        );
+                    }
+                    Some(export)
+                }
+            };
             Ok(Storage::S3(S3Config {
                 endpoint: file.endpoint,
                 bucket,
                 region: file.region.unwrap_or_else(|| "us-east-1".to_owned()),
                 prefix,
                 orphan_grace: Duration::from_secs(file.orphan_grace_seconds.unwrap_or(3600)),
+                export_prefix,
             }))
         }
         other => anyhow::bail!("storage.kind: {other:?} is not \"filesystem\" or \"s3\""),

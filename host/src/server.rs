@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::db;
 use crate::ingest::Packages;
 use crate::plugins::{PluginHost, PluginKind};
+use crate::publish::objects::TreeStore;
 use crate::publish::{Publisher, Setup};
 use crate::signing::SigningKey;
 
@@ -24,6 +25,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         plugins,
         key,
         blobs,
+        trees,
     } = open_parts(&settings).await?;
     let writes = WriteLock::default();
     let publisher = Publisher::start(
@@ -35,9 +37,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             writes: writes.clone(),
             keep_superseded: settings.keep_superseded,
             retention: settings.retention.clone(),
+            trees: trees.clone(),
         },
         &settings.data,
     )?;
+    if let Some(trees) = trees {
+        tokio::spawn(follow_generations(trees));
+    }
     let packages = Arc::new(Packages {
         db: db.clone(),
         blobs,
@@ -115,6 +121,20 @@ async fn sync_feeds(state: AppState, every: std::time::Duration) {
     }
 }
 
+/// How often a node looks for tree generations other nodes stored.
+const GENERATIONS_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keeps the served index in step with the generations in the database
+/// (this node's publishes refresh it at once; other nodes' within a poll).
+async fn follow_generations(trees: Arc<TreeStore>) {
+    loop {
+        tokio::time::sleep(GENERATIONS_POLL).await;
+        if let Err(e) = trees.refresh().await {
+            tracing::warn!("cannot read the stored tree generations: {e}");
+        }
+    }
+}
+
 /// How often approvals are checked for expiry.
 const EXPIRY_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -137,6 +157,8 @@ struct Parts {
     plugins: Arc<PluginHost>,
     key: Arc<SigningKey>,
     blobs: BlobStore,
+    /// With an object store: the published trees kept there.
+    trees: Option<Arc<TreeStore>>,
 }
 
 async fn open_parts(settings: &Settings) -> anyhow::Result<Parts> {
@@ -149,11 +171,28 @@ async fn open_parts(settings: &Settings) -> anyhow::Result<Parts> {
         .await
         .with_context(|| format!("cannot open the blob store of {}", settings.data.display()))?;
     tracing::info!(blobs = blobs.describe(), "blob store ready");
+    let trees = match (blobs.remote(), &settings.storage) {
+        (Some(remote), crate::config::Storage::S3(s3)) => {
+            let export = s3.export_prefix.as_deref().map(|p| remote.with_prefix(p));
+            let trees = TreeStore::new(
+                remote.clone(),
+                export,
+                blobs.clone(),
+                db.clone(),
+                &settings.data,
+                settings.repos_dir().join(crate::publish::RESERVED_TOP),
+            )?;
+            trees.refresh().await?;
+            Some(Arc::new(trees))
+        }
+        _ => None,
+    };
     Ok(Parts {
         db,
         plugins,
         key,
         blobs,
+        trees,
     })
 }
 
@@ -214,6 +253,7 @@ pub async fn publish_once(
         plugins,
         key,
         blobs,
+        trees,
     } = open_parts(&settings).await?;
     let registry = plugins.registry();
     let dists = if dists.is_empty() {
@@ -238,6 +278,7 @@ pub async fn publish_once(
             writes: WriteLock::default(),
             keep_superseded: settings.keep_superseded,
             retention: settings.retention.clone(),
+            trees,
         },
         &settings.data,
         &dists,

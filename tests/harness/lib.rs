@@ -118,6 +118,7 @@ pub fn fresh_storage() -> Option<repod::config::S3Config> {
         region: "us-east-1".to_owned(),
         prefix: format!("t-{}", unique()),
         orphan_grace: Duration::from_secs(3600),
+        export_prefix: None,
     })
 }
 
@@ -131,7 +132,10 @@ pub fn storage_section(config: &repod::config::S3Config) -> String {
         config.region,
         config.prefix,
         config.orphan_grace.as_secs()
-    )
+    ) + &match &config.export_prefix {
+        Some(prefix) => format!("export-prefix = {prefix:?}\n"),
+        None => String::new(),
+    }
 }
 
 /// A name no other daemon of this suite run has.
@@ -165,6 +169,9 @@ pub struct DaemonBuilder {
     sqlite: bool,
     filesystem: bool,
     orphan_grace: Option<Duration>,
+    export_prefix: Option<String>,
+    /// Another node of the same installation: its database and storage.
+    sharing: Option<(Option<String>, Option<repod::config::S3Config>)>,
     first_party: bool,
     fresh_key: bool,
     extra: Vec<(String, Vec<u8>)>,
@@ -203,6 +210,26 @@ impl DaemonBuilder {
         self
     }
 
+    /// In the S3 run, `[storage] export-prefix`.
+    pub fn export_prefix(mut self, prefix: &str) -> Self {
+        self.export_prefix = Some(prefix.to_owned());
+        self
+    }
+
+    /// Another node of `other`'s installation: its own data directory, the
+    /// same database and object store (and, as every test daemon, the
+    /// same signing key).
+    pub fn sharing(mut self, other: &Daemon) -> Self {
+        let database = other.database.clone().or_else(|| {
+            Some(format!(
+                "sqlite:{}",
+                other.data.path().join("repod.db").display()
+            ))
+        });
+        self.sharing = Some((database, other.storage.clone()));
+        self
+    }
+
     pub fn without_first_party(mut self) -> Self {
         self.first_party = false;
         self
@@ -227,10 +254,14 @@ impl DaemonBuilder {
         if !self.fresh_key {
             install_shared_key(data.path());
         }
-        let storage = match self.filesystem {
-            true => None,
-            false => fresh_storage().map(|mut s3| {
+        let storage = match (&self.sharing, self.filesystem) {
+            (Some((_, storage)), _) => storage.clone(),
+            (None, true) => None,
+            (None, false) => fresh_storage().map(|mut s3| {
                 s3.orphan_grace = self.orphan_grace.unwrap_or(s3.orphan_grace);
+                // Beside the daemon's own prefix, unique like it.
+                s3.export_prefix =
+                    (self.export_prefix.as_ref()).map(|p| format!("{}-{p}", s3.prefix));
                 s3
             }),
         };
@@ -248,7 +279,11 @@ impl DaemonBuilder {
             path
         });
         let port = free_port();
-        let database = if self.sqlite { None } else { fresh_database() };
+        let database = match (&self.sharing, self.sqlite) {
+            (Some((database, _)), _) => database.clone(),
+            (None, true) => None,
+            (None, false) => fresh_database(),
+        };
         let child = spawn(data.path(), port, config.as_deref(), database.as_deref());
         let mut daemon = Daemon {
             child,
@@ -261,7 +296,13 @@ impl DaemonBuilder {
             storage,
         };
         daemon.wait_ready();
-        daemon.admin = daemon.token("admin", "admin");
+        // Token names are unique per installation: another node's admin
+        // token gets its own.
+        let admin = match self.sharing {
+            None => "admin".to_owned(),
+            Some(_) => format!("admin-{port}"),
+        };
+        daemon.admin = daemon.token("admin", &admin);
         daemon
     }
 }
@@ -334,6 +375,8 @@ impl Daemon {
             sqlite: false,
             filesystem: false,
             orphan_grace: None,
+            export_prefix: None,
+            sharing: None,
             first_party: true,
             fresh_key: false,
             extra: vec![],
@@ -403,6 +446,26 @@ impl Daemon {
             cmd.env("REPOD_CONFIG", config);
         }
         cmd
+    }
+
+    /// The local file the daemon serves at `/repos/<path>`: in its tree, or
+    /// in the S3 run, its cached copy of the stored file (found by the
+    /// SHA-256 of what it serves). Editing it is tampering with what
+    /// clients get.
+    pub fn served_file(&self, path: &str) -> PathBuf {
+        if self.storage.is_none() {
+            return self.data.path().join("repos").join(path);
+        }
+        use sha2::Digest;
+        let (status, served) = self.get_bytes(&format!("/repos/{path}"));
+        assert_eq!(status, 200, "/repos/{path}");
+        let sha = hex::encode(sha2::Sha256::digest(&served));
+        let file = self
+            .data
+            .path()
+            .join(format!("cache/trees/{}/{sha}", &sha[..2]));
+        assert!(file.is_file(), "{path} is served from {}", file.display());
+        file
     }
 
     /// The SHA-256 of every blob the daemon stored, sorted: the files of

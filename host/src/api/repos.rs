@@ -126,18 +126,27 @@ async fn serve(root: Arc<Path>, publisher: Arc<Publisher>, request: Request) -> 
         Ok(path) => path,
         Err(response) => return response,
     };
-    let opened = {
-        let path = path.clone();
-        tokio::task::spawn_blocking(move || open_beneath(&root, &path)).await
+    let stored = publisher.trees().filter(|_| !local_only(&path));
+    let opened = match stored {
+        Some(trees) => open_stored(trees, &path).await,
+        None => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || {
+                open_beneath(&root, &path).map(|(file, meta)| {
+                    let validators = Validators::of(&meta);
+                    (file, meta, validators)
+                })
+            })
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
+        }
     };
-    let (file, meta) = match opened {
-        Ok(Ok(opened)) => opened,
-        Ok(Err(e)) if is_absent(&e) => return not_found(),
-        Ok(Err(e)) => return Problem::internal(format_args!("/repos/{path}: {e}")).into_response(),
-        Err(e) => return Problem::internal(e).into_response(),
+    let (file, meta, validators) = match opened {
+        Ok(opened) => opened,
+        Err(e) if is_absent(&e) => return not_found(),
+        Err(e) => return Problem::internal(format_args!("/repos/{path}: {e}")).into_response(),
     };
 
-    let validators = Validators::of(&meta);
     let headers = request.headers();
     match preconditions(headers, &validators) {
         Precondition::NotModified => {
@@ -248,6 +257,36 @@ fn tree_path(raw: &str) -> Option<String> {
     Some(path)
 }
 
+/// Paths every node serves from its own directory even when live trees
+/// come from the object store: the public keys (each node writes the same
+/// ones) and pinned trees (built on the node that is asked).
+fn local_only(path: &str) -> bool {
+    matches!(
+        path.split('/').next(),
+        Some(crate::publish::RESERVED_TOP | PINNED_TOP)
+    )
+}
+
+/// Opens the file the stored generations name at `path`, from this node's
+/// cache (fetched first if missing); validators from its SHA-256 and its
+/// generation's time, the same on every node.
+async fn open_stored(
+    trees: &crate::publish::objects::TreeStore,
+    path: &str,
+) -> io::Result<(std::fs::File, std::fs::Metadata, Validators)> {
+    let Some(entry) = trees.index().get(path).cloned() else {
+        return Err(io::ErrorKind::NotFound.into());
+    };
+    let local = trees.local(&entry).await?;
+    let file = std::fs::File::open(local)?;
+    let meta = file.metadata()?;
+    Ok((
+        file,
+        meta,
+        Validators::stored(&entry.sha256, entry.created_at),
+    ))
+}
+
 /// Opens `path` beneath `root` (symlinks followed only while they stay
 /// inside) and returns it with its metadata, or `NotFound` for anything but
 /// a regular file. Blocking.
@@ -349,6 +388,19 @@ impl Validators {
         Validators {
             etag,
             modified: settled.then_some(modified),
+        }
+    }
+
+    /// Validators of a stored file: its SHA-256, and the time its
+    /// generation was stored (no date within its first second, as above).
+    fn stored(sha256: &str, created_at: i64) -> Validators {
+        let created = UNIX_EPOCH + Duration::from_secs(u64::try_from(created_at).unwrap_or(0));
+        let settled = SystemTime::now()
+            .duration_since(created)
+            .is_ok_and(|age| age >= Duration::from_secs(1));
+        Validators {
+            etag: format!("\"{sha256}\""),
+            modified: settled.then_some(created),
         }
     }
 

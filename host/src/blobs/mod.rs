@@ -29,7 +29,6 @@ pub struct BlobStore {
     remote: Option<remote::Remote>,
 }
 
-
 /// An upload being received: a temporary file plus its running hash.
 /// Dropping it deletes the file, so every early return cleans up.
 pub struct Incoming {
@@ -83,10 +82,7 @@ pub fn human_size(bytes: u64) -> String {
 impl BlobStore {
     /// Opens the store `storage` names (inside the runtime: an object
     /// store is asked whether its bucket answers).
-    pub async fn open(
-        data: &Path,
-        storage: &crate::config::Storage,
-    ) -> std::io::Result<BlobStore> {
+    pub async fn open(data: &Path, storage: &crate::config::Storage) -> std::io::Result<BlobStore> {
         let remote = match storage {
             crate::config::Storage::Filesystem => None,
             crate::config::Storage::S3(config) => Some(remote::Remote::open(config).await?),
@@ -121,6 +117,11 @@ impl BlobStore {
     /// itself, or its cached copy (see [`BlobStore::local`]).
     pub fn path(&self, sha256: &str) -> PathBuf {
         self.blobs.join(&sha256[..2]).join(sha256)
+    }
+
+    /// The object store, if blobs live in one.
+    pub fn remote(&self) -> Option<&remote::Remote> {
+        self.remote.as_ref()
     }
 
     /// What the store is, for logs: a directory or an object store.

@@ -57,15 +57,17 @@ pub fn client(config: &S3Config) -> std::io::Result<Arc<dyn ObjectStore>> {
             .with_endpoint(endpoint)
             .with_allow_http(endpoint.starts_with("http://"));
     }
-    let store = builder.build().map_err(|e| {
-        std::io::Error::other(format!("cannot configure the S3 client: {e}"))
-    })?;
+    let store = builder
+        .build()
+        .map_err(|e| std::io::Error::other(format!("cannot configure the S3 client: {e}")))?;
     Ok(Arc::new(store))
 }
 
 /// Joins a key prefix and a relative key.
 pub fn key(prefix: &str, rel: &str) -> Key {
-    if prefix.is_empty() {
+    if rel.is_empty() {
+        Key::from(prefix)
+    } else if prefix.is_empty() {
         Key::from(rel)
     } else {
         Key::from(format!("{prefix}/{rel}"))
@@ -105,6 +107,15 @@ impl Remote {
 
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// The same store and bucket under another key prefix.
+    pub fn with_prefix(&self, prefix: &str) -> Remote {
+        Remote {
+            prefix: prefix.to_owned(),
+            label: format!("{} (prefix {prefix})", self.label),
+            ..self.clone()
+        }
     }
 
     fn key(&self, rel: &str) -> Key {
@@ -212,15 +223,6 @@ impl Remote {
             .map_err(io)
     }
 
-    /// Copies `from` to `to` inside the store (this one's prefix for
-    /// `from`, `into`'s for `to`: the same bucket).
-    pub async fn copy_into(&self, from: &str, into: &Remote, to: &str) -> std::io::Result<()> {
-        self.store
-            .copy(&self.key(from), &into.key(to))
-            .await
-            .map_err(io)
-    }
-
     /// Deletes `rel`; one that is not there is not an error.
     pub async fn delete(&self, rel: &str) -> std::io::Result<()> {
         match self.store.delete(&self.key(rel)).await {
@@ -231,22 +233,8 @@ impl Remote {
 
     /// Every key under `rel`, relative to this store's prefix.
     pub async fn list_under(&self, rel: &str) -> std::io::Result<Vec<String>> {
-        use futures_util::TryStreamExt;
-        let root = self.key(rel);
-        let metas: Vec<object_store::ObjectMeta> =
-            self.store.list(Some(&root)).try_collect().await.map_err(io)?;
-        let strip = if self.prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", self.prefix)
-        };
-        Ok(metas
-            .into_iter()
-            .filter_map(|m| {
-                let key = m.location.to_string();
-                key.strip_prefix(&strip).map(str::to_owned)
-            })
-            .collect())
+        let listed = self.list_dated(rel).await?;
+        Ok(listed.into_iter().map(|(key, _)| key).collect())
     }
 
     /// Deletes blob `sha256`; one that is not there is not an error.
@@ -254,21 +242,44 @@ impl Remote {
         self.block_on(self.delete(&blob_rel(sha256)))
     }
 
-    /// Every stored blob with the time it was stored.
+    /// Every stored blob with the time it was stored. Blocking.
     pub fn list(&self) -> std::io::Result<Vec<(String, chrono::DateTime<chrono::Utc>)>> {
-        self.block_on(async {
-            use futures_util::TryStreamExt;
-            let root = self.key("blobs/sha256");
-            let metas: Vec<object_store::ObjectMeta> =
-                self.store.list(Some(&root)).try_collect().await.map_err(io)?;
-            Ok(metas
-                .into_iter()
-                .filter_map(|m| {
-                    let name = m.location.filename()?.to_owned();
-                    is_sha256(&name).then_some((name, m.last_modified))
-                })
-                .collect())
-        })
+        let listed = self.block_on(self.list_dated("blobs/sha256"))?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|(key, stored)| {
+                let name = key.rsplit('/').next()?.to_owned();
+                is_sha256(&name).then_some((name, stored))
+            })
+            .collect())
+    }
+
+    /// Every key under `rel` (relative to this store's prefix) with the
+    /// time it was stored.
+    pub async fn list_dated(
+        &self,
+        rel: &str,
+    ) -> std::io::Result<Vec<(String, chrono::DateTime<chrono::Utc>)>> {
+        use futures_util::TryStreamExt;
+        let metas: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&self.key(rel)))
+            .try_collect()
+            .await
+            .map_err(io)?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| Some((self.unprefixed(m.location.as_ref())?, m.last_modified)))
+            .collect())
+    }
+
+    fn unprefixed(&self, key: &str) -> Option<String> {
+        if self.prefix.is_empty() {
+            return Some(key.to_owned());
+        }
+        key.strip_prefix(&self.prefix)?
+            .strip_prefix('/')
+            .map(str::to_owned)
     }
 }
 

@@ -38,6 +38,7 @@ pub const TABLES: &[&str] = &[
     "findings",
     "package_names",
     "decisions",
+    "tree_generations",
 ];
 
 /// Bound values per `INSERT`, under both engines' limits.

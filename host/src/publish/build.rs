@@ -268,6 +268,8 @@ pub struct Built {
     units: BTreeSet<String>,
     /// Content-addressed files (checksum-named, by-hash).
     addressed: BTreeSet<String>,
+    /// The top-level files, their signatures and public keys.
+    top: BTreeSet<String>,
     /// Every file written, with its SHA-256: what a later check of the
     /// live tree compares against.
     files: BTreeMap<String, String>,
@@ -516,8 +518,10 @@ pub fn render(
     let publication = family.render_top_level(dist, &published, now.max(0) as u64)?;
     phases.lap("render");
     let mut units = BTreeSet::new();
+    let mut top = BTreeSet::new();
     for file in &publication.files {
         units.insert(split_dir(&file.path).0.to_owned());
+        top.insert(file.path.clone());
         staging.write(&file.path, file.content.as_bytes())?;
         bytes += file.content.len() as u64;
         files.insert(file.path.clone(), sha256_hex(file.content.as_bytes()));
@@ -550,12 +554,14 @@ pub fn render(
     })?;
     for ((_, request), signature) in requests.iter().zip(signatures) {
         staging.write(&request.path, &signature)?;
+        top.insert(request.path.clone());
         bytes += signature.len() as u64;
         files.insert(request.path.clone(), sha256_hex(&signature));
     }
     for path in &publication.public_key_paths {
         let public = key.public_armored();
         staging.write(path, &public)?;
+        top.insert(path.clone());
         files.insert(path.clone(), sha256_hex(&public));
     }
     check_layout(&units, &files, &addressed, &snapshot.view.pool)?;
@@ -564,6 +570,7 @@ pub fn render(
         staging,
         units,
         addressed,
+        top,
         files,
         view: snapshot.view.clone(),
         bytes,
@@ -627,6 +634,17 @@ impl Built {
             }
         }
         Ok(linked)
+    }
+
+    /// What the object store keeps of this build (`objects.rs`).
+    pub fn published(&self) -> super::objects::Published {
+        super::objects::Published {
+            version: self.version,
+            files: self.files.clone(),
+            pool: self.view.pool.clone(),
+            top: self.top.clone(),
+            addressed: self.addressed.clone(),
+        }
     }
 
     /// Makes the build the distribution's live tree: pool links first (the

@@ -24,6 +24,7 @@
 mod build;
 mod compress;
 mod deltas;
+pub mod objects;
 mod snapshot;
 mod tree;
 mod worker;
@@ -38,7 +39,7 @@ use tokio::sync::{Notify, oneshot, watch};
 
 use build::Paths;
 pub use build::{Collected, Report};
-pub use tree::{PINNED_TOP, RETAIN_SECS};
+pub use tree::{PINNED_TOP, RESERVED_TOP, RETAIN_SECS};
 use worker::Worker;
 
 use crate::blobs::BlobStore;
@@ -157,6 +158,8 @@ pub struct Publisher {
     shown: Mutex<HashMap<String, i64>>,
     db: Db,
     paths: Paths,
+    /// With an object store: what `/repos/` serves live trees from.
+    trees: Option<Arc<objects::TreeStore>>,
 }
 
 /// Everything the publisher is started with.
@@ -168,6 +171,8 @@ pub struct Setup {
     pub writes: WriteLock,
     pub keep_superseded: Duration,
     pub retention: RetentionConfig,
+    /// With an object store: where each live tree goes (`objects.rs`).
+    pub trees: Option<Arc<objects::TreeStore>>,
 }
 
 impl Publisher {
@@ -185,6 +190,7 @@ impl Publisher {
             shown: Mutex::new(HashMap::new()),
             db: setup.db.clone(),
             paths: Paths::under(data),
+            trees: setup.trees.clone(),
         });
         let mut worker = Worker::new(setup, data);
         // Deltas made in the background ask for the publish that lists them.
@@ -196,6 +202,11 @@ impl Publisher {
         }));
         tokio::spawn(run(publisher.clone(), worker));
         Ok(publisher)
+    }
+
+    /// With an object store: the stored trees every node serves.
+    pub fn trees(&self) -> Option<&Arc<objects::TreeStore>> {
+        self.trees.as_ref()
     }
 
     /// Marks `dist` as changed: it is published within [`SETTLE`] plus the

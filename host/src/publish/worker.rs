@@ -41,6 +41,8 @@ pub(super) struct Worker {
     /// How delta RPMs not made yet are made (in the background in the
     /// daemon, see `Publisher::start`).
     pub(super) making: super::deltas::Making,
+    /// With an object store: each live tree is stored there too.
+    trees: Option<Arc<super::objects::TreeStore>>,
 }
 
 impl Worker {
@@ -59,6 +61,7 @@ impl Worker {
             known: HashMap::new(),
             cold: HashSet::new(),
             making: super::deltas::Making::Inline,
+            trees: setup.trees,
         }
     }
 
@@ -88,12 +91,31 @@ impl Worker {
             let state = tokio::task::spawn_blocking(move || State::load(&path))
                 .await
                 .expect("state load panicked");
-            let problem = if state.units.is_empty() || state.files.is_empty() {
-                Some("it was never published".to_owned())
-            } else if versions::awaits_publish(&self.db, &dist)
+            let awaits = versions::awaits_publish(&self.db, &dist)
                 .await
-                .unwrap_or(true)
-            {
+                .unwrap_or(true);
+            let problem = if self.trees.is_some() {
+                // Served from the object store: the local tree is only the
+                // publisher's workspace. A node that has none (or an old
+                // one) serves the stored generation and builds its next
+                // publish from scratch.
+                let problem = match awaits {
+                    true => Some("its packages were prepared again".to_owned()),
+                    false => self.stored_problem(&dist, latest).await,
+                };
+                if problem.is_none() && (state.version != latest || state.files.is_empty()) {
+                    self.cold.insert(dist.clone());
+                    publisher
+                        .shown
+                        .lock()
+                        .expect("shown")
+                        .insert(dist.clone(), latest);
+                    continue;
+                }
+                problem
+            } else if state.units.is_empty() || state.files.is_empty() {
+                Some("it was never published".to_owned())
+            } else if awaits {
                 Some("its packages were prepared again".to_owned())
             } else if state.version != latest {
                 Some(format!("it shows version {} of {latest}", state.version))
@@ -212,6 +234,7 @@ impl Worker {
         let paths = self.paths.clone();
         let keep_secs = self.keep_secs;
         let now = crate::db::now();
+        let storing = self.trees.is_some();
         let outcome = self
             .plugins
             .blocking(move |registry| {
@@ -220,7 +243,10 @@ impl Worker {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
                     let result = build::render(&snapshot, &registry, &key, &paths, &mut cache, now)
                         .and_then(|built| {
-                            built.go_live(&paths, &blobs, &mut state, keep_secs, link.as_ref())
+                            let published = storing.then(|| built.published());
+                            built
+                                .go_live(&paths, &blobs, &mut state, keep_secs, link.as_ref())
+                                .map(|report| (report, published))
                         });
                     (result, cache, state)
                 }))
@@ -235,7 +261,27 @@ impl Worker {
                 {
                     known.unlinked.clear();
                 }
-                result
+                let (report, published) = result?;
+                if let (Some(trees), Some(published)) = (&self.trees, published) {
+                    let started = std::time::Instant::now();
+                    if let Err(e) = trees
+                        .store(dist, &self.paths.repos, &published, self.keep_secs)
+                        .await
+                    {
+                        // The local tree moved on; the stored one did not:
+                        // the next publish starts from scratch and stores
+                        // every file again.
+                        self.cold.insert(dist.to_owned());
+                        return Err(e);
+                    }
+                    let mut report = report;
+                    report
+                        .phases_ms
+                        .insert("store", started.elapsed().as_secs_f64() * 1000.0);
+                    report.duration_ms += started.elapsed().as_secs_f64() * 1000.0;
+                    return Ok(report);
+                }
+                Ok(report)
             }
             // Cache and state went with the panic; both are rebuilt (the
             // state from its file) on the next publish.
@@ -321,6 +367,26 @@ impl Worker {
         }
     }
 
+    /// With an object store, why `dist`'s stored tree is not `latest`.
+    async fn stored_problem(&self, dist: &str, latest: i64) -> Option<String> {
+        self.trees.as_ref()?;
+        let stored: Result<Option<(i64,)>, _> = sqlx::query_as(
+            "SELECT version FROM tree_generations WHERE distribution = $1 \
+             ORDER BY generation DESC LIMIT 1",
+        )
+        .bind(dist)
+        .fetch_optional(&self.db)
+        .await;
+        match stored {
+            Err(e) => Some(format!("cannot read its stored generations: {e}")),
+            Ok(None) => Some("its tree is not in the object store".to_owned()),
+            Ok(Some((v,))) if v != latest => {
+                Some(format!("the object store shows version {v} of {latest}"))
+            }
+            Ok(Some(_)) => None,
+        }
+    }
+
     /// Moves `dist`'s live and pinned trees to `<data>/publish/retired/`,
     /// and unlinks the package files no served distribution lists.
     pub(super) async fn retire(&mut self, dist: &str) -> Result<(), PublishError> {
@@ -330,6 +396,9 @@ impl Worker {
         };
         self.known.remove(dist);
         self.caches.remove(dist);
+        if let Some(trees) = &self.trees {
+            trees.retire(dist).await?;
+        }
         let aside = self
             .paths
             .retired
@@ -427,7 +496,7 @@ impl Worker {
         if let Err(e) = versions::clear_trash(&self.db, &collected.pool_paths).await {
             tracing::error!("cannot clear the pool trash: {e}");
         }
-        let blobs = collected.blobs.iter().cloned().collect();
+        let blobs = collected.blobs.to_vec();
         for (sha, e) in self.blobs.remove_many(blobs).await {
             tracing::error!(sha256 = sha, "cannot delete a collected blob: {e}");
         }
@@ -453,6 +522,13 @@ impl Worker {
     pub(super) async fn sweep(&mut self) {
         for dist in self.dists() {
             self.collect(&dist).await;
+        }
+        if let Some(trees) = &self.trees {
+            match trees.sweep().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "stored and exported tree files collected"),
+                Err(e) => tracing::warn!("cannot collect stored tree files: {e}"),
+            }
         }
         // Delta RPMs of packages retention took, also once no distribution
         // makes deltas any more.

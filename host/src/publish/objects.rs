@@ -1,0 +1,505 @@
+//! Published trees in the object store (`[storage] kind = "s3"`), so that
+//! every node serves the same tree.
+//!
+//! An object store has no rename, so a generation cannot be switched in
+//! the way `tree.rs` switches a unit. Instead, after the publisher built a
+//! distribution's tree (in its data directory, as on one machine), every
+//! generated file is stored content-addressed (`trees/sha256/<ab>/<hash>`;
+//! package files are already stored as blobs), and only then one row of
+//! `tree_generations` is inserted, naming each path's SHA-256 (`files`,
+//! `pool`). That insert is the switch: a node serves a path from the rows
+//! it has loaded ([`Index`]), fetching the object into its cache on first
+//! use. Rows of earlier generations stay while their files are kept for
+//! readers in flight (the `keep-superseded-seconds` rule of `tree.rs`), so
+//! a client that read the previous Release still finds what it lists.
+//!
+//! With `[storage.export]`, each generation is also copied to a bucket
+//! laid out as the tree itself, for clients (or a CDN) reading the bucket
+//! directly: content-addressed files first, then package files, then the
+//! other indexes, the top-level files (Release, InRelease, repomd.xml and
+//! their signatures) last, so the bucket never shows a top-level file
+//! naming a missing file. What no kept generation lists is deleted by the
+//! sweep, after retention.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use futures_util::StreamExt;
+
+use super::PublishError;
+use crate::blobs::BlobStore;
+use crate::blobs::remote::Remote;
+use crate::db::{self, Db};
+
+/// Uploads (and export copies) in flight at once.
+const PARALLEL: usize = 8;
+
+/// What one publish made, as the object store keeps it.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    pub version: i64,
+    /// Every generated file -> its SHA-256.
+    pub files: BTreeMap<String, String>,
+    /// Every package file the version lists -> its blob's SHA-256.
+    pub pool: BTreeMap<String, String>,
+    /// The top-level files and their signatures: exported last.
+    pub top: BTreeSet<String>,
+    /// Content-addressed files (by-hash, checksum-named): exported first.
+    pub addressed: BTreeSet<String>,
+}
+
+/// A path a node serves: a generated file or a package's blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub sha256: String,
+    pub blob: bool,
+    /// When its generation was made (Unix seconds): `Last-Modified`.
+    pub created_at: i64,
+}
+
+/// Every path the loaded generations serve.
+#[derive(Debug, Default)]
+pub struct Index {
+    /// distribution -> (latest generation loaded, its paths incl. the
+    /// superseded files of its kept predecessors).
+    dists: HashMap<String, (i64, HashMap<String, Entry>)>,
+}
+
+impl Index {
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.dists.values().find_map(|(_, paths)| paths.get(path))
+    }
+}
+
+pub struct TreeStore {
+    remote: Remote,
+    export: Option<Remote>,
+    blobs: BlobStore,
+    db: Db,
+    cache: PathBuf,
+    tmp: PathBuf,
+    index: RwLock<Arc<Index>>,
+    /// Tree objects known to be stored: not asked for again.
+    stored: Mutex<HashSet<String>>,
+    /// Keys known to be in the export bucket, as (key, SHA-256).
+    exported: tokio::sync::Mutex<Option<HashMap<String, String>>>,
+    /// The public key files, exported with every generation.
+    keys: PathBuf,
+}
+
+fn tree_rel(sha256: &str) -> String {
+    format!("trees/sha256/{}/{sha256}", &sha256[..2])
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> PublishError {
+    PublishError::Failed(format!("{what}: {e}"))
+}
+
+/// Which earlier generations are kept: the latest always; each older one
+/// while its successor is younger than `keep_secs`, at most `max` of them.
+/// `rows` is (generation, created_at), newest first.
+pub fn kept(rows: &[(i64, i64)], now: i64, keep_secs: i64, max: usize) -> Vec<i64> {
+    let mut out: Vec<i64> = rows.first().map(|r| r.0).into_iter().collect();
+    for pair in rows.windows(2) {
+        let (older, successor) = (pair[1], pair[0]);
+        if out.len() > max || now.saturating_sub(successor.1) >= keep_secs {
+            break;
+        }
+        out.push(older.0);
+    }
+    out
+}
+
+impl TreeStore {
+    pub fn new(
+        remote: Remote,
+        export: Option<Remote>,
+        blobs: BlobStore,
+        db: Db,
+        data: &Path,
+        keys: PathBuf,
+    ) -> std::io::Result<TreeStore> {
+        let cache = data.join("cache").join("trees");
+        let tmp = data.join("tmp");
+        std::fs::create_dir_all(&cache)?;
+        std::fs::create_dir_all(&tmp)?;
+        Ok(TreeStore {
+            remote,
+            export,
+            blobs,
+            db,
+            cache,
+            tmp,
+            index: RwLock::default(),
+            stored: Mutex::default(),
+            exported: tokio::sync::Mutex::new(None),
+            keys,
+        })
+    }
+
+    pub fn index(&self) -> Arc<Index> {
+        self.index.read().expect("index").clone()
+    }
+
+    /// Stores the generated files of a publish of `dist` (read from the
+    /// live tree at `root`), then inserts its generation row, then exports
+    /// it. Returns the generation's number.
+    pub async fn store(
+        &self,
+        dist: &str,
+        root: &Path,
+        published: &Published,
+        keep_secs: i64,
+    ) -> Result<i64, PublishError> {
+        let missing: Vec<(String, String)> = {
+            let stored = self.stored.lock().expect("stored");
+            let mut seen = HashSet::new();
+            published
+                .files
+                .iter()
+                .filter(|(_, sha)| !stored.contains(*sha) && seen.insert(sha.to_string()))
+                .map(|(p, s)| (p.clone(), s.clone()))
+                .collect()
+        };
+        let jobs: Vec<_> = missing
+            .iter()
+            .map(|(path, sha)| {
+                let (remote, file, rel) = (self.remote.clone(), root.join(path), tree_rel(sha));
+                async move {
+                    let size = tokio::fs::metadata(&file).await?.len();
+                    remote.put_file(&rel, &file, size, true).await
+                }
+            })
+            .collect();
+        let uploads: Vec<std::io::Result<()>> = futures_util::stream::iter(jobs)
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        for result in uploads {
+            result.map_err(|e| failed("cannot store the tree in the object store", e))?;
+        }
+        self.stored
+            .lock()
+            .expect("stored")
+            .extend(missing.into_iter().map(|(_, sha)| sha));
+
+        let files = serde_json::to_string(&published.files).expect("JSON");
+        let pool = serde_json::to_string(&published.pool).expect("JSON");
+        let now = db::now();
+        let mut tx = db::write(&self.db).await?;
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT generation, created_at FROM tree_generations WHERE distribution = $1 \
+             ORDER BY generation DESC",
+        )
+        .bind(dist)
+        .fetch_all(&mut *tx)
+        .await?;
+        let generation = rows.first().map_or(1, |r| r.0 + 1);
+        sqlx::query(
+            "INSERT INTO tree_generations (distribution, generation, version, created_at, \
+             files, pool) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(dist)
+        .bind(generation)
+        .bind(published.version)
+        .bind(now)
+        .bind(&files)
+        .bind(&pool)
+        .execute(&mut *tx)
+        .await?;
+        let mut all = vec![(generation, now)];
+        all.extend(rows);
+        let keep = kept(&all, now, keep_secs, super::tree::RETAIN_MAX);
+        for (old, _) in all.iter().filter(|(g, _)| !keep.contains(g)) {
+            sqlx::query("DELETE FROM tree_generations WHERE distribution = $1 AND generation = $2")
+                .bind(dist)
+                .bind(old)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.refresh().await?;
+        if let Some(export) = &self.export {
+            self.export(export, root, published)
+                .await
+                .map_err(|e| failed("cannot export the tree", e))?;
+        }
+        Ok(generation)
+    }
+
+    /// Loads the generations committed since the last call (by any node).
+    pub async fn refresh(&self) -> Result<(), PublishError> {
+        let latest: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT distribution, MAX(generation) FROM tree_generations GROUP BY distribution",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        let current = self.index();
+        let changed: Vec<&(String, i64)> = latest
+            .iter()
+            .filter(|(d, g)| current.dists.get(d).map(|(have, _)| have) != Some(g))
+            .collect();
+        if changed.is_empty() && latest.len() == current.dists.len() {
+            return Ok(());
+        }
+        let mut dists: HashMap<String, (i64, HashMap<String, Entry>)> = HashMap::new();
+        for (dist, generation) in &latest {
+            if let Some(loaded) = current.dists.get(dist).filter(|(g, _)| g == generation) {
+                dists.insert(dist.clone(), loaded.clone());
+                continue;
+            }
+            let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                "SELECT created_at, files, pool FROM tree_generations WHERE distribution = $1 \
+                 AND generation <= $2 ORDER BY generation",
+            )
+            .bind(dist)
+            .bind(generation)
+            .fetch_all(&self.db)
+            .await?;
+            let mut paths = HashMap::new();
+            // Oldest first: a later generation's file wins its path.
+            for (created_at, files, pool) in rows {
+                let parse = |json: &str| -> Result<BTreeMap<String, String>, PublishError> {
+                    serde_json::from_str(json)
+                        .map_err(|e| failed(&format!("generation row of {dist} is unreadable"), e))
+                };
+                for (blob, map) in [(false, parse(&files)?), (true, parse(&pool)?)] {
+                    for (path, sha256) in map {
+                        paths.insert(
+                            path,
+                            Entry {
+                                sha256,
+                                blob,
+                                created_at,
+                            },
+                        );
+                    }
+                }
+            }
+            dists.insert(dist.clone(), (*generation, paths));
+        }
+        *self.index.write().expect("index") = Arc::new(Index { dists });
+        Ok(())
+    }
+
+    /// A local file holding `entry`'s bytes: the cached copy, fetched
+    /// first if this node has none.
+    pub async fn local(&self, entry: &Entry) -> std::io::Result<PathBuf> {
+        if entry.blob {
+            let (blobs, sha) = (self.blobs.clone(), entry.sha256.clone());
+            return tokio::task::spawn_blocking(move || blobs.local(&sha))
+                .await
+                .expect("blob fetch panicked");
+        }
+        let path = self.cache.join(&entry.sha256[..2]).join(&entry.sha256);
+        if tokio::fs::try_exists(&path).await? {
+            return Ok(path);
+        }
+        let tmp = self.tmp.join(format!(
+            "tree-{}-{}",
+            &entry.sha256[..16],
+            std::process::id() as u64 ^ rand_u64()
+        ));
+        let fetched = async {
+            self.remote
+                .fetch_to(&tree_rel(&entry.sha256), &entry.sha256, &tmp)
+                .await?;
+            tokio::fs::create_dir_all(path.parent().expect("parent")).await?;
+            tokio::fs::rename(&tmp, &path).await
+        }
+        .await;
+        if fetched.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        fetched.map(|()| path)
+    }
+
+    /// Forgets `dist`'s generations (it was retired): no node serves it.
+    pub async fn retire(&self, dist: &str) -> Result<(), PublishError> {
+        let mut tx = db::write(&self.db).await?;
+        sqlx::query("DELETE FROM tree_generations WHERE distribution = $1")
+            .bind(dist)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.refresh().await
+    }
+
+    /// Copies `published` into the export bucket in the order that never
+    /// shows a top-level file naming a missing file.
+    async fn export(
+        &self,
+        export: &Remote,
+        root: &Path,
+        published: &Published,
+    ) -> std::io::Result<()> {
+        let mut exported = self.exported.lock().await;
+        if exported.is_none() {
+            // What an earlier process exported: listed once, trusted by
+            // name (a content-addressed or package path never changes
+            // bytes; the others are written again every time).
+            let keys = export.list_under("").await?;
+            *exported = Some(keys.into_iter().map(|k| (k, String::new())).collect());
+        }
+        let exported = exported.as_mut().expect("loaded");
+        let generated = |paths: &mut dyn Iterator<Item = &String>| -> Vec<(String, String, bool)> {
+            paths
+                .filter_map(|p| {
+                    published
+                        .files
+                        .get(p)
+                        .map(|s| (p.clone(), s.clone(), false))
+                })
+                .collect()
+        };
+        let addressed = generated(&mut published.addressed.iter());
+        let pool: Vec<(String, String, bool)> = published
+            .pool
+            .iter()
+            .map(|(p, s)| (p.clone(), s.clone(), true))
+            .collect();
+        let rest = generated(
+            &mut published
+                .files
+                .keys()
+                .filter(|p| !published.addressed.contains(*p) && !published.top.contains(*p)),
+        );
+        let top = generated(&mut published.top.iter());
+        let stable = |path: &str, exported: &HashMap<String, String>| exported.contains_key(path);
+        for (wave, skip_known) in [(addressed, true), (pool, true), (rest, false), (top, false)] {
+            let todo: Vec<(String, String, bool)> = wave
+                .into_iter()
+                .filter(|(p, s, _)| {
+                    if skip_known {
+                        !stable(p, exported)
+                    } else {
+                        exported.get(p) != Some(s)
+                    }
+                })
+                .collect();
+            // Uploaded from this node's files (the live tree it just
+            // built, its blob cache), not copied inside the bucket: s3s-fs
+            // answers some CopyObject calls with 500.
+            let jobs: Vec<_> = todo
+                .iter()
+                .map(|(path, sha, blob)| {
+                    let (export, to, sha, blob) =
+                        (export.clone(), path.clone(), sha.clone(), *blob);
+                    let (blobs, file) = (self.blobs.clone(), root.join(path));
+                    async move {
+                        let file = match blob {
+                            true => tokio::task::spawn_blocking(move || blobs.local(&sha))
+                                .await
+                                .expect("blob fetch panicked")?,
+                            false => file,
+                        };
+                        let size = tokio::fs::metadata(&file).await?.len();
+                        export.put_file(&to, &file, size, false).await
+                    }
+                })
+                .collect();
+            let results: Vec<std::io::Result<()>> = futures_util::stream::iter(jobs)
+                .buffer_unordered(PARALLEL)
+                .collect()
+                .await;
+            for result in results {
+                result?;
+            }
+            exported.extend(todo.into_iter().map(|(p, s, _)| (p, s)));
+        }
+        for name in ["repod.asc", "repod.gpg"] {
+            let rel = format!("{}/{name}", super::tree::RESERVED_TOP);
+            if let std::collections::hash_map::Entry::Vacant(entry) = exported.entry(rel) {
+                let bytes = tokio::fs::read(self.keys.join(name)).await?;
+                export.put_bytes(entry.key(), bytes).await?;
+                entry.insert(String::new());
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes tree objects no generation row names (older than the
+    /// store's orphan grace: a publisher stores files before its row), and
+    /// exported files no kept generation lists.
+    pub async fn sweep(&self) -> Result<usize, PublishError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT files, pool FROM tree_generations")
+                .fetch_all(&self.db)
+                .await?;
+        let mut named_trees = HashSet::new();
+        let mut listed = HashSet::new();
+        for (files, pool) in &rows {
+            let files: BTreeMap<String, String> =
+                serde_json::from_str(files).map_err(|e| failed("unreadable generation row", e))?;
+            let pool: BTreeMap<String, String> =
+                serde_json::from_str(pool).map_err(|e| failed("unreadable generation row", e))?;
+            named_trees.extend(files.values().cloned());
+            listed.extend(files.into_keys());
+            listed.extend(pool.into_keys());
+        }
+        let mut removed = 0;
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(self.remote.orphan_grace).unwrap_or(chrono::Duration::MAX);
+        for (key, modified) in self
+            .remote
+            .list_dated("trees/sha256")
+            .await
+            .map_err(|e| failed("cannot list the stored trees", e))?
+        {
+            let sha = key.rsplit('/').next().unwrap_or_default();
+            if !named_trees.contains(sha) && modified < cutoff {
+                self.remote
+                    .delete(&key)
+                    .await
+                    .map_err(|e| failed("cannot delete a stored tree file", e))?;
+                self.stored.lock().expect("stored").remove(sha);
+                removed += 1;
+            }
+        }
+        if let Some(export) = &self.export {
+            let mut exported = self.exported.lock().await;
+            let keys = export
+                .list_under("")
+                .await
+                .map_err(|e| failed("cannot list the export bucket", e))?;
+            for key in keys {
+                let reserved = key.split('/').next() == Some(super::tree::RESERVED_TOP);
+                if !reserved && !listed.contains(&key) {
+                    export
+                        .delete(&key)
+                        .await
+                        .map_err(|e| failed("cannot delete an exported file", e))?;
+                    if let Some(known) = exported.as_mut() {
+                        known.remove(&key);
+                    }
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn rand_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("OS random source");
+    u64::from_le_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kept;
+
+    #[test]
+    fn the_latest_generation_and_recently_superseded_ones_are_kept() {
+        // (generation, created_at), newest first; now = 1000, keep 600 s.
+        let rows = [(5, 990), (4, 900), (3, 500), (2, 300), (1, 100)];
+        // 4 was superseded at 990 (kept), 3 at 900 (kept), 2 at 500 (kept:
+        // 500 s ago), 1 at 300 (700 s ago: gone).
+        assert_eq!(kept(&rows, 1000, 600, 8), [5, 4, 3, 2]);
+        assert_eq!(kept(&rows, 1000, 600, 1), [5, 4]);
+        assert_eq!(kept(&rows, 5000, 600, 8), [5]);
+        assert_eq!(kept(&[], 0, 600, 8), Vec::<i64>::new());
+    }
+}

@@ -1,0 +1,313 @@
+//! Published trees kept in the object store (`[storage] kind = "s3"`):
+//! every node serves the stored generation, and the export laid out in the
+//! bucket never shows a top-level file that names a missing file.
+//!
+//! Needs the S3 run (scripts/test runs this binary only under
+//! scripts/with-s3, on PostgreSQL): it fails, not skips, without it.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use object_store::ObjectStoreExt;
+use repod::config::S3Config;
+use repod_tests::rpm::{Dnf, client_config, ok};
+use repod_tests::{Daemon, fixtures};
+
+fn require_s3() {
+    assert!(
+        std::env::var("REPOD_TEST_S3").is_ok(),
+        "this test needs an S3-compatible server: run it under scripts/with-s3"
+    );
+}
+
+fn fetch(daemon: &Daemon, path: &str) -> Vec<u8> {
+    let (status, body) = daemon.get_bytes(path);
+    assert_eq!(status, 200, "{path}");
+    body
+}
+
+/// A node with nothing of its own (a new data directory) serves the
+/// generations another node stored, byte for byte, without publishing;
+/// stock apt and dnf install from it with signature checking on.
+#[test]
+fn a_new_node_serves_the_stored_trees_without_publishing() {
+    require_s3();
+    let mut first = Daemon::start();
+    let up = first.token("uploader", "ci");
+    let dir = tempfile::tempdir().unwrap();
+    let deb = fixtures::deb(dir.path(), "hello", "1.0-1", "amd64", "", "hello");
+    first.upload_file("jammy", &up, &deb);
+    let rpm = fixtures::rpm(dir.path(), "alpha", "1.0", "1", "x86_64", "");
+    first.upload_file("almalinux9", &up, &rpm);
+    // Every distribution stored, so that the next node has nothing to do.
+    first.publish_all();
+    let tops = [
+        "/repos/dists/jammy/InRelease",
+        "/repos/almalinux9/x86_64/repodata/repomd.xml",
+        "/repos/almalinux9/x86_64/repodata/repomd.xml.asc",
+    ];
+    let before: Vec<Vec<u8>> = tops.iter().map(|p| fetch(&first, p)).collect();
+    first.kill();
+
+    let second = Daemon::builder().sharing(&first).start();
+    let after: Vec<Vec<u8>> = tops.iter().map(|p| fetch(&second, p)).collect();
+    assert!(before == after, "the new node serves other bytes");
+    let published: Vec<String> = second
+        .log()
+        .lines()
+        .filter(|l| l.contains("publishing its tree"))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        published.is_empty(),
+        "the new node published: {published:#?}"
+    );
+    // Nothing of the tree on its disk but what it fetched on demand.
+    assert!(
+        !second.data.path().join("repos/dists/jammy").exists(),
+        "the new node built a local tree"
+    );
+    // The same ETag on every node: the file's SHA-256.
+    let reply = ureq::get(&format!("{}/repos/dists/jammy/InRelease", second.url))
+        .call()
+        .unwrap();
+    let etag = reply.header("ETag").unwrap().to_owned();
+    use sha2::Digest;
+    assert_eq!(
+        etag,
+        format!("\"{}\"", hex::encode(sha2::Sha256::digest(&after[0])))
+    );
+    let not_modified = ureq::get(&format!("{}/repos/dists/jammy/InRelease", second.url))
+        .set("If-None-Match", &etag)
+        .call()
+        .unwrap();
+    assert_eq!(not_modified.status(), 304);
+    // A package file comes from the blob store (its bytes, and a range).
+    let pool = "/repos/pool/main/h/hello/hello_1.0-1_amd64.deb";
+    assert_eq!(fetch(&second, pool), std::fs::read(&deb).unwrap());
+    let ranged = ureq::get(&format!("{}{pool}", second.url))
+        .set("Range", "bytes=0-6")
+        .call()
+        .unwrap();
+    assert_eq!(ranged.status(), 206);
+    let mut head = Vec::new();
+    ranged.into_reader().read_to_end(&mut head).unwrap();
+    assert_eq!(head, b"!<arch>");
+
+    let apt = repod_tests::apt::root_for(&second, "jammy", "", "amd64", &[], &second.served_key());
+    apt.update().assert_ok();
+    let planned = apt.install_simulated(&["hello"]);
+    assert!(
+        planned
+            .iter()
+            .any(|i| i.name == "hello" && i.version == "1.0-1"),
+        "{planned:?}"
+    );
+    let dnf = Dnf::new(&client_config(&second, "almalinux9"), "x86_64");
+    ok(&mut dnf.cmd(&["makecache"]));
+    let listed = ok(&mut dnf.cmd(&["list", "--available", "alpha"]));
+    assert!(listed.contains("alpha.x86_64"), "{listed}");
+
+    // A change on the new node is published there and served.
+    let newer = fixtures::deb(dir.path(), "hello", "1.1-1", "amd64", "", "hello");
+    second.upload_file("jammy", &up, &newer);
+    second.publish("jammy", &second.admin);
+    apt.update().assert_ok();
+    let planned = apt.install_simulated(&["hello"]);
+    assert!(
+        planned
+            .iter()
+            .any(|i| i.name == "hello" && i.version == "1.1-1"),
+        "{planned:?}"
+    );
+}
+
+/// The object store client for the daemon's bucket, and a runtime.
+struct Bucket {
+    store: Arc<dyn object_store::ObjectStore>,
+    runtime: tokio::runtime::Runtime,
+    prefix: String,
+}
+
+impl Bucket {
+    fn of(s3: &S3Config, prefix: &str) -> Bucket {
+        Bucket {
+            store: repod::blobs::remote::client(s3).unwrap(),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    fn get(&self, rel: &str) -> Option<Vec<u8>> {
+        let key = repod::blobs::remote::key(&self.prefix, rel);
+        self.runtime.block_on(async {
+            match self.store.get(&key).await {
+                Ok(got) => Some(got.bytes().await.unwrap().to_vec()),
+                Err(object_store::Error::NotFound { .. }) => None,
+                Err(e) => panic!("get {key}: {e}"),
+            }
+        })
+    }
+
+    fn keys(&self) -> BTreeSet<String> {
+        use futures_util::TryStreamExt;
+        let strip = format!("{}/", self.prefix);
+        let root = repod::blobs::remote::key(&self.prefix, "");
+        let listed: Vec<object_store::ObjectMeta> = self
+            .runtime
+            .block_on(self.store.list(Some(&root)).try_collect())
+            .unwrap();
+        listed
+            .into_iter()
+            .map(|m| {
+                let key = m.location.to_string();
+                key.strip_prefix(&strip).unwrap_or(&key).to_owned()
+            })
+            .collect()
+    }
+}
+
+fn unpack(name: &str, bytes: &[u8]) -> String {
+    let mut out = String::new();
+    if name.ends_with(".gz") {
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_string(&mut out)
+            .unwrap();
+    } else if name.ends_with(".zst") {
+        out = String::from_utf8(zstd::decode_all(bytes).unwrap()).unwrap();
+    } else {
+        out = String::from_utf8(bytes.to_vec()).unwrap();
+    }
+    out
+}
+
+fn hrefs(xml: &str) -> Vec<String> {
+    xml.split("<location href=\"")
+        .skip(1)
+        .map(|h| h.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+/// What a client reading the bucket would find missing right now: the
+/// top-level file is read first, then the bucket listed, so everything it
+/// names must have been exported before it (or it is a failure).
+fn missing_in_export(bucket: &Bucket) -> (bool, Vec<String>) {
+    let repo = "almalinux9/x86_64";
+    let Some(repomd) = bucket.get(&format!("{repo}/repodata/repomd.xml")) else {
+        return (false, vec![]);
+    };
+    let keys = bucket.keys();
+    let mut missing = Vec::new();
+    for href in hrefs(&String::from_utf8(repomd).unwrap()) {
+        let key = format!("{repo}/{href}");
+        if !keys.contains(&key) {
+            missing.push(key);
+            continue;
+        }
+        // The packages the primary index names: exported before it.
+        if href.contains("-primary.xml") {
+            let primary = bucket.get(&key).expect("listed just now");
+            for package in hrefs(&unpack(&href, &primary)) {
+                let key = format!("{repo}/{package}");
+                if !keys.contains(&key) {
+                    missing.push(key);
+                }
+            }
+        }
+    }
+    (true, missing)
+}
+
+/// Publishes export to the bucket while a checker polls it: at no moment
+/// does a top-level file name a file the bucket lacks, and at the end the
+/// bucket holds what the daemon serves.
+///
+/// RPM distributions only: s3s-fs keeps each object's metadata in a file
+/// named by the base64 of its key, so keys over ~168 bytes fail there
+/// (500), and an apt tree's `by-hash/SHA512/<128 hex>` names are longer.
+/// The apt distributions are disabled so their exports do not fail.
+#[test]
+fn the_export_never_shows_a_top_level_file_naming_a_missing_file() {
+    require_s3();
+    let daemon = Daemon::builder()
+        .config("[plugin.debian]\ndisable = [\"bookworm\", \"focal\", \"jammy\", \"noble\"]\n")
+        .export_prefix("public")
+        .start();
+    let s3 = daemon.storage.clone().expect("S3 run");
+    let export = s3.export_prefix.clone().expect("an export prefix");
+    let up = daemon.token("uploader", "ci");
+    let stop = Arc::new(AtomicBool::new(false));
+    let checks = Arc::new(AtomicUsize::new(0));
+    let violations = Arc::new(Mutex::new(Vec::new()));
+    let checker = {
+        let (stop, checks, violations) = (stop.clone(), checks.clone(), violations.clone());
+        let (s3, export) = (s3.clone(), export.clone());
+        std::thread::spawn(move || {
+            let bucket = Bucket::of(&s3, &export);
+            while !stop.load(Ordering::Relaxed) {
+                let (looked, missing) = missing_in_export(&bucket);
+                if looked {
+                    checks.fetch_add(1, Ordering::Relaxed);
+                }
+                if !missing.is_empty() {
+                    violations.lock().unwrap().push(missing);
+                }
+            }
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for round in 1..=6 {
+        let version = format!("1.{round}-1");
+        let out = dir.path().join(&version);
+        std::fs::create_dir_all(&out).unwrap();
+        for name in ["alpha", "beta"] {
+            let rpm = fixtures::rpm(&out, name, &format!("1.{round}"), "1", "x86_64", "");
+            daemon.upload_file("almalinux9", &up, &rpm);
+        }
+        daemon.publish("almalinux9", &daemon.admin);
+    }
+    stop.store(true, Ordering::Relaxed);
+    checker.join().unwrap();
+    let violations = violations.lock().unwrap();
+    assert!(
+        violations.is_empty(),
+        "the export named missing files: {:?}",
+        &violations[..violations.len().min(3)]
+    );
+    assert!(
+        checks.load(Ordering::Relaxed) >= 10,
+        "the checker saw the export only {} times",
+        checks.load(Ordering::Relaxed)
+    );
+    // At rest, the bucket holds what the daemon serves.
+    let bucket = Bucket::of(&s3, &export);
+    let repomd = fetch(&daemon, "/repos/almalinux9/x86_64/repodata/repomd.xml");
+    let primary = hrefs(&String::from_utf8(repomd).unwrap())
+        .into_iter()
+        .find(|h| h.contains("-primary.xml"))
+        .unwrap();
+    let packages = hrefs(&unpack(
+        &primary,
+        &fetch(&daemon, &format!("/repos/almalinux9/x86_64/{primary}")),
+    ));
+    assert_eq!(packages.len(), 12, "{packages:?}");
+    for path in [
+        "almalinux9/x86_64/repodata/repomd.xml".to_owned(),
+        "almalinux9/x86_64/repodata/repomd.xml.asc".to_owned(),
+        format!("almalinux9/x86_64/{primary}"),
+        format!("almalinux9/x86_64/{}", packages[0]),
+        "keys/repod.asc".to_owned(),
+    ] {
+        assert!(
+            bucket.get(&path).as_deref() == Some(&fetch(&daemon, &format!("/repos/{path}"))[..]),
+            "{path} differs between the export and the daemon"
+        );
+    }
+    let (_, missing) = missing_in_export(&bucket);
+    assert!(missing.is_empty(), "{missing:?}");
+}
