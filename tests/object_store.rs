@@ -311,3 +311,51 @@ fn the_export_never_shows_a_top_level_file_naming_a_missing_file() {
     let (_, missing) = missing_in_export(&bucket);
     assert!(missing.is_empty(), "{missing:?}");
 }
+
+/// A package above the single-PUT size (16 MiB) goes up in parts, is the
+/// same object in the bucket, and comes back byte for byte to a node that
+/// has no copy.
+#[test]
+fn a_large_package_is_stored_in_parts_and_read_back() {
+    require_s3();
+    let mut first = Daemon::start();
+    let up = first.token("uploader", "ci");
+    // 20 MiB that gzip cannot shrink: a pseudo-random payload.
+    let mut payload = vec![0u8; 20 << 20];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for chunk in payload.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let deb = fixtures::raw_deb(
+        b"Package: big\nVersion: 1.0\nArchitecture: amd64\nMaintainer: t <t@example.invalid>\nDescription: big\n",
+        &[(b"./usr/share/big/blob", &payload)],
+    );
+    assert!(deb.len() > 20 << 20);
+    let reply = first.upload("/api/v1/packages?distribution=jammy", Some(&up), &deb);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let sha = reply.body["sha256"].as_str().unwrap().to_owned();
+    let s3 = first.storage.clone().unwrap();
+    let bucket = Bucket::of(&s3, &s3.prefix);
+    let stored = bucket
+        .get(&repod::blobs::remote::blob_rel(&sha))
+        .expect("the blob is in the bucket");
+    assert!(stored == deb, "the stored object is not the upload");
+    first.publish("jammy", &first.admin);
+    first.kill();
+
+    // A node with no copy fetches it, checks its hash, and serves it.
+    let second = Daemon::builder().sharing(&first).start();
+    let served = fetch(&second, "/repos/pool/main/b/big/big_1.0_amd64.deb");
+    assert!(served == deb, "the new node served other bytes");
+    assert!(
+        second
+            .data
+            .path()
+            .join(format!("blobs/sha256/{}/{sha}", &sha[..2]))
+            .is_file(),
+        "the fetched blob is cached"
+    );
+}
