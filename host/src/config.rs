@@ -6,6 +6,8 @@
 //! data = "./data"            # relative paths are relative to this file
 //! plugins = "./data/plugins" # default: <data>/plugins
 //! database = "postgres://repod@db.example/repod" # default: <data>/repod.db (SQLite)
+//! keys = "/etc/repod/keys"   # the signing key's directory; default: <data>/keys
+//!                            # (every node of a cluster names the same key)
 //! repos-require-token = false # true: /repos/ needs a reader token
 //!
 //! [limits]
@@ -120,6 +122,7 @@ struct FileConfig {
     data: Option<PathBuf>,
     plugins: Option<PathBuf>,
     database: Option<String>,
+    keys: Option<PathBuf>,
     #[serde(default)]
     repos_require_token: bool,
     #[serde(default)]
@@ -376,6 +379,8 @@ pub struct Settings {
     pub plugins: PathBuf,
     /// The metadata database: `<data>/repod.db` unless configured.
     pub database: Location,
+    /// The signing key's directory, if not `<data>/keys`.
+    pub keys: Option<PathBuf>,
     pub limits: Limits,
     /// Largest package upload, in bytes (default 2 GiB).
     pub max_upload: u64,
@@ -512,6 +517,7 @@ impl Settings {
             data,
             plugins,
             database,
+            keys: from_file(file.keys),
             limits,
             max_upload,
             repos_require_token: file.repos_require_token,
@@ -526,7 +532,7 @@ impl Settings {
 
     /// The private signing key's directory: outside the served tree.
     pub fn keys_dir(&self) -> PathBuf {
-        self.data.join("keys")
+        self.keys.clone().unwrap_or_else(|| self.data.join("keys"))
     }
 
     /// The published trees, served under /repos/.

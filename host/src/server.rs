@@ -10,7 +10,9 @@ use crate::catalog::WriteLock;
 use crate::config::Settings;
 use crate::db;
 use crate::ingest::Packages;
+use crate::plugins::shared::SharedPlugins;
 use crate::plugins::{PluginHost, PluginKind};
+use crate::publish::cluster::Cluster;
 use crate::publish::objects::TreeStore;
 use crate::publish::{Publisher, Setup};
 use crate::signing::SigningKey;
@@ -27,6 +29,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         blobs,
         trees,
     } = open_parts(&settings).await?;
+    // PostgreSQL and an object store: other nodes may share the work.
+    let cluster_remote = blobs.remote().cloned();
+    let cluster = match (&settings.database, &trees) {
+        (db::Location::Postgres(url), Some(_)) => {
+            let cluster = Cluster::join(url, db.clone()).await?;
+            tokio::spawn(cluster.clone().contend());
+            Some(cluster)
+        }
+        _ => None,
+    };
     let writes = WriteLock::default();
     let publisher = Publisher::start(
         Setup {
@@ -38,6 +50,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             keep_superseded: settings.keep_superseded,
             retention: settings.retention.clone(),
             trees: trees.clone(),
+            cluster,
         },
         &settings.data,
     )?;
@@ -60,6 +73,20 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             "removed {collected} unreferenced blobs (left by an interrupted upload or retention)"
         );
     }
+    // In a cluster: plugin changes other nodes made, applied before the
+    // database is matched to the plugin set.
+    let shared_plugins = match (&cluster_remote, publisher.clustered()) {
+        (Some(remote), true) => {
+            let shared = Arc::new(SharedPlugins::new(
+                db.clone(),
+                remote.clone(),
+                settings.data.join("tmp"),
+            ));
+            shared.follow(&plugins).await?;
+            Some(shared)
+        }
+        _ => None,
+    };
     // Plugins may have changed while the daemon was down.
     // A distribution that fails here is logged and served as it was.
     packages
@@ -73,8 +100,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         publisher,
         max_upload: settings.max_upload,
         feeds: Arc::new(settings.feeds.clone()),
+        shared_plugins,
     };
     tokio::spawn(reopen_expired(state.clone()));
+    if state.shared_plugins.is_some() {
+        tokio::spawn(follow_plugins(state.clone()));
+    }
     if let Some(every) = settings.feeds.every
         && !settings.feeds.feeds.is_empty()
     {
@@ -102,6 +133,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 /// status); the data of the last good sync stays.
 async fn sync_feeds(state: AppState, every: std::time::Duration) {
     loop {
+        // In a cluster, the leader syncs for every node.
+        if !state.publisher.leading() {
+            tokio::time::sleep(crate::publish::cluster::RETRY).await;
+            continue;
+        }
         for source in &state.feeds.feeds {
             let synced = crate::feeds::sync_and_rescan(
                 &state.db,
@@ -135,6 +171,29 @@ async fn follow_generations(trees: Arc<TreeStore>) {
     }
 }
 
+/// Applies, every second, the plugin changes other nodes recorded.
+async fn follow_plugins(state: AppState) {
+    let shared = state.shared_plugins.clone().expect("cluster");
+    loop {
+        tokio::time::sleep(GENERATIONS_POLL).await;
+        match shared.follow(&state.plugins).await {
+            Ok(changed) if changed.is_empty() => {}
+            Ok(changed) => {
+                tracing::info!(plugins = ?changed, "applied plugin changes made on another node");
+                // The database follows the plugin set on every node; the
+                // leader republishes (its own follow brings it the change).
+                if let Err(e) = state.packages.sync_distributions().await {
+                    tracing::error!("after another node's plugin change: {e}");
+                }
+                if state.publisher.leading() {
+                    state.publisher.changed_all(&state.plugins);
+                }
+            }
+            Err(e) => tracing::warn!("cannot apply another node's plugin change: {e}"),
+        }
+    }
+}
+
 /// How often approvals are checked for expiry.
 const EXPIRY_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -143,6 +202,9 @@ const EXPIRY_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 async fn reopen_expired(state: AppState) {
     loop {
         tokio::time::sleep(EXPIRY_CHECK).await;
+        if !state.publisher.leading() {
+            continue;
+        }
         let reopened =
             crate::scan::reopen_expired(&state.db, &state.plugins, &state.packages.policies).await;
         if let Err(e) = reopened {
@@ -279,6 +341,8 @@ pub async fn publish_once(
             keep_superseded: settings.keep_superseded,
             retention: settings.retention.clone(),
             trees,
+            // Offline: this process publishes what it is asked to.
+            cluster: None,
         },
         &settings.data,
         &dists,

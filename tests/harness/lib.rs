@@ -105,6 +105,7 @@ pub struct Daemon {
     /// Its object store (a private prefix in the test bucket), when the
     /// suite runs on S3; `None`: blobs in the data directory.
     pub storage: Option<repod::config::S3Config>,
+    env: Vec<(String, String)>,
 }
 
 /// When `REPOD_TEST_S3` names an S3-compatible endpoint (scripts/test sets
@@ -170,6 +171,8 @@ pub struct DaemonBuilder {
     filesystem: bool,
     orphan_grace: Option<Duration>,
     export_prefix: Option<String>,
+    /// Environment variables of the daemon process.
+    env: Vec<(String, String)>,
     /// Another node of the same installation: its database and storage.
     sharing: Option<(Option<String>, Option<repod::config::S3Config>)>,
     first_party: bool,
@@ -207,6 +210,12 @@ impl DaemonBuilder {
     /// restart collects it (default an hour, as in production).
     pub fn orphan_grace(mut self, grace: Duration) -> Self {
         self.orphan_grace = Some(grace);
+        self
+    }
+
+    /// An environment variable for the daemon (test hooks).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
         self
     }
 
@@ -284,7 +293,13 @@ impl DaemonBuilder {
             (None, true) => None,
             (None, false) => fresh_database(),
         };
-        let child = spawn(data.path(), port, config.as_deref(), database.as_deref());
+        let child = spawn(
+            data.path(),
+            port,
+            config.as_deref(),
+            database.as_deref(),
+            &self.env,
+        );
         let mut daemon = Daemon {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -294,6 +309,7 @@ impl DaemonBuilder {
             config,
             database,
             storage,
+            env: self.env.clone(),
         };
         daemon.wait_ready();
         // Token names are unique per installation: another node's admin
@@ -334,7 +350,13 @@ fn install_shared_key(data: &Path) {
     .unwrap();
 }
 
-fn spawn(data: &Path, port: u16, config: Option<&Path>, database: Option<&str>) -> Child {
+fn spawn(
+    data: &Path,
+    port: u16,
+    config: Option<&Path>,
+    database: Option<&str>,
+    env: &[(String, String)],
+) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -357,6 +379,7 @@ fn spawn(data: &Path, port: u16, config: Option<&Path>, database: Option<&str>) 
     if let Some(database) = database {
         cmd.env("REPOD_DATABASE_URL", database);
     }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.spawn().expect("spawn repod")
 }
 
@@ -377,6 +400,7 @@ impl Daemon {
             orphan_grace: None,
             export_prefix: None,
             sharing: None,
+            env: vec![],
             first_party: true,
             fresh_key: false,
             extra: vec![],
@@ -400,6 +424,7 @@ impl Daemon {
             self.port,
             self.config.as_deref(),
             self.database.as_deref(),
+            &self.env,
         );
         self.wait_ready();
     }

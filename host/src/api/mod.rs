@@ -6,7 +6,7 @@ mod auth;
 mod distributions;
 mod lifecycle;
 mod packages;
-mod plugins;
+pub(crate) mod plugins;
 mod problem;
 mod repos;
 mod scans;
@@ -41,6 +41,8 @@ pub struct AppState {
     pub max_upload: u64,
     /// Advisory feeds (`[advisories]`).
     pub feeds: Arc<crate::config::FeedConfig>,
+    /// In a cluster: plugin changes every node applies.
+    pub shared_plugins: Option<Arc<crate::plugins::shared::SharedPlugins>>,
 }
 
 #[derive(utoipa::OpenApi)]

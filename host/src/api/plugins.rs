@@ -126,6 +126,9 @@ pub async fn upload(
         ));
     }
     let (plugin, replaced) = state.plugins.install(body.to_vec()).await?;
+    if let Some(shared) = &state.shared_plugins {
+        shared.installed(&plugin.meta.name, body.to_vec()).await?;
+    }
     plugins_changed(&state).await;
     tracing::info!(
         by = caller.name,
@@ -157,6 +160,9 @@ pub async fn remove(
 ) -> Result<StatusCode, Problem> {
     caller.require(Role::Admin)?;
     state.plugins.remove(&name).await?;
+    if let Some(shared) = &state.shared_plugins {
+        shared.removed(&name).await?;
+    }
     plugins_changed(&state).await;
     tracing::info!(by = caller.name, plugin = name, "plugin removed");
     audit_plugin(&state, &caller, "plugin.remove", &name, "").await?;
@@ -167,7 +173,7 @@ pub async fn remove(
 /// again, vanished distributions retired, and every tree republished (its
 /// top-level files may render differently). Returns once the database
 /// agrees with the new plugin set; publishing follows within a second.
-async fn plugins_changed(state: &AppState) {
+pub(crate) async fn plugins_changed(state: &AppState) {
     // Per-distribution failures are logged where they happen.
     if let Err(e) = state.packages.sync_distributions().await {
         tracing::error!("after the plugin change: {e}");

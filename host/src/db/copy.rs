@@ -39,6 +39,7 @@ pub const TABLES: &[&str] = &[
     "package_names",
     "decisions",
     "tree_generations",
+    "plugin_changes",
 ];
 
 /// Bound values per `INSERT`, under both engines' limits.

@@ -13,6 +13,7 @@ mod bindings;
 pub mod checks;
 mod registry;
 mod runtime;
+pub mod shared;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};

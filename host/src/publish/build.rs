@@ -137,6 +137,29 @@ pub struct Report {
     pub phases_ms: BTreeMap<&'static str, f64>,
 }
 
+impl Report {
+    /// What a node that did not publish knows of another node's publish:
+    /// the stored generation's version and time.
+    pub fn stored(dist: &str, version: i64, at: i64, waited: std::time::Duration) -> Report {
+        Report {
+            distribution: dist.to_owned(),
+            published_at: at,
+            packages: 0,
+            files: 0,
+            bytes: 0,
+            pieces_reused: 0,
+            pieces_compressed: 0,
+            version,
+            pool_linked: 0,
+            skipped_unsigned: 0,
+            deltas: 0,
+            collected: Collected::default(),
+            duration_ms: waited.as_secs_f64() * 1000.0,
+            phases_ms: BTreeMap::new(),
+        }
+    }
+}
+
 fn codec(c: Compression) -> Codec {
     match c {
         Compression::Gzip => Codec::Gzip,

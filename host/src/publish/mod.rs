@@ -22,6 +22,7 @@
 //! the database, or not what was published.
 
 mod build;
+pub mod cluster;
 mod compress;
 mod deltas;
 pub mod objects;
@@ -160,6 +161,7 @@ pub struct Publisher {
     paths: Paths,
     /// With an object store: what `/repos/` serves live trees from.
     trees: Option<Arc<objects::TreeStore>>,
+    cluster: Option<Arc<cluster::Cluster>>,
 }
 
 /// Everything the publisher is started with.
@@ -173,6 +175,9 @@ pub struct Setup {
     pub retention: RetentionConfig,
     /// With an object store: where each live tree goes (`objects.rs`).
     pub trees: Option<Arc<objects::TreeStore>>,
+    /// With PostgreSQL and an object store: the nodes sharing the work
+    /// (`cluster.rs`); only the leading node publishes.
+    pub cluster: Option<Arc<cluster::Cluster>>,
 }
 
 impl Publisher {
@@ -191,7 +196,29 @@ impl Publisher {
             db: setup.db.clone(),
             paths: Paths::under(data),
             trees: setup.trees.clone(),
+            cluster: setup.cluster.clone(),
         });
+        if let Some(cluster) = &publisher.cluster {
+            // The leader acts on what other nodes announce.
+            let weak = Arc::downgrade(&publisher);
+            tokio::spawn(cluster.clone().listen(move |ask, dist| {
+                let Some(publisher) = weak.upgrade() else {
+                    return;
+                };
+                if !publisher.leading() {
+                    return;
+                }
+                match ask {
+                    cluster::Ask::Changed => publisher.mark(dist),
+                    cluster::Ask::Force => {
+                        let dist = dist.to_owned();
+                        tokio::spawn(async move {
+                            let _ = publisher.publish(&dist).await;
+                        });
+                    }
+                }
+            }));
+        }
         let mut worker = Worker::new(setup, data);
         // Deltas made in the background ask for the publish that lists them.
         let weak = Arc::downgrade(&publisher);
@@ -209,9 +236,31 @@ impl Publisher {
         self.trees.as_ref()
     }
 
+    /// Whether this node is one of a cluster's.
+    pub fn clustered(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// Whether this node publishes: always alone, and in a cluster while
+    /// it leads.
+    pub fn leading(&self) -> bool {
+        self.cluster.as_ref().is_none_or(|c| c.leading())
+    }
+
     /// Marks `dist` as changed: it is published within [`SETTLE`] plus the
-    /// time a publish takes.
+    /// time a publish takes (by the leader, told by `NOTIFY`, when this
+    /// node does not lead).
     pub fn changed(&self, dist: &str) {
+        match &self.cluster {
+            Some(cluster) if !cluster.leading() => {
+                cluster.announce(cluster::Ask::Changed, dist);
+            }
+            _ => self.mark(dist),
+        }
+    }
+
+    /// Marks `dist` in this node's queue.
+    fn mark(&self, dist: &str) {
         let mut queue = self.queue.lock().expect("publish queue");
         queue.seq += 1;
         let seq = queue.seq;
@@ -250,6 +299,9 @@ impl Publisher {
     /// Publishes `dist` now and returns once a publish that started after
     /// this call has finished.
     pub async fn publish(&self, dist: &str) -> Result<Report, PublishError> {
+        if let Some(cluster) = self.cluster.as_ref().filter(|c| !c.leading()) {
+            return self.publish_elsewhere(cluster, dist).await;
+        }
         let mut done = self.done.subscribe();
         let target = {
             let mut queue = self.queue.lock().expect("publish queue");
@@ -272,6 +324,44 @@ impl Publisher {
             }
             if done.changed().await.is_err() {
                 return Err(PublishError::Failed("the publisher stopped".into()));
+            }
+        }
+    }
+
+    /// [`Publisher::publish`] on a node that does not lead: asks the
+    /// leader, then waits for a generation row newer than the ones there
+    /// were. Its report has what the row says (version, time); the
+    /// leader's log has the rest.
+    async fn publish_elsewhere(
+        &self,
+        cluster: &Arc<cluster::Cluster>,
+        dist: &str,
+    ) -> Result<Report, PublishError> {
+        const WAIT: Duration = Duration::from_secs(120);
+        let newest = async || -> Result<Option<(i64, i64, i64)>, PublishError> {
+            Ok(sqlx::query_as(
+                "SELECT generation, version, created_at FROM tree_generations \
+                 WHERE distribution = $1 ORDER BY generation DESC LIMIT 1",
+            )
+            .bind(dist)
+            .fetch_optional(&self.db)
+            .await?)
+        };
+        let before = newest().await?.map_or(0, |r| r.0);
+        cluster.announce(cluster::Ask::Force, dist);
+        let started = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if let Some((generation, version, created_at)) = newest().await?
+                && generation > before
+            {
+                return Ok(Report::stored(dist, version, created_at, started.elapsed()));
+            }
+            if started.elapsed() > WAIT {
+                return Err(PublishError::Failed(format!(
+                    "no node published {dist} within {} s: is a leader running? (its log says why)",
+                    WAIT.as_secs()
+                )));
             }
         }
     }
@@ -430,14 +520,26 @@ impl Publisher {
 }
 
 async fn run(publisher: Arc<Publisher>, mut worker: Worker) {
-    worker.startup(&publisher).await;
+    let mut started = false;
     let mut last_sweep = Instant::now();
     loop {
+        // In a cluster only the leader publishes and sweeps; every node
+        // builds its own pinned trees and runs its own tasks.
+        let leading = publisher.leading();
+        if leading && !started {
+            worker.startup(&publisher).await;
+            started = true;
+            last_sweep = Instant::now();
+        } else if !leading && started {
+            // Another node publishes now: what this one kept may go stale.
+            worker.forget_trees();
+            started = false;
+        }
         if let Some(task) = publisher.next_task() {
             worker.task(task, &publisher).await;
             continue;
         }
-        let next = publisher.next();
+        let next = if leading { publisher.next() } else { None };
         // A due publish goes first; a pinned tree is built while nothing
         // is due (one at a time, so a tier waits at most one build).
         if next.as_ref().is_none_or(|(_, settle)| !settle.is_zero())
@@ -448,6 +550,10 @@ async fn run(publisher: Arc<Publisher>, mut worker: Worker) {
             continue;
         }
         let Some((dist, settle)) = next else {
+            if !leading {
+                let _ = tokio::time::timeout(cluster::RETRY, publisher.wake.notified()).await;
+                continue;
+            }
             let idle = SWEEP.saturating_sub(last_sweep.elapsed());
             if idle.is_zero() {
                 worker.sweep().await;

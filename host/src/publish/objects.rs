@@ -184,6 +184,7 @@ impl TreeStore {
             .expect("stored")
             .extend(missing.into_iter().map(|(_, sha)| sha));
 
+        test_pause().await;
         let files = serde_json::to_string(&published.files).expect("JSON");
         let pool = serde_json::to_string(&published.pool).expect("JSON");
         let now = db::now();
@@ -478,6 +479,23 @@ impl TreeStore {
             }
         }
         Ok(removed)
+    }
+}
+
+/// Debug builds only: while the file `REPOD_TEST_PAUSE_BEFORE_GENERATION`
+/// names exists, each publish waits 3 s between storing its generation's
+/// files and inserting its row, so that a test can kill a node in the
+/// middle of a publish.
+async fn test_pause() {
+    if !cfg!(debug_assertions) {
+        return;
+    }
+    let Some(trigger) = std::env::var_os("REPOD_TEST_PAUSE_BEFORE_GENERATION") else {
+        return;
+    };
+    if std::path::Path::new(&trigger).exists() {
+        tracing::warn!("test hook: pausing between a generation's files and its row");
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     }
 }
 

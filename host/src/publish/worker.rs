@@ -367,6 +367,13 @@ impl Worker {
         }
     }
 
+    /// Drops what this node kept of its trees' state (it stopped leading:
+    /// the next lead starts from the files and the stored generations).
+    pub(super) fn forget_trees(&mut self) {
+        self.states.clear();
+        self.known.clear();
+    }
+
     /// With an object store, why `dist`'s stored tree is not `latest`.
     async fn stored_problem(&self, dist: &str, latest: i64) -> Option<String> {
         self.trees.as_ref()?;

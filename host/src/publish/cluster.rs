@@ -1,0 +1,169 @@
+//! Several daemons on one PostgreSQL database and one object store.
+//!
+//! Any node takes uploads and API calls and serves `/repos/` (from the
+//! stored generations, `objects.rs`). One node at a time *leads*: it holds
+//! a session-level PostgreSQL advisory lock on a connection of its own,
+//! and only the leader publishes, runs retention and the sweeps, syncs the
+//! advisory feeds and re-opens expired approvals. When the leader dies its
+//! connection closes, PostgreSQL releases the lock, and another node takes
+//! it within [`RETRY`]; its start-up check finds every distribution whose
+//! stored generation is behind the database and publishes it.
+//!
+//! A change committed on any node is announced with `NOTIFY` (channel
+//! [`CHANNEL`], payload `<schema> <kind> <distribution>`), so the leader
+//! hears of it at once and publishes it after the usual 250 ms of
+//! coalescing. A forced publish asked of another node is forwarded the
+//! same way, and that node waits for the new generation row.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Connection;
+use sqlx::postgres::{PgConnection, PgListener};
+use tokio::sync::watch;
+
+use crate::db::Db;
+
+/// The notification channel of every repod installation on the server;
+/// the payload names the schema.
+pub const CHANNEL: &str = "repod_publish";
+/// How often a node that does not lead tries to take the lock, and how
+/// often the leader checks that its connection still holds it.
+pub const RETRY: Duration = Duration::from_secs(1);
+/// Advisory lock class of the leader lock (the writers' lock is another).
+const LEAD_CLASS: i32 = 1919247461;
+
+/// What a notification asks of the leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// A change was committed: publish after the usual coalescing.
+    Changed,
+    /// Publish now (an API call waits on another node).
+    Force,
+}
+
+pub struct Cluster {
+    url: String,
+    db: Db,
+    leading: watch::Sender<bool>,
+    /// `current_schema()`: which installation on the server this is.
+    schema: String,
+}
+
+impl Cluster {
+    /// Joins the installation at `url` (the same database the pool uses).
+    pub async fn join(url: &str, db: Db) -> Result<Arc<Cluster>, sqlx::Error> {
+        let (schema,): (String,) = sqlx::query_as("SELECT CAST(current_schema() AS TEXT)")
+            .fetch_one(&db)
+            .await?;
+        Ok(Arc::new(Cluster {
+            url: url.to_owned(),
+            db,
+            leading: watch::Sender::new(false),
+            schema,
+        }))
+    }
+
+    /// Whether this node leads now.
+    pub fn leading(&self) -> bool {
+        *self.leading.borrow()
+    }
+
+    /// Changes of [`Cluster::leading`].
+    pub fn watch(&self) -> watch::Receiver<bool> {
+        self.leading.subscribe()
+    }
+
+    /// Takes the lead whenever it is free and holds it while the
+    /// connection lives. Runs for the daemon's life.
+    pub async fn contend(self: Arc<Self>) {
+        loop {
+            match self.hold().await {
+                Ok(()) => {}
+                Err(e) => tracing::warn!("leader lock connection: {e}"),
+            }
+            if self.leading.send_replace(false) {
+                tracing::error!("lost the lead: publishing stops until it is taken again");
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+
+    async fn hold(&self) -> Result<(), sqlx::Error> {
+        let mut conn = PgConnection::connect(&self.url).await?;
+        loop {
+            let (got,): (bool,) =
+                sqlx::query_as("SELECT pg_try_advisory_lock($1, hashtext(current_schema()))")
+                    .bind(LEAD_CLASS)
+                    .fetch_one(&mut conn)
+                    .await?;
+            if got {
+                break;
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+        tracing::info!("leading: this node publishes and runs the background work");
+        self.leading.send_replace(true);
+        // Held while the session lives; a dead connection is a lost lead.
+        loop {
+            tokio::time::sleep(RETRY).await;
+            sqlx::query("SELECT 1").execute(&mut conn).await?;
+        }
+    }
+
+    /// Announces `ask` about `dist` to the leader (fire and forget: a lost
+    /// notification is caught by the leader's start-up check).
+    pub fn announce(self: &Arc<Self>, ask: Ask, dist: &str) {
+        let this = self.clone();
+        let payload = format!(
+            "{} {} {dist}",
+            self.schema,
+            match ask {
+                Ask::Changed => "changed",
+                Ask::Force => "force",
+            }
+        );
+        tokio::spawn(async move {
+            let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(&payload)
+                .execute(&this.db)
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!("cannot announce a change to the leader: {e}");
+            }
+        });
+    }
+
+    /// Calls `heard` with every announcement of this installation, for
+    /// the daemon's life (reconnecting after a failure).
+    pub async fn listen(self: Arc<Self>, heard: impl Fn(Ask, &str) + Send + 'static) {
+        loop {
+            if let Err(e) = self.listen_once(&heard).await {
+                tracing::warn!("listening for announcements: {e}");
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+
+    async fn listen_once(&self, heard: &impl Fn(Ask, &str)) -> Result<(), sqlx::Error> {
+        let mut listener = PgListener::connect(&self.url).await?;
+        listener.listen(CHANNEL).await?;
+        loop {
+            let note = listener.recv().await?;
+            let mut parts = note.payload().splitn(3, ' ');
+            let (Some(schema), Some(kind), Some(dist)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            if schema != self.schema {
+                continue;
+            }
+            match kind {
+                "changed" => heard(Ask::Changed, dist),
+                "force" => heard(Ask::Force, dist),
+                _ => {}
+            }
+        }
+    }
+}
