@@ -8,12 +8,6 @@
 use repod_tests::rpm::{Dnf, client_config, ok};
 use repod_tests::{Daemon, fixtures};
 
-fn fetch(daemon: &Daemon, path: &str) -> Vec<u8> {
-    let (status, body) = daemon.get_bytes(path);
-    assert_eq!(status, 200, "{path}");
-    body
-}
-
 #[test]
 fn apt_and_dnf_see_the_same_trees_after_migrate_db() {
     let mut daemon = Daemon::builder().sqlite().start();
@@ -58,7 +52,7 @@ fn apt_and_dnf_see_the_same_trees_after_migrate_db() {
         "/repos/dists/jammy/InRelease",
         "/repos/almalinux9/x86_64/repodata/repomd.xml",
     ];
-    let before: Vec<Vec<u8>> = tops.iter().map(|p| fetch(&daemon, p)).collect();
+    let before: Vec<Vec<u8>> = tops.iter().map(|p| daemon.fetch(p)).collect();
     let versions_before = daemon.get("/api/v1/distributions/jammy/versions", Some(&up));
     assert_eq!(versions_before.status, 200, "{}", versions_before.body);
 
@@ -93,7 +87,7 @@ fn apt_and_dnf_see_the_same_trees_after_migrate_db() {
 
     daemon.database = Some(target);
     daemon.restart();
-    let after: Vec<Vec<u8>> = tops.iter().map(|p| fetch(&daemon, p)).collect();
+    let after: Vec<Vec<u8>> = tops.iter().map(|p| daemon.fetch(p)).collect();
     assert!(before == after, "the top-level files changed: republished?");
     // The same versions, and (once the publisher has looked at the tree it
     // found at start) the same one published.

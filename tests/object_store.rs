@@ -22,12 +22,6 @@ fn require_s3() {
     );
 }
 
-fn fetch(daemon: &Daemon, path: &str) -> Vec<u8> {
-    let (status, body) = daemon.get_bytes(path);
-    assert_eq!(status, 200, "{path}");
-    body
-}
-
 /// A node with nothing of its own (a new data directory) serves the
 /// generations another node stored, byte for byte, without publishing;
 /// stock apt and dnf install from it with signature checking on.
@@ -48,11 +42,11 @@ fn a_new_node_serves_the_stored_trees_without_publishing() {
         "/repos/almalinux9/x86_64/repodata/repomd.xml",
         "/repos/almalinux9/x86_64/repodata/repomd.xml.asc",
     ];
-    let before: Vec<Vec<u8>> = tops.iter().map(|p| fetch(&first, p)).collect();
+    let before: Vec<Vec<u8>> = tops.iter().map(|p| first.fetch(p)).collect();
     first.kill();
 
     let second = Daemon::builder().sharing(&first).start();
-    let after: Vec<Vec<u8>> = tops.iter().map(|p| fetch(&second, p)).collect();
+    let after: Vec<Vec<u8>> = tops.iter().map(|p| second.fetch(p)).collect();
     assert!(before == after, "the new node serves other bytes");
     let published: Vec<String> = second
         .log()
@@ -86,7 +80,7 @@ fn a_new_node_serves_the_stored_trees_without_publishing() {
     assert_eq!(not_modified.status(), 304);
     // A package file comes from the blob store (its bytes, and a range).
     let pool = "/repos/pool/main/h/hello/hello_1.0-1_amd64.deb";
-    assert_eq!(fetch(&second, pool), std::fs::read(&deb).unwrap());
+    assert_eq!(second.fetch(pool), std::fs::read(&deb).unwrap());
     let ranged = ureq::get(&format!("{}{pool}", second.url))
         .set("Range", "bytes=0-6")
         .call()
@@ -286,14 +280,14 @@ fn the_export_never_shows_a_top_level_file_naming_a_missing_file() {
     );
     // At rest, the bucket holds what the daemon serves.
     let bucket = Bucket::of(&s3, &export);
-    let repomd = fetch(&daemon, "/repos/almalinux9/x86_64/repodata/repomd.xml");
+    let repomd = daemon.fetch("/repos/almalinux9/x86_64/repodata/repomd.xml");
     let primary = hrefs(&String::from_utf8(repomd).unwrap())
         .into_iter()
         .find(|h| h.contains("-primary.xml"))
         .unwrap();
     let packages = hrefs(&unpack(
         &primary,
-        &fetch(&daemon, &format!("/repos/almalinux9/x86_64/{primary}")),
+        &daemon.fetch(&format!("/repos/almalinux9/x86_64/{primary}")),
     ));
     assert_eq!(packages.len(), 12, "{packages:?}");
     for path in [
@@ -304,7 +298,7 @@ fn the_export_never_shows_a_top_level_file_naming_a_missing_file() {
         "keys/repod.asc".to_owned(),
     ] {
         assert!(
-            bucket.get(&path).as_deref() == Some(&fetch(&daemon, &format!("/repos/{path}"))[..]),
+            bucket.get(&path).as_deref() == Some(&daemon.fetch(&format!("/repos/{path}"))[..]),
             "{path} differs between the export and the daemon"
         );
     }
@@ -348,7 +342,7 @@ fn a_large_package_is_stored_in_parts_and_read_back() {
 
     // A node with no copy fetches it, checks its hash, and serves it.
     let second = Daemon::builder().sharing(&first).start();
-    let served = fetch(&second, "/repos/pool/main/b/big/big_1.0_amd64.deb");
+    let served = second.fetch("/repos/pool/main/b/big/big_1.0_amd64.deb");
     assert!(served == deb, "the new node served other bytes");
     assert!(
         second

@@ -612,6 +612,13 @@ impl Daemon {
         }
     }
 
+    /// GET `path`, which must answer 200; its body.
+    pub fn fetch(&self, path: &str) -> Vec<u8> {
+        let (status, body) = self.get_bytes(path);
+        assert_eq!(status, 200, "{path}");
+        body
+    }
+
     pub fn post_json(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
         let req = ureq::post(&format!("{}{path}", self.url));
         self.send(req, token, Some(Body::Json(body)))
@@ -845,34 +852,41 @@ pub fn advisory_record(file: &str) -> Vec<u8> {
     std::fs::read(advisories_dir().join(file)).unwrap()
 }
 
-/// Every key under `rel` in the daemon's prefix of the test bucket.
-pub fn object_keys(s3: &repod::config::S3Config, rel: &str) -> Vec<String> {
-    use futures_util::TryStreamExt;
-    let store = repod::blobs::remote::client(s3).expect("S3 client");
-    let prefix = repod::blobs::remote::key(&s3.prefix, rel);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            store
-                .list(Some(&prefix))
-                .map_ok(|m| m.location.to_string())
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .expect("list the test bucket")
-}
-
-/// Stores `bytes` at `rel` under the daemon's prefix of the test bucket.
-pub fn put_object(s3: &repod::config::S3Config, rel: &str, bytes: &[u8]) {
-    use object_store::ObjectStoreExt;
+/// Runs `f` with a client of the test bucket and the key of `rel` under
+/// the daemon's prefix, on a runtime of its own.
+fn in_bucket<T, F: Future<Output = T>>(
+    s3: &repod::config::S3Config,
+    rel: &str,
+    f: impl FnOnce(std::sync::Arc<dyn object_store::ObjectStore>, object_store::path::Path) -> F,
+) -> T {
     let store = repod::blobs::remote::client(s3).expect("S3 client");
     let key = repod::blobs::remote::key(&s3.prefix, rel);
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-        .block_on(store.put(&key, bytes.to_vec().into()))
-        .expect("put into the test bucket");
+        .block_on(f(store, key))
+}
+
+/// Every key under `rel` in the daemon's prefix of the test bucket.
+pub fn object_keys(s3: &repod::config::S3Config, rel: &str) -> Vec<String> {
+    use futures_util::TryStreamExt;
+    in_bucket(s3, rel, |store, prefix| async move {
+        store
+            .list(Some(&prefix))
+            .map_ok(|m| m.location.to_string())
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .expect("list the test bucket")
+}
+
+/// Stores `bytes` at `rel` under the daemon's prefix of the test bucket.
+pub fn put_object(s3: &repod::config::S3Config, rel: &str, bytes: &[u8]) {
+    use object_store::ObjectStoreExt;
+    let bytes = bytes.to_vec();
+    in_bucket(s3, rel, |store, key| async move {
+        store.put(&key, bytes.into()).await
+    })
+    .expect("put into the test bucket");
 }

@@ -393,6 +393,11 @@ impl Publisher {
     /// The version `dist`'s live tree shows, if it was published or checked
     /// since start.
     pub fn shown(&self, dist: &str) -> Option<i64> {
+        // With an object store, what every node serves: the stored
+        // generation (this node may not be the one that published it).
+        if let Some(trees) = &self.trees {
+            return trees.index().version(dist);
+        }
         self.shown.lock().expect("shown").get(dist).copied()
     }
 

@@ -61,14 +61,27 @@ pub struct Entry {
 /// Every path the loaded generations serve.
 #[derive(Debug, Default)]
 pub struct Index {
-    /// distribution -> (latest generation loaded, its paths incl. the
-    /// superseded files of its kept predecessors).
-    dists: HashMap<String, (i64, HashMap<String, Entry>)>,
+    /// distribution -> its latest generation loaded.
+    dists: HashMap<String, Loaded>,
+}
+
+#[derive(Debug, Clone)]
+struct Loaded {
+    generation: i64,
+    /// The distribution version it shows.
+    version: i64,
+    /// Its paths, and the superseded files of its kept predecessors.
+    paths: HashMap<String, Entry>,
 }
 
 impl Index {
     pub fn get(&self, path: &str) -> Option<&Entry> {
-        self.dists.values().find_map(|(_, paths)| paths.get(path))
+        self.dists.values().find_map(|d| d.paths.get(path))
+    }
+
+    /// The version `dist`'s live generation shows, if one is stored.
+    pub fn version(&self, dist: &str) -> Option<i64> {
+        self.dists.get(dist).map(|d| d.version)
     }
 }
 
@@ -86,6 +99,15 @@ pub struct TreeStore {
     exported: tokio::sync::Mutex<Option<HashMap<String, String>>>,
     /// The public key files, exported with every generation.
     keys: PathBuf,
+}
+
+/// Runs `jobs`, [`PARALLEL`] at a time; the first error, if any.
+async fn all(jobs: Vec<impl Future<Output = std::io::Result<()>>>) -> std::io::Result<()> {
+    let results: Vec<std::io::Result<()>> = futures_util::stream::iter(jobs)
+        .buffer_unordered(PARALLEL)
+        .collect()
+        .await;
+    results.into_iter().collect()
 }
 
 fn tree_rel(sha256: &str) -> String {
@@ -172,13 +194,9 @@ impl TreeStore {
                 }
             })
             .collect();
-        let uploads: Vec<std::io::Result<()>> = futures_util::stream::iter(jobs)
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
-        for result in uploads {
-            result.map_err(|e| failed("cannot store the tree in the object store", e))?;
-        }
+        all(jobs)
+            .await
+            .map_err(|e| failed("cannot store the tree in the object store", e))?;
         self.stored
             .lock()
             .expect("stored")
@@ -237,30 +255,35 @@ impl TreeStore {
         .fetch_all(&self.db)
         .await?;
         let current = self.index();
-        let changed: Vec<&(String, i64)> = latest
-            .iter()
-            .filter(|(d, g)| current.dists.get(d).map(|(have, _)| have) != Some(g))
-            .collect();
-        if changed.is_empty() && latest.len() == current.dists.len() {
+        let unchanged = |dist: &str, generation: i64| {
+            current
+                .dists
+                .get(dist)
+                .filter(|d| d.generation == generation)
+        };
+        if latest.len() == current.dists.len()
+            && latest.iter().all(|(d, g)| unchanged(d, *g).is_some())
+        {
             return Ok(());
         }
-        let mut dists: HashMap<String, (i64, HashMap<String, Entry>)> = HashMap::new();
+        let mut dists = HashMap::new();
         for (dist, generation) in &latest {
-            if let Some(loaded) = current.dists.get(dist).filter(|(g, _)| g == generation) {
+            if let Some(loaded) = unchanged(dist, *generation) {
                 dists.insert(dist.clone(), loaded.clone());
                 continue;
             }
-            let rows: Vec<(i64, String, String)> = sqlx::query_as(
-                "SELECT created_at, files, pool FROM tree_generations WHERE distribution = $1 \
-                 AND generation <= $2 ORDER BY generation",
+            let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
+                "SELECT version, created_at, files, pool FROM tree_generations \
+                 WHERE distribution = $1 AND generation <= $2 ORDER BY generation",
             )
             .bind(dist)
             .bind(generation)
             .fetch_all(&self.db)
             .await?;
+            let version = rows.last().map_or(0, |r| r.0);
             let mut paths = HashMap::new();
             // Oldest first: a later generation's file wins its path.
-            for (created_at, files, pool) in rows {
+            for (_, created_at, files, pool) in rows {
                 let parse = |json: &str| -> Result<BTreeMap<String, String>, PublishError> {
                     serde_json::from_str(json)
                         .map_err(|e| failed(&format!("generation row of {dist} is unreadable"), e))
@@ -278,7 +301,14 @@ impl TreeStore {
                     }
                 }
             }
-            dists.insert(dist.clone(), (*generation, paths));
+            dists.insert(
+                dist.clone(),
+                Loaded {
+                    generation: *generation,
+                    version,
+                    paths,
+                },
+            );
         }
         *self.index.write().expect("index") = Arc::new(Index { dists });
         Ok(())
@@ -400,13 +430,7 @@ impl TreeStore {
                     }
                 })
                 .collect();
-            let results: Vec<std::io::Result<()>> = futures_util::stream::iter(jobs)
-                .buffer_unordered(PARALLEL)
-                .collect()
-                .await;
-            for result in results {
-                result?;
-            }
+            all(jobs).await?;
             exported.extend(todo.into_iter().map(|(p, s, _)| (p, s)));
         }
         for name in ["repod.asc", "repod.gpg"] {
