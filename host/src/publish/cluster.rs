@@ -40,6 +40,22 @@ pub enum Ask {
     Changed,
     /// Publish now (an API call waits on another node).
     Force,
+    /// The distribution's rows were prepared again: drop what is kept of
+    /// them, then publish.
+    Rendering,
+    /// Rebuild the distribution's tree from scratch now (`init`).
+    Rebuild,
+}
+
+impl Ask {
+    fn word(self) -> &'static str {
+        match self {
+            Ask::Changed => "changed",
+            Ask::Force => "force",
+            Ask::Rendering => "rendering",
+            Ask::Rebuild => "rebuild",
+        }
+    }
 }
 
 pub struct Cluster {
@@ -115,14 +131,7 @@ impl Cluster {
     /// notification is caught by the leader's start-up check).
     pub fn announce(self: &Arc<Self>, ask: Ask, dist: &str) {
         let this = self.clone();
-        let payload = format!(
-            "{} {} {dist}",
-            self.schema,
-            match ask {
-                Ask::Changed => "changed",
-                Ask::Force => "force",
-            }
-        );
+        let payload = format!("{} {} {dist}", self.schema, ask.word());
         tokio::spawn(async move {
             let sent = sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANNEL)
@@ -159,10 +168,11 @@ impl Cluster {
             if schema != self.schema {
                 continue;
             }
-            match kind {
-                "changed" => heard(Ask::Changed, dist),
-                "force" => heard(Ask::Force, dist),
-                _ => {}
+            let ask = [Ask::Changed, Ask::Force, Ask::Rendering, Ask::Rebuild]
+                .into_iter()
+                .find(|a| a.word() == kind);
+            if let Some(ask) = ask {
+                heard(ask, dist);
             }
         }
     }

@@ -210,7 +210,13 @@ impl Publisher {
                 }
                 match ask {
                     cluster::Ask::Changed => publisher.mark(dist),
-                    cluster::Ask::Force => {
+                    cluster::Ask::Rendering => publisher.changed_rendering(dist),
+                    cluster::Ask::Force | cluster::Ask::Rebuild => {
+                        if ask == cluster::Ask::Rebuild {
+                            publisher.task(Task::Rebuild {
+                                dist: dist.to_owned(),
+                            });
+                        }
                         let dist = dist.to_owned();
                         tokio::spawn(async move {
                             let _ = publisher.publish(&dist).await;
@@ -281,6 +287,11 @@ impl Publisher {
     /// `dist`'s packages were prepared again: the worker drops what it
     /// kept of them and the pinned trees rendered before, and republishes.
     pub fn changed_rendering(&self, dist: &str) {
+        if let Some(cluster) = self.cluster.as_ref().filter(|c| !c.leading()) {
+            // The leader keeps the snapshot that went stale.
+            cluster.announce(cluster::Ask::Rendering, dist);
+            return;
+        }
         self.task(Task::Forget {
             dist: dist.to_owned(),
         });
@@ -300,7 +311,9 @@ impl Publisher {
     /// this call has finished.
     pub async fn publish(&self, dist: &str) -> Result<Report, PublishError> {
         if let Some(cluster) = self.cluster.as_ref().filter(|c| !c.leading()) {
-            return self.publish_elsewhere(cluster, dist).await;
+            return self
+                .publish_elsewhere(cluster, cluster::Ask::Force, dist)
+                .await;
         }
         let mut done = self.done.subscribe();
         let target = {
@@ -335,6 +348,7 @@ impl Publisher {
     async fn publish_elsewhere(
         &self,
         cluster: &Arc<cluster::Cluster>,
+        ask: cluster::Ask,
         dist: &str,
     ) -> Result<Report, PublishError> {
         const WAIT: Duration = Duration::from_secs(120);
@@ -348,13 +362,17 @@ impl Publisher {
             .await?)
         };
         let before = newest().await?.map_or(0, |r| r.0);
-        cluster.announce(cluster::Ask::Force, dist);
+        cluster.announce(ask, dist);
         let started = Instant::now();
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
             if let Some((generation, version, created_at)) = newest().await?
                 && generation > before
             {
+                // This node serves it before it answers.
+                if let Some(trees) = &self.trees {
+                    trees.refresh().await?;
+                }
                 return Ok(Report::stored(dist, version, created_at, started.elapsed()));
             }
             if started.elapsed() > WAIT {
@@ -379,6 +397,17 @@ impl Publisher {
             .distributions()
             .map(|(_, d)| d.id.clone())
             .collect();
+        if let Some(cluster) = self.cluster.as_ref().filter(|c| !c.leading()) {
+            // The leader rebuilds (it holds the caches to drop).
+            let mut out = Vec::new();
+            for dist in dists {
+                let result = self
+                    .publish_elsewhere(cluster, cluster::Ask::Rebuild, &dist)
+                    .await;
+                out.push((dist, result));
+            }
+            return out;
+        }
         for dist in &dists {
             self.task(Task::Rebuild { dist: dist.clone() });
         }

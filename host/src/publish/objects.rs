@@ -70,8 +70,49 @@ struct Loaded {
     generation: i64,
     /// The distribution version it shows.
     version: i64,
+    /// The kept rows, oldest first, parsed once.
+    rows: Vec<Arc<Row>>,
     /// Its paths, and the superseded files of its kept predecessors.
     paths: HashMap<String, Entry>,
+}
+
+/// One `tree_generations` row, parsed.
+#[derive(Debug)]
+struct Row {
+    generation: i64,
+    version: i64,
+    created_at: i64,
+    files: BTreeMap<String, String>,
+    pool: BTreeMap<String, String>,
+}
+
+impl Loaded {
+    /// The paths of `rows` (oldest first: a later generation's file wins
+    /// its path).
+    fn of(rows: Vec<Arc<Row>>) -> Option<Loaded> {
+        let last = rows.last()?.clone();
+        let mut paths = HashMap::new();
+        for row in &rows {
+            for (blob, map) in [(false, &row.files), (true, &row.pool)] {
+                for (path, sha256) in map {
+                    paths.insert(
+                        path.clone(),
+                        Entry {
+                            sha256: sha256.clone(),
+                            blob,
+                            created_at: row.created_at,
+                        },
+                    );
+                }
+            }
+        }
+        Some(Loaded {
+            generation: last.generation,
+            version: last.version,
+            rows,
+            paths,
+        })
+    }
 }
 
 impl Index {
@@ -93,6 +134,9 @@ pub struct TreeStore {
     cache: PathBuf,
     tmp: PathBuf,
     index: RwLock<Arc<Index>>,
+    /// The row this node just inserted, parsed already: `refresh` need not
+    /// read it back.
+    primed: Mutex<HashMap<String, Arc<Row>>>,
     /// Tree objects known to be stored: not asked for again.
     stored: Mutex<HashSet<String>>,
     /// Keys known to be in the export bucket, as (key, SHA-256).
@@ -154,6 +198,7 @@ impl TreeStore {
             cache,
             tmp,
             index: RwLock::default(),
+            primed: Mutex::default(),
             stored: Mutex::default(),
             exported: tokio::sync::Mutex::new(None),
             keys,
@@ -238,6 +283,17 @@ impl TreeStore {
                 .await?;
         }
         tx.commit().await?;
+        let row = Row {
+            generation,
+            version: published.version,
+            created_at: now,
+            files: published.files.clone(),
+            pool: published.pool.clone(),
+        };
+        self.primed
+            .lock()
+            .expect("primed")
+            .insert(dist.to_owned(), Arc::new(row));
         self.refresh().await?;
         if let Some(export) = &self.export {
             self.export(export, root, published)
@@ -272,43 +328,59 @@ impl TreeStore {
                 dists.insert(dist.clone(), loaded.clone());
                 continue;
             }
-            let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
-                "SELECT version, created_at, files, pool FROM tree_generations \
-                 WHERE distribution = $1 AND generation <= $2 ORDER BY generation",
+            // The rows kept now; those parsed before are reused, the
+            // others read (normally only the newest).
+            let kept: Vec<(i64,)> = sqlx::query_as(
+                "SELECT generation FROM tree_generations WHERE distribution = $1 \
+                 AND generation <= $2 ORDER BY generation",
             )
             .bind(dist)
             .bind(generation)
             .fetch_all(&self.db)
             .await?;
-            let version = rows.last().map_or(0, |r| r.0);
-            let mut paths = HashMap::new();
-            // Oldest first: a later generation's file wins its path.
-            for (_, created_at, files, pool) in rows {
-                let parse = |json: &str| -> Result<BTreeMap<String, String>, PublishError> {
-                    serde_json::from_str(json)
-                        .map_err(|e| failed(&format!("generation row of {dist} is unreadable"), e))
-                };
-                for (blob, map) in [(false, parse(&files)?), (true, parse(&pool)?)] {
-                    for (path, sha256) in map {
-                        paths.insert(
-                            path,
-                            Entry {
-                                sha256,
-                                blob,
-                                created_at,
-                            },
-                        );
-                    }
+            let mut known: HashMap<i64, Arc<Row>> = current
+                .dists
+                .get(dist)
+                .map(|d| d.rows.iter().map(|r| (r.generation, r.clone())).collect())
+                .unwrap_or_default();
+            if let Some(row) = self.primed.lock().expect("primed").remove(dist) {
+                known.insert(row.generation, row);
+            }
+            let missing: Vec<i64> = kept
+                .iter()
+                .map(|(g,)| *g)
+                .filter(|g| !known.contains_key(g))
+                .collect();
+            if let (Some(first), Some(last)) = (missing.first(), missing.last()) {
+                let read: Vec<(i64, i64, i64, String, String)> = sqlx::query_as(
+                    "SELECT generation, version, created_at, files, pool FROM tree_generations \
+                     WHERE distribution = $1 AND generation >= $2 AND generation <= $3",
+                )
+                .bind(dist)
+                .bind(first)
+                .bind(last)
+                .fetch_all(&self.db)
+                .await?;
+                for (generation, version, created_at, files, pool) in read {
+                    let parse = |json: &str| -> Result<BTreeMap<String, String>, PublishError> {
+                        serde_json::from_str(json).map_err(|e| {
+                            failed(&format!("generation row of {dist} is unreadable"), e)
+                        })
+                    };
+                    let row = Row {
+                        generation,
+                        version,
+                        created_at,
+                        files: parse(&files)?,
+                        pool: parse(&pool)?,
+                    };
+                    known.insert(generation, Arc::new(row));
                 }
             }
-            dists.insert(
-                dist.clone(),
-                Loaded {
-                    generation: *generation,
-                    version,
-                    paths,
-                },
-            );
+            let rows: Vec<Arc<Row>> = kept.iter().filter_map(|(g,)| known.remove(g)).collect();
+            if let Some(loaded) = Loaded::of(rows) {
+                dists.insert(dist.clone(), loaded);
+            }
         }
         *self.index.write().expect("index") = Arc::new(Index { dists });
         Ok(())
