@@ -83,7 +83,9 @@ fn verified_release(daemon: &Daemon, dist: &str, dir: &Path) -> String {
 
 #[test]
 fn the_tree_is_signed_complete_and_stores_each_file_once() {
-    let daemon = Daemon::start();
+    // Pool files as hard links of blobs: the filesystem store's tree (with
+    // an object store, package files are served from the blob store).
+    let daemon = Daemon::builder().filesystem().start();
     let dir = tempfile::tempdir().unwrap();
     let token = daemon.token("uploader", "ci");
     let lib = deb("libhello", "1.0-1", "amd64", "");
@@ -344,7 +346,9 @@ fn a_removed_packages_file_goes_with_the_last_version_that_lists_it() {
 /// the file stays while noble's row still names it.
 #[test]
 fn a_pool_file_another_distribution_still_lists_outlives_its_retention() {
+    // The pool file on disk: the filesystem store's tree.
     let daemon = Daemon::builder()
+        .filesystem()
         .config(
             "[publish]\nkeep-superseded-seconds = 0\n[versions]\nkeep-last = 1\nkeep-days = 0\n",
         )

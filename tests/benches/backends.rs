@@ -39,11 +39,16 @@ fn main() {
         let pool = dir.join("pool");
         bench::write_debs(&pool, 0..n);
         let extras = bench::write_debs(&dir, n..n + bench::runs());
+        // REPOD_BENCH_CLUSTER_ONLY=1: the three-node row alone.
+        let single = std::env::var_os("REPOD_BENCH_CLUSTER_ONLY").is_none();
         for (engine, builder) in [
             ("SQLite + disk", Daemon::builder().sqlite().filesystem()),
             ("PostgreSQL + disk", Daemon::builder().filesystem()),
             ("PostgreSQL + S3", Daemon::builder()),
-        ] {
+        ]
+        .into_iter()
+        .filter(|_| single)
+        {
             let Figures {
                 upload,
                 full,

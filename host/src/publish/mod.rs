@@ -57,6 +57,9 @@ const SETTLE: Duration = Duration::from_millis(250);
 /// How often an idle worker runs retention over every distribution (a
 /// version also ages out without any publish).
 const SWEEP: Duration = Duration::from_secs(300);
+/// How often an idle cluster leader compares each distribution's stored
+/// generation with its latest version (announcements can be lost).
+const CATCH_UP: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -266,7 +269,7 @@ impl Publisher {
     }
 
     /// Marks `dist` in this node's queue.
-    fn mark(&self, dist: &str) {
+    pub(crate) fn mark(&self, dist: &str) {
         let mut queue = self.queue.lock().expect("publish queue");
         queue.seq += 1;
         let seq = queue.seq;
@@ -364,8 +367,15 @@ impl Publisher {
         let before = newest().await?.map_or(0, |r| r.0);
         cluster.announce(ask, dist);
         let started = Instant::now();
+        let mut announced = Instant::now();
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
+            // Again every few seconds: an announcement can be lost while
+            // the leader's listener reconnects, or the lead moves.
+            if announced.elapsed() > Duration::from_secs(3) {
+                cluster.announce(ask, dist);
+                announced = Instant::now();
+            }
             if let Some((generation, version, created_at)) = newest().await?
                 && generation > before
             {
@@ -556,6 +566,7 @@ impl Publisher {
 async fn run(publisher: Arc<Publisher>, mut worker: Worker) {
     let mut started = false;
     let mut last_sweep = Instant::now();
+    let mut last_catch_up = Instant::now();
     loop {
         // In a cluster only the leader publishes and sweeps; every node
         // builds its own pinned trees and runs its own tasks.
@@ -592,6 +603,15 @@ async fn run(publisher: Arc<Publisher>, mut worker: Worker) {
             if idle.is_zero() {
                 worker.sweep().await;
                 last_sweep = Instant::now();
+            } else if publisher.cluster.is_some() {
+                // A notification lost while the listener reconnected must
+                // not leave a change unpublished: the leader also looks.
+                let wait = idle.min(CATCH_UP);
+                let _ = tokio::time::timeout(wait, publisher.wake.notified()).await;
+                if last_catch_up.elapsed() >= CATCH_UP {
+                    worker.catch_up(&publisher).await;
+                    last_catch_up = Instant::now();
+                }
             } else {
                 let _ = tokio::time::timeout(idle, publisher.wake.notified()).await;
             }

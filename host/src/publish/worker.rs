@@ -235,6 +235,14 @@ impl Worker {
         let keep_secs = self.keep_secs;
         let now = crate::db::now();
         let storing = self.trees.is_some();
+        // With an object store the local tree is a workspace: clients get
+        // package files from the blob store, so none is linked (a leader
+        // would otherwise fetch every blob other nodes stored).
+        let link = if storing {
+            Some(Default::default())
+        } else {
+            link
+        };
         let outcome = self
             .plugins
             .blocking(move |registry| {
@@ -372,6 +380,20 @@ impl Worker {
     pub(super) fn forget_trees(&mut self) {
         self.states.clear();
         self.known.clear();
+    }
+
+    /// Marks every distribution whose stored generation is behind its
+    /// latest version (the leader's safety net for lost announcements).
+    pub(super) async fn catch_up(&self, publisher: &Publisher) {
+        for dist in self.dists() {
+            let Ok(latest) = versions::latest(&self.db, &dist).await else {
+                continue;
+            };
+            if let Some(why) = self.stored_problem(&dist, latest).await {
+                tracing::info!(distribution = dist, "publishing its tree: {why}");
+                publisher.mark(&dist);
+            }
+        }
     }
 
     /// With an object store, why `dist`'s stored tree is not `latest`.
