@@ -65,12 +65,22 @@ fn get(url: &str, path: &str) -> Result<(u16, Vec<u8>), String> {
 }
 
 /// Paths a client of the node at `url` may fetch after reading its
-/// top-level files that answer other than 200 with the bytes named.
-fn broken_paths(url: &str) -> Result<Vec<String>, String> {
+/// top-level files that answer other than 200 with the bytes named, and
+/// files of the served generation missing from the bucket (listed after
+/// the top-level file was read: a generation is stored before its row).
+fn broken_paths(url: &str, s3: &repod::config::S3Config) -> Result<Vec<String>, String> {
     let mut broken = Vec::new();
     let (status, inrelease) = get(url, "/repos/dists/jammy/InRelease")?;
     if status != 200 {
         return Err(format!("InRelease: {status}"));
+    }
+    let stored: std::collections::HashSet<String> = repod_tests::object_keys(s3, "trees/sha256")
+        .into_iter()
+        .filter_map(|k| k.rsplit('/').next().map(str::to_owned))
+        .collect();
+    let top = hex::encode(sha2::Sha256::digest(&inrelease));
+    if !stored.contains(&top) {
+        broken.push(format!("InRelease {top} not in the bucket"));
     }
     let text = String::from_utf8_lossy(&inrelease).into_owned();
     let mut in_sha256 = false;
@@ -95,6 +105,9 @@ fn broken_paths(url: &str) -> Result<Vec<String>, String> {
         // uncompressed sums of files published only compressed, as
         // Debian's archive does.)
         let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+        if !stored.contains(sha) && (dir.contains("binary-") || path.ends_with(".gz")) {
+            broken.push(format!("{path} ({sha}) not in the bucket"));
+        }
         if dir.contains("binary-") {
             let by_hash = format!("/repos/dists/jammy/{dir}/by-hash/SHA256/{sha}");
             let (status, body) = get(url, &by_hash)?;
@@ -229,10 +242,11 @@ fn three_nodes_share_uploads_trees_plugins_and_survive_the_leader_s_death() {
     let checker = {
         let (stop, checks, violations) = (stop.clone(), checks.clone(), violations.clone());
         let urls = [b.url.clone(), c.url.clone()];
+        let s3 = a.storage.clone().expect("the S3 run");
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 for url in &urls {
-                    match broken_paths(url) {
+                    match broken_paths(url, &s3) {
                         Ok(broken) if broken.is_empty() => {}
                         Ok(broken) => violations.lock().unwrap().push(broken),
                         Err(e) => violations.lock().unwrap().push(vec![e]),
@@ -287,6 +301,11 @@ fn three_nodes_share_uploads_trees_plugins_and_survive_the_leader_s_death() {
                 .any(|p| p["name"] == name.as_str() && p["sha256"] == sha.as_str()),
             "acknowledged {name} lost"
         );
+    }
+    // Every acknowledged package's blob is in the bucket.
+    let stored = a.stored_blobs();
+    for (name, sha) in &acked {
+        assert!(stored.contains(sha), "{name}'s blob is not in the bucket");
     }
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);

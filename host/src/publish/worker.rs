@@ -235,14 +235,6 @@ impl Worker {
         let keep_secs = self.keep_secs;
         let now = crate::db::now();
         let storing = self.trees.is_some();
-        // With an object store the local tree is a workspace: clients get
-        // package files from the blob store, so none is linked (a leader
-        // would otherwise fetch every blob other nodes stored).
-        let link = if storing {
-            Some(Default::default())
-        } else {
-            link
-        };
         let outcome = self
             .plugins
             .blocking(move |registry| {
