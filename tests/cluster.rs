@@ -307,7 +307,9 @@ fn three_nodes_share_uploads_trees_plugins_and_survive_the_leader_s_death() {
     for (name, sha) in &acked {
         assert!(stored.contains(sha), "{name}'s blob is not in the bucket");
     }
-    std::thread::sleep(Duration::from_millis(500));
+    eventually("the checker ran 10 times", Duration::from_secs(60), || {
+        checks.load(Ordering::Relaxed) >= 10
+    });
     stop.store(true, Ordering::Relaxed);
     checker.join().unwrap();
     let violations = violations.lock().unwrap();

@@ -392,12 +392,14 @@ impl Validators {
     }
 
     /// Validators of a stored file: its SHA-256, and the time its
-    /// generation was stored (no date within its first second, as above).
+    /// generation was stored. No date within its first second, as above;
+    /// the time is in whole seconds, so "a second old" is sure only two
+    /// seconds after the second it names began.
     fn stored(sha256: &str, created_at: i64) -> Validators {
         let created = UNIX_EPOCH + Duration::from_secs(u64::try_from(created_at).unwrap_or(0));
         let settled = SystemTime::now()
             .duration_since(created)
-            .is_ok_and(|age| age >= Duration::from_secs(1));
+            .is_ok_and(|age| age >= Duration::from_secs(2));
         Validators {
             etag: format!("\"{sha256}\""),
             modified: settled.then_some(created),
