@@ -278,7 +278,7 @@ async fn open_stored(
         return Err(io::ErrorKind::NotFound.into());
     };
     let local = trees.local(&entry).await?;
-    let file = std::fs::File::open(local)?;
+    let file = tokio::fs::File::open(local).await?.into_std().await;
     let meta = file.metadata()?;
     Ok((
         file,

@@ -104,7 +104,7 @@ pub struct Collected {
 }
 
 /// What a publish did, as the API reports it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Report {
     pub distribution: String,
     /// Unix seconds, the `Date` of the top-level files.
@@ -144,18 +144,9 @@ impl Report {
         Report {
             distribution: dist.to_owned(),
             published_at: at,
-            packages: 0,
-            files: 0,
-            bytes: 0,
-            pieces_reused: 0,
-            pieces_compressed: 0,
             version,
-            pool_linked: 0,
-            skipped_unsigned: 0,
-            deltas: 0,
-            collected: Collected::default(),
             duration_ms: waited.as_secs_f64() * 1000.0,
-            phases_ms: BTreeMap::new(),
+            ..Report::default()
         }
     }
 }

@@ -469,13 +469,12 @@ impl TreeStore {
                 .filter(|p| !published.addressed.contains(*p) && !published.top.contains(*p)),
         );
         let top = generated(&mut published.top.iter());
-        let stable = |path: &str, exported: &HashMap<String, String>| exported.contains_key(path);
         for (wave, skip_known) in [(addressed, true), (pool, true), (rest, false), (top, false)] {
             let todo: Vec<(String, String, bool)> = wave
                 .into_iter()
                 .filter(|(p, s, _)| {
                     if skip_known {
-                        !stable(p, exported)
+                        !exported.contains_key(p)
                     } else {
                         exported.get(p) != Some(s)
                     }
