@@ -124,6 +124,7 @@ fn published_deltas_rebuild_the_packages_and_match_createrepo_c() {
     daemon.publish("almalinux9", &token);
     let repo = daemon.data.path().join("repos/almalinux9/x86_64");
     let listed = prestodelta_with(&repo, 3);
+    daemon.wait_served("almalinux9/x86_64/repodata/repomd.xml");
     // 1.1 from 1.0; 1.2 from its two newest older versions.
     let pairs: Vec<(&str, &str)> = listed
         .keys()

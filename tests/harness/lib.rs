@@ -493,6 +493,28 @@ impl Daemon {
         file
     }
 
+    /// Waits until `/repos/<path>` serves what the local tree holds. In the
+    /// S3 run the local tree goes live a moment before the generation row
+    /// that every node serves from, so a test that read the local tree
+    /// waits here before fetching what it names.
+    pub fn wait_served(&self, path: &str) {
+        let local = std::fs::read(self.data.path().join("repos").join(path)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, served) = self.get_bytes(&format!("/repos/{path}"));
+            if status == 200 && served == local {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/repos/{path} still serves {status} and {} bytes, not the local {} bytes",
+                served.len(),
+                local.len()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The SHA-256 of every blob the daemon stored, sorted: the files of
     /// `<data>/blobs`, or the objects under its prefix in the S3 run.
     pub fn stored_blobs(&self) -> Vec<String> {
