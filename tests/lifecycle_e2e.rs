@@ -85,14 +85,21 @@ fn apt_finds_a_package_promoted_with_the_seed_curl_line() {
         "byte-identical to jammy's"
     );
 
-    // One file on disk: the blob, and the one pool link both codenames list.
+    // One file on disk: the blob, and the one pool link both codenames
+    // list. With an object store: one object, and no pool on the node
+    // (package files are served from the blob store).
     let sha = uploaded.body["sha256"].as_str().unwrap();
     let pool = daemon
         .data
         .path()
         .join("repos/pool/main/n/nginx/nginx_1.24.0-1_amd64.deb");
-    assert!(same_inode(&pool, &blob(&daemon, sha)));
-    assert_eq!(std::fs::metadata(&pool).unwrap().nlink(), 2);
+    if daemon.storage.is_none() {
+        assert!(same_inode(&pool, &blob(&daemon, sha)));
+        assert_eq!(std::fs::metadata(&pool).unwrap().nlink(), 2);
+    } else {
+        assert_eq!(daemon.stored_blobs(), [sha]);
+        assert!(!pool.exists());
+    }
     let jammy = root_for(&daemon, "jammy", "", "amd64", &[], &key);
     jammy.update().assert_ok();
     let from_jammy = jammy.download(&["nginx"]);
@@ -146,13 +153,18 @@ fn dnf_sees_promotion_and_migration_between_el_distributions() {
         sha256(&dest.join("hello-1.0-1.x86_64.rpm")),
         sha256(&built[0])
     );
-    // rocky9's file is a link to the one blob almalinux9's is.
+    // rocky9's file is a link to the one blob almalinux9's is (with an
+    // object store: both are served from the one stored blob).
     let repos = daemon.data.path().join("repos");
     for dist in ["almalinux9", "rocky9"] {
-        assert!(same_inode(
-            &repos.join(format!("{dist}/x86_64/hello-1.0-1.x86_64.rpm")),
-            &blob(&daemon, &shas[0])
-        ));
+        let file = repos.join(format!("{dist}/x86_64/hello-1.0-1.x86_64.rpm"));
+        match daemon.storage {
+            None => assert!(same_inode(&file, &blob(&daemon, &shas[0]))),
+            Some(_) => {
+                assert!(!file.exists());
+                assert!(daemon.stored_blobs().contains(&shas[0]));
+            }
+        }
     }
 
     let reply = daemon.post_json(

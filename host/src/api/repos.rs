@@ -55,15 +55,16 @@ pub fn service(root: &Path, publisher: Arc<Publisher>) -> MethodRouter {
 
 /// Where a path under `versions/<dist>/<n>/` is served from. The version's
 /// generated files (Release, repomd.xml, indexes) are in its own directory,
-/// built the first time anyone asks; its package files are the shared
-/// pool's, which keeps every file a kept version lists, so a path the
-/// version lists is served from there. Anything else is not found.
-async fn pinned(root: &Path, publisher: &Publisher, path: String) -> Result<String, Response> {
+/// built the first time anyone asks; a package path the version lists is
+/// served from its blob (the blob store keeps every blob a kept version
+/// lists; with an object store, fetched into this node's cache). Anything
+/// else is not found.
+async fn pinned(root: &Path, publisher: &Publisher, path: String) -> Result<Source, Response> {
     let Some(rest) = path
         .strip_prefix(PINNED_TOP)
         .and_then(|r| r.strip_prefix('/'))
     else {
-        return Ok(path);
+        return Ok(Source::Tree(path));
     };
     let mut parts = rest.splitn(3, '/');
     let (Some(dist), Some(number), Some(tail)) = (parts.next(), parts.next(), parts.next()) else {
@@ -96,13 +97,21 @@ async fn pinned(root: &Path, publisher: &Publisher, path: String) -> Result<Stri
         .await
         .is_ok_and(|m| m.is_file())
     {
-        return Ok(path);
+        return Ok(Source::Tree(path));
     }
-    match publisher.lists_pool_path(dist, number, tail).await {
-        Ok(true) => Ok(tail.to_owned()),
-        Ok(false) => Err(not_found()),
+    match publisher.pool_blob(dist, number, tail).await {
+        Ok(Some(blob)) => Ok(Source::Blob(path, blob)),
+        Ok(None) => Err(not_found()),
         Err(e) => Err(Problem::internal(e).into_response()),
     }
+}
+
+/// What a request path is served from.
+enum Source {
+    /// A path of the tree: the live trees, pinned trees' own files.
+    Tree(String),
+    /// A package file a pinned tree lists (the request path and the blob).
+    Blob(String, std::path::PathBuf),
 }
 
 async fn serve(root: Arc<Path>, publisher: Arc<Publisher>, request: Request) -> Response {
@@ -122,14 +131,23 @@ async fn serve(root: Arc<Path>, publisher: Arc<Publisher>, request: Request) -> 
     let Some(path) = tree_path(request.uri().path()) else {
         return not_found();
     };
-    let path = match pinned(&root, &publisher, path).await {
-        Ok(path) => path,
+    let (path, blob) = match pinned(&root, &publisher, path).await {
+        Ok(Source::Tree(path)) => (path, None),
+        Ok(Source::Blob(path, blob)) => (path, Some(blob)),
         Err(response) => return response,
     };
     let stored = publisher.trees().filter(|_| !local_only(&path));
-    let opened = match stored {
-        Some(trees) => open_stored(trees, &path).await,
-        None => {
+    let opened = match (blob, stored) {
+        (Some(blob), _) => tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(blob)?;
+            let meta = file.metadata()?;
+            let validators = Validators::of(&meta);
+            Ok((file, meta, validators))
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e))),
+        (None, Some(trees)) => open_stored(trees, &path).await,
+        (None, None) => {
             let path = path.clone();
             tokio::task::spawn_blocking(move || {
                 open_beneath(&root, &path).map(|(file, meta)| {

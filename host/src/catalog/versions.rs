@@ -337,16 +337,18 @@ pub async fn diff_ids(
     ))
 }
 
-/// Whether `path` is a pool path of a package in version `number` of
-/// `dist` (what a pinned tree may serve from the shared pool).
-pub async fn lists_pool_path(
+/// The blob (SHA-256) of the package file version `number` of `dist`
+/// lists at pool path `path`, if it lists one there (what a pinned tree
+/// serves).
+pub async fn pool_blob(
     db: &Db,
     dist: &str,
     number: i64,
     path: &str,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Option<String>, sqlx::Error> {
     let row: Option<(String,)> = sqlx::query_as(&format!(
-        "SELECT m.package_id FROM package_paths pp JOIN memberships m ON m.package_id = pp.package_id \
+        "SELECT p.sha256 FROM package_paths pp JOIN memberships m ON m.package_id = pp.package_id \
+         JOIN packages p ON p.id = pp.package_id \
          WHERE {IN_VERSION} AND pp.path = $3 LIMIT 1"
     ))
     .bind(dist)
@@ -354,7 +356,7 @@ pub async fn lists_pool_path(
     .bind(path)
     .fetch_optional(db)
     .await?;
-    Ok(row.is_some())
+    Ok(row.map(|(sha,)| sha))
 }
 
 /// How many versions to keep (config `[versions]`, global or per

@@ -635,12 +635,18 @@ impl Built {
 
     /// Links package files into the shared pool: `only` those, or every
     /// one the version lists (each checked, relinked if it is not its blob).
+    /// Not with an object store: there the local tree is the publisher's
+    /// workspace, every node serves package files from the blob store, and
+    /// linking would fetch every blob other nodes stored to this one.
     fn link_pool(
         &self,
         repos: &Path,
         blobs: &BlobStore,
         only: Option<&BTreeMap<String, String>>,
     ) -> Result<usize, PublishError> {
+        if blobs.remote().is_some() {
+            return Ok(0);
+        }
         let mut linked = 0;
         for (path, sha) in only.unwrap_or(&self.view.pool) {
             if tree::link_pool_file(repos, path, &blobs.local(sha)?)? {

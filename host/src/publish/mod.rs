@@ -162,6 +162,7 @@ pub struct Publisher {
     shown: Mutex<HashMap<String, i64>>,
     db: Db,
     paths: Paths,
+    blobs: BlobStore,
     /// With an object store: what `/repos/` serves live trees from.
     trees: Option<Arc<objects::TreeStore>>,
     cluster: Option<Arc<cluster::Cluster>>,
@@ -198,6 +199,7 @@ impl Publisher {
             shown: Mutex::new(HashMap::new()),
             db: setup.db.clone(),
             paths: Paths::under(data),
+            blobs: setup.blobs.clone(),
             trees: setup.trees.clone(),
             cluster: setup.cluster.clone(),
         });
@@ -485,15 +487,24 @@ impl Publisher {
             .unwrap_or_else(|_| Err(PublishError::Failed("the publisher stopped".into())))
     }
 
-    /// Whether `path` is a package file version `number` of `dist` lists
-    /// (a pinned tree serves those from the shared pool).
-    pub async fn lists_pool_path(
+    /// The blob behind package path `path` of version `number` of `dist`,
+    /// as a local file (fetched from the object store if this node has no
+    /// copy), if the version lists a package there: a pinned tree serves
+    /// its package files from the blob store, not from any live tree.
+    pub async fn pool_blob(
         &self,
         dist: &str,
         number: i64,
         path: &str,
-    ) -> Result<bool, sqlx::Error> {
-        versions::lists_pool_path(&self.db, dist, number, path).await
+    ) -> Result<Option<PathBuf>, PublishError> {
+        let Some(sha) = versions::pool_blob(&self.db, dist, number, path).await? else {
+            return Ok(None);
+        };
+        let blobs = self.blobs.clone();
+        let local = tokio::task::spawn_blocking(move || blobs.local(&sha))
+            .await
+            .map_err(|e| PublishError::Failed(format!("blob fetch panicked: {e}")))??;
+        Ok(Some(local))
     }
 
     /// Takes `dist`'s trees out of `/repos/` (kept aside on disk), with the
