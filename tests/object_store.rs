@@ -5,15 +5,12 @@
 //! Needs the S3 run (scripts/test runs this binary only under
 //! scripts/with-s3, on PostgreSQL): it fails, not skips, without it.
 
-use std::collections::BTreeSet;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use object_store::ObjectStoreExt;
-use repod::config::S3Config;
 use repod_tests::rpm::{Dnf, client_config, ok};
-use repod_tests::{Daemon, fixtures};
+use repod_tests::{Bucket, Daemon, fixtures};
 
 fn require_s3() {
     assert!(
@@ -116,54 +113,6 @@ fn a_new_node_serves_the_stored_trees_without_publishing() {
             .any(|i| i.name == "hello" && i.version == "1.1-1"),
         "{planned:?}"
     );
-}
-
-/// The object store client for the daemon's bucket, and a runtime.
-struct Bucket {
-    store: Arc<dyn object_store::ObjectStore>,
-    runtime: tokio::runtime::Runtime,
-    prefix: String,
-}
-
-impl Bucket {
-    fn of(s3: &S3Config, prefix: &str) -> Bucket {
-        Bucket {
-            store: repod::blobs::remote::client(s3).unwrap(),
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-            prefix: prefix.to_owned(),
-        }
-    }
-
-    fn get(&self, rel: &str) -> Option<Vec<u8>> {
-        let key = repod::blobs::remote::key(&self.prefix, rel);
-        self.runtime.block_on(async {
-            match self.store.get(&key).await {
-                Ok(got) => Some(got.bytes().await.unwrap().to_vec()),
-                Err(object_store::Error::NotFound { .. }) => None,
-                Err(e) => panic!("get {key}: {e}"),
-            }
-        })
-    }
-
-    fn keys(&self) -> BTreeSet<String> {
-        use futures_util::TryStreamExt;
-        let strip = format!("{}/", self.prefix);
-        let root = repod::blobs::remote::key(&self.prefix, "");
-        let listed: Vec<object_store::ObjectMeta> = self
-            .runtime
-            .block_on(self.store.list(Some(&root)).try_collect())
-            .unwrap();
-        listed
-            .into_iter()
-            .map(|m| {
-                let key = m.location.to_string();
-                key.strip_prefix(&strip).unwrap_or(&key).to_owned()
-            })
-            .collect()
-    }
 }
 
 fn unpack(name: &str, bytes: &[u8]) -> String {

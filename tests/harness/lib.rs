@@ -903,6 +903,56 @@ pub fn object_keys(s3: &repod::config::S3Config, rel: &str) -> Vec<String> {
     .expect("list the test bucket")
 }
 
+/// A reader of the test bucket under `prefix` (an export, a daemon's
+/// prefix): keys relative to it.
+pub struct Bucket {
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+    runtime: tokio::runtime::Runtime,
+    prefix: String,
+}
+
+impl Bucket {
+    pub fn of(s3: &repod::config::S3Config, prefix: &str) -> Bucket {
+        Bucket {
+            store: repod::blobs::remote::client(s3).unwrap(),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub fn get(&self, rel: &str) -> Option<Vec<u8>> {
+        let key = repod::blobs::remote::key(&self.prefix, rel);
+        self.runtime.block_on(async {
+            use object_store::ObjectStoreExt;
+            match self.store.get(&key).await {
+                Ok(got) => Some(got.bytes().await.unwrap().to_vec()),
+                Err(object_store::Error::NotFound { .. }) => None,
+                Err(e) => panic!("get {key}: {e}"),
+            }
+        })
+    }
+
+    pub fn keys(&self) -> std::collections::BTreeSet<String> {
+        use futures_util::TryStreamExt;
+        let strip = format!("{}/", self.prefix);
+        let root = repod::blobs::remote::key(&self.prefix, "");
+        let listed: Vec<object_store::ObjectMeta> = self
+            .runtime
+            .block_on(self.store.list(Some(&root)).try_collect())
+            .unwrap();
+        listed
+            .into_iter()
+            .map(|m| {
+                let key = m.location.to_string();
+                key.strip_prefix(&strip).unwrap_or(&key).to_owned()
+            })
+            .collect()
+    }
+}
+
 /// Stores `bytes` at `rel` under the daemon's prefix of the test bucket.
 pub fn put_object(s3: &repod::config::S3Config, rel: &str, bytes: &[u8]) {
     use object_store::ObjectStoreExt;
