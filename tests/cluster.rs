@@ -2,7 +2,7 @@
 //! to any node, stock apt and dnf on different nodes seeing the same
 //! signed trees, a plugin installed on one node reaching all, and the
 //! leader killed with SIGKILL around a publish while a checker reads the
-//! trees of the others.
+//! trees of the others; and what would make two publishers refused.
 //!
 //! Needs the S3 run on PostgreSQL (scripts/test runs this binary only
 //! there): it fails, not skips, without it.
@@ -322,4 +322,76 @@ fn three_nodes_share_uploads_trees_plugins_and_survive_the_leader_s_death() {
         checks.load(Ordering::Relaxed) >= 10,
         "the checker barely ran"
     );
+}
+
+/// Runs `cmd` and returns whether it succeeded and its stderr; a command
+/// still running after `limit` is killed and fails the test.
+fn exits_within(mut cmd: std::process::Command, limit: Duration) -> (bool, String) {
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} still running after {limit:?}: {}",
+                std::fs::read_to_string(stderr.path()).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (
+        status.success(),
+        std::fs::read_to_string(stderr.path()).unwrap(),
+    )
+}
+
+/// What would make two publishers of one installation is refused with a
+/// message that says what to do: a second daemon on the same PostgreSQL
+/// database with a local data directory (it would publish a tree of its
+/// own and run the background work again), and an offline `repod publish`
+/// while a node leads. The running node is unaffected.
+#[test]
+fn a_second_publisher_of_one_database_is_refused() {
+    require_cluster();
+    // PostgreSQL and a local data directory: one daemon per database.
+    let alone = Daemon::builder().filesystem().start();
+    let other = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut second = alone.cli();
+    second
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(other.path());
+    let (ok, stderr) = exits_within(second, Duration::from_secs(60));
+    assert!(!ok, "a second daemon started: {stderr}");
+    assert!(
+        stderr.contains("another repod already uses this database")
+            && stderr.contains("kind = \"s3\""),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(alone.get_bytes("/repos/keys/repod.asc").0, 200);
+
+    // A cluster: offline publishing waits for no one, so it is refused
+    // while a node leads, from any data directory.
+    let node = Daemon::start();
+    eventually("the node leads", Duration::from_secs(30), || leads(&node));
+    let mut publish = node.cli();
+    publish.env("REPOD_DATA", other.path()).args(["publish"]);
+    let (ok, stderr) = exits_within(publish, Duration::from_secs(60));
+    assert!(!ok, "an offline publish ran: {stderr}");
+    assert!(
+        stderr.contains("a running repod publishes this installation")
+            && stderr.contains("/publish"),
+        "{stderr}"
+    );
+    assert!(node.log().contains("leading: this node publishes"));
 }

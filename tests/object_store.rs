@@ -173,7 +173,8 @@ fn missing_in_export(bucket: &Bucket) -> (bool, Vec<String>) {
 /// RPM distributions only: s3s-fs keeps each object's metadata in a file
 /// named by the base64 of its key, so keys over ~168 bytes fail there
 /// (500), and an apt tree's `by-hash/SHA512/<128 hex>` names are longer.
-/// The apt distributions are disabled so their exports do not fail.
+/// The apt distributions are disabled so their exports do not fail; the
+/// APT export is checked on moto_server (`export_apt.rs`).
 #[test]
 fn the_export_never_shows_a_top_level_file_naming_a_missing_file() {
     require_s3();

@@ -28,7 +28,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         key,
         blobs,
         trees,
-    } = open_parts(&settings).await?;
+        _sole,
+    } = open_parts(&settings, Opener::Daemon).await?;
     // PostgreSQL and an object store: other nodes may share the work.
     let cluster_remote = blobs.remote().cloned();
     let cluster = match (&settings.database, &trees) {
@@ -213,6 +214,17 @@ async fn reopen_expired(state: AppState) {
     }
 }
 
+/// Who opens the parts: what must hold the installation's leader lock.
+#[derive(PartialEq)]
+enum Opener {
+    /// A daemon: on PostgreSQL with a local data directory it must be the
+    /// only one (a second would publish a tree of its own and run the
+    /// background work again); with an object store it contends instead.
+    Daemon,
+    /// `repod publish`: on PostgreSQL never beside a node that publishes.
+    OfflinePublish,
+}
+
 /// What both the daemon and `repod publish` open in the data directory.
 struct Parts {
     db: db::Db,
@@ -221,12 +233,32 @@ struct Parts {
     blobs: BlobStore,
     /// With an object store: the published trees kept there.
     trees: Option<Arc<TreeStore>>,
+    /// The leader lock, held while this lives, when the opener needs it.
+    _sole: Option<sqlx::PgConnection>,
 }
 
-async fn open_parts(settings: &Settings) -> anyhow::Result<Parts> {
+async fn open_parts(settings: &Settings, opener: Opener) -> anyhow::Result<Parts> {
     std::fs::create_dir_all(&settings.data)
         .with_context(|| format!("cannot create data directory {}", settings.data.display()))?;
     let db = db::open(&settings.database).await?;
+    let local = matches!(settings.storage, crate::config::Storage::Filesystem);
+    let sole = match &settings.database {
+        db::Location::Postgres(url) if opener == Opener::OfflinePublish || local => {
+            let held = Cluster::take_sole(url).await?;
+            Some(held.ok_or_else(|| match opener {
+                Opener::Daemon => anyhow::anyhow!(
+                    "another repod already uses this database (a daemon, or `repod publish`); \
+                     with a local data directory one daemon serves a database: stop the other, \
+                     or give every node the same [storage] kind = \"s3\" to run several"
+                ),
+                Opener::OfflinePublish => anyhow::anyhow!(
+                    "a running repod publishes this installation: ask it instead \
+                     (POST /api/v1/distributions/<id>/publish), or stop it first"
+                ),
+            })?)
+        }
+        _ => None,
+    };
     let plugins = load_plugins(settings).await?;
     let key = load_key(settings).await?;
     let blobs = BlobStore::open(&settings.data, &settings.storage)
@@ -255,6 +287,7 @@ async fn open_parts(settings: &Settings) -> anyhow::Result<Parts> {
         key,
         blobs,
         trees,
+        _sole: sole,
     })
 }
 
@@ -316,7 +349,8 @@ pub async fn publish_once(
         key,
         blobs,
         trees,
-    } = open_parts(&settings).await?;
+        _sole,
+    } = open_parts(&settings, Opener::OfflinePublish).await?;
     let registry = plugins.registry();
     let dists = if dists.is_empty() {
         registry

@@ -30,6 +30,8 @@ pub const CHANNEL: &str = "repod_publish";
 /// How often a node that does not lead tries to take the lock, and how
 /// often the leader checks that its connection still holds it.
 pub const RETRY: Duration = Duration::from_secs(1);
+/// How long [`Cluster::take_sole`] waits for the lock.
+pub const SOLE_WAIT: Duration = Duration::from_secs(5);
 /// Advisory lock class of the leader lock (the writers' lock is another).
 const LEAD_CLASS: i32 = 1919247461;
 
@@ -124,6 +126,32 @@ impl Cluster {
         loop {
             tokio::time::sleep(RETRY).await;
             sqlx::query("SELECT 1").execute(&mut conn).await?;
+        }
+    }
+
+    /// Takes the leader lock once, for a process that must be the only
+    /// publisher of the installation at `url`: an offline `repod publish`
+    /// of a cluster, or the one daemon of PostgreSQL with a local data
+    /// directory. `None` when another process still holds it after
+    /// [`SOLE_WAIT`] (a process killed a moment ago releases it once
+    /// PostgreSQL notices its connection closed). Held while the returned
+    /// connection lives.
+    pub async fn take_sole(url: &str) -> Result<Option<PgConnection>, sqlx::Error> {
+        let mut conn = PgConnection::connect(url).await?;
+        let deadline = tokio::time::Instant::now() + SOLE_WAIT;
+        loop {
+            let (got,): (bool,) =
+                sqlx::query_as("SELECT pg_try_advisory_lock($1, hashtext(current_schema()))")
+                    .bind(LEAD_CLASS)
+                    .fetch_one(&mut conn)
+                    .await?;
+            if got {
+                return Ok(Some(conn));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
