@@ -303,3 +303,72 @@ fn a_large_package_is_stored_in_parts_and_read_back() {
         "the fetched blob is cached"
     );
 }
+
+/// `cache-max-mib`: the node's copies of blobs and tree files are trimmed
+/// to the cap, least recently used first, and whatever was trimmed is
+/// fetched again and served byte for byte.
+#[test]
+fn the_node_s_caches_stay_under_cache_max_mib() {
+    require_s3();
+    let daemon = Daemon::builder()
+        .cache_max_mib(1)
+        // Debug builds: trim every second, sparing nothing.
+        .env("REPOD_TEST_CACHE_TRIM", "1")
+        .start();
+    let up = daemon.token("uploader", "ci");
+    let mut debs = Vec::new();
+    for (i, name) in ["one", "two", "three"].into_iter().enumerate() {
+        // ~600 KiB that gzip cannot shrink.
+        let mut payload = vec![0u8; 600 << 10];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15 + i as u64;
+        for chunk in payload.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+        }
+        let control = format!(
+            "Package: {name}\nVersion: 1.0\nArchitecture: amd64\n\
+             Maintainer: t <t@example.invalid>\nDescription: {name}\n"
+        );
+        let deb = fixtures::raw_deb(control.as_bytes(), &[(b"./usr/share/x/blob", &payload)]);
+        let reply = daemon.upload("/api/v1/packages?distribution=jammy", Some(&up), &deb);
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        debs.push((name, deb));
+    }
+    daemon.publish("jammy", &daemon.admin);
+    let cached = || -> u64 {
+        ["blobs/sha256", "cache/trees"]
+            .iter()
+            .flat_map(|dir| fixtures::snapshot(&daemon.data.path().join(dir)))
+            .map(|(path, _)| std::fs::metadata(path).map_or(0, |m| m.len()))
+            .sum()
+    };
+    for round in 0..2 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while cached() > 1 << 20 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: the caches still hold {} bytes:\n{}",
+                cached(),
+                daemon.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        // Every package, trimmed or not, is served whole.
+        for (name, deb) in &debs {
+            let served = daemon.fetch(&format!(
+                "/repos/pool/main/{}/{name}/{name}_1.0_amd64.deb",
+                &name[..1]
+            ));
+            assert!(&served == deb, "{name}: other bytes served");
+        }
+        let inrelease = daemon.fetch("/repos/dists/jammy/InRelease");
+        assert!(
+            String::from_utf8(inrelease)
+                .unwrap()
+                .contains("Codename: jammy")
+        );
+    }
+    assert!(daemon.log().contains("cache trimmed to cache-max-mib"));
+}

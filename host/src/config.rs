@@ -45,6 +45,8 @@
 //!                            # kept (another node may be committing it)
 //! export-prefix = "public"   # also lay every published tree out under this
 //!                            # prefix of the bucket, for clients reading it
+//! cache-max-mib = 20480      # keep this node's copies of blobs and tree
+//!                            # files under 20 GiB (default: no limit)
 //! # credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN)
 //!
 //! [plugin.example]           # handed to the plugin named "example" as JSON
@@ -151,6 +153,7 @@ struct FileStorage {
     prefix: Option<String>,
     orphan_grace_seconds: Option<u64>,
     export_prefix: Option<String>,
+    cache_max_mib: Option<u64>,
 }
 
 /// `[storage]`: where blobs live.
@@ -178,6 +181,9 @@ pub struct S3Config {
     /// Where in the bucket published trees are also laid out as files,
     /// for clients or a CDN reading the bucket directly.
     pub export_prefix: Option<String>,
+    /// The most this node's caches of the store may hold (`None`: no
+    /// limit); the least recently used files go first.
+    pub cache_max_bytes: Option<u64>,
 }
 
 impl S3Config {
@@ -210,10 +216,11 @@ fn storage(file: FileStorage) -> anyhow::Result<Storage> {
                 || file.prefix.is_some()
                 || file.orphan_grace_seconds.is_some()
                 || file.export_prefix.is_some()
+                || file.cache_max_mib.is_some()
             {
                 anyhow::bail!(
-                    "storage: endpoint, bucket, region, prefix, orphan-grace-seconds and \
-                     export-prefix need kind = \"s3\""
+                    "storage: endpoint, bucket, region, prefix, orphan-grace-seconds, \
+                     export-prefix and cache-max-mib need kind = \"s3\""
                 );
             }
             Ok(Storage::Filesystem)
@@ -259,6 +266,18 @@ fn storage(file: FileStorage) -> anyhow::Result<Storage> {
                 prefix,
                 orphan_grace: Duration::from_secs(file.orphan_grace_seconds.unwrap_or(3600)),
                 export_prefix,
+                cache_max_bytes: match file.cache_max_mib {
+                    None => None,
+                    Some(0) => anyhow::bail!(
+                        "storage.cache-max-mib: 0 would keep no copy at all; give at least 1, \
+                         or leave it out for no limit"
+                    ),
+                    Some(mib) => {
+                        Some(mib.checked_mul(1 << 20).with_context(|| {
+                            format!("storage.cache-max-mib: {mib} is too large")
+                        })?)
+                    }
+                },
             }))
         }
         other => anyhow::bail!("storage.kind: {other:?} is not \"filesystem\" or \"s3\""),
@@ -576,6 +595,48 @@ mod tests {
         assert_eq!(s.policies.of("dist-b"), Some("strict"));
         assert_eq!(s.policies.of("dist-c"), None);
         assert!(resolve("[scan]\npolcy = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn storage_settings_and_their_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let resolve = |text: &str| {
+            Settings::resolve(Overrides {
+                config: Some(write(dir.path(), text)),
+                ..Default::default()
+            })
+        };
+        let error = |text: &str| format!("{:#}", resolve(text).unwrap_err());
+        let s3 = "[storage]\nkind = \"s3\"\nbucket = \"b\"\nprefix = \"prod\"\n";
+        let Storage::S3(config) = resolve(&format!("{s3}cache-max-mib = 20480\n"))
+            .unwrap()
+            .storage
+        else {
+            panic!("not S3");
+        };
+        assert_eq!(config.cache_max_bytes, Some(20 << 30));
+        assert_eq!(config.prefix, "prod");
+        let Storage::S3(config) = resolve(s3).unwrap().storage else {
+            panic!("not S3");
+        };
+        assert_eq!(config.cache_max_bytes, None);
+        assert!(
+            error(&format!("{s3}cache-max-mib = 0\n")).contains("give at least 1"),
+            "{}",
+            error(&format!("{s3}cache-max-mib = 0\n"))
+        );
+        assert!(error("[storage]\ncache-max-mib = 10\n").contains("need kind = \"s3\""));
+        assert!(error("[storage]\nkind = \"s3\"\n").contains("needs a bucket"));
+        for export in ["prod", "prod/blobs", ""] {
+            let text = format!("{s3}export-prefix = {export:?}\n");
+            assert!(
+                error(&text).contains("overlaps"),
+                "{export:?}: {}",
+                error(&text)
+            );
+        }
+        assert!(resolve(&format!("{s3}export-prefix = \"public\"\n")).is_ok());
+        assert!(error("[storage]\nkind = \"ftp\"\n").contains("is not"));
     }
 
     #[test]

@@ -58,6 +58,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(trees) = trees {
         tokio::spawn(follow_generations(trees));
     }
+    if let crate::config::Storage::S3(s3) = &settings.storage
+        && let Some(max_bytes) = s3.cache_max_bytes
+    {
+        tokio::spawn(trim_caches(
+            vec![blobs.path_dir(), settings.data.join("cache").join("trees")],
+            max_bytes,
+        ));
+    }
     let packages = Arc::new(Packages {
         db: db.clone(),
         blobs,
@@ -163,6 +171,35 @@ const GENERATIONS_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Keeps the served index in step with the generations in the database
 /// (this node's publishes refresh it at once; other nodes' within a poll).
+/// Keeps this node's copies of the object store under `cache-max-mib`,
+/// checked every minute (debug builds: every second with nothing spared
+/// while `REPOD_TEST_CACHE_TRIM` is set, for the tests).
+async fn trim_caches(dirs: Vec<std::path::PathBuf>, max_bytes: u64) {
+    use crate::blobs::cache::{Trim, trim};
+    use std::time::Duration;
+    let fast = cfg!(debug_assertions) && std::env::var_os("REPOD_TEST_CACHE_TRIM").is_some();
+    let (every, spare) = match fast {
+        true => (Duration::from_secs(1), Duration::ZERO),
+        false => (Duration::from_secs(60), Duration::from_secs(120)),
+    };
+    let how = Trim { max_bytes, spare };
+    loop {
+        tokio::time::sleep(every).await;
+        let dirs = dirs.clone();
+        match tokio::task::spawn_blocking(move || trim(&dirs, how)).await {
+            Ok(Ok(done)) if done.files > 0 => tracing::info!(
+                files = done.files,
+                bytes = done.bytes,
+                left = done.left,
+                "cache trimmed to cache-max-mib"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("cannot trim the caches: {e}"),
+            Err(e) => tracing::error!("cache trim panicked: {e}"),
+        }
+    }
+}
+
 async fn follow_generations(trees: Arc<TreeStore>) {
     loop {
         tokio::time::sleep(GENERATIONS_POLL).await;

@@ -120,6 +120,7 @@ pub fn fresh_storage() -> Option<repod::config::S3Config> {
         prefix: format!("t-{}", unique()),
         orphan_grace: Duration::from_secs(3600),
         export_prefix: None,
+        cache_max_bytes: None,
     })
 }
 
@@ -135,6 +136,9 @@ pub fn storage_section(config: &repod::config::S3Config) -> String {
         config.orphan_grace.as_secs()
     ) + &match &config.export_prefix {
         Some(prefix) => format!("export-prefix = {prefix:?}\n"),
+        None => String::new(),
+    } + &match config.cache_max_bytes {
+        Some(bytes) => format!("cache-max-mib = {}\n", bytes.div_ceil(1 << 20)),
         None => String::new(),
     }
 }
@@ -170,6 +174,7 @@ pub struct DaemonBuilder {
     sqlite: bool,
     filesystem: bool,
     orphan_grace: Option<Duration>,
+    cache_max_mib: Option<u64>,
     export_prefix: Option<String>,
     /// Environment variables of the daemon process.
     env: Vec<(String, String)>,
@@ -210,6 +215,12 @@ impl DaemonBuilder {
     /// restart collects it (default an hour, as in production).
     pub fn orphan_grace(mut self, grace: Duration) -> Self {
         self.orphan_grace = Some(grace);
+        self
+    }
+
+    /// `cache-max-mib` for the S3 run's daemon.
+    pub fn cache_max_mib(mut self, mib: u64) -> Self {
+        self.cache_max_mib = Some(mib);
         self
     }
 
@@ -268,6 +279,7 @@ impl DaemonBuilder {
             (None, true) => None,
             (None, false) => fresh_storage().map(|mut s3| {
                 s3.orphan_grace = self.orphan_grace.unwrap_or(s3.orphan_grace);
+                s3.cache_max_bytes = self.cache_max_mib.map(|mib| mib << 20);
                 // Beside the daemon's own prefix, unique like it.
                 s3.export_prefix =
                     (self.export_prefix.as_ref()).map(|p| format!("{}-{p}", s3.prefix));
@@ -398,6 +410,7 @@ impl Daemon {
             sqlite: false,
             filesystem: false,
             orphan_grace: None,
+            cache_max_mib: None,
             export_prefix: None,
             sharing: None,
             env: vec![],

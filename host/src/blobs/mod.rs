@@ -12,6 +12,7 @@
 //! store confirmed it, and `<data>/blobs/` becomes this node's cache of the
 //! blobs it stored or read ([`BlobStore::local`] fetches a missing one).
 
+pub mod cache;
 pub mod remote;
 
 use std::collections::HashSet;
@@ -119,6 +120,12 @@ impl BlobStore {
         self.blobs.join(&sha256[..2]).join(sha256)
     }
 
+    /// The directory of [`BlobStore::path`]s (with an object store: this
+    /// node's cache of it).
+    pub fn path_dir(&self) -> PathBuf {
+        self.blobs.clone()
+    }
+
     /// The object store, if blobs live in one.
     pub fn remote(&self) -> Option<&remote::Remote> {
         self.remote.as_ref()
@@ -139,7 +146,8 @@ impl BlobStore {
         let Some(remote) = &self.remote else {
             return Ok(path);
         };
-        if path.exists() {
+        if let Ok(meta) = std::fs::metadata(&path) {
+            cache::touch(&path, &meta);
             return Ok(path);
         }
         let tmp = self.tmp.join(format!("fetch-{}", random_name()));

@@ -396,7 +396,11 @@ impl TreeStore {
                 .expect("blob fetch panicked");
         }
         let path = self.cache.join(&entry.sha256[..2]).join(&entry.sha256);
-        if tokio::fs::try_exists(&path).await? {
+        if let Ok(meta) = tokio::fs::metadata(&path).await {
+            if crate::blobs::cache::stale(&meta) {
+                let touched = path.clone();
+                tokio::task::spawn_blocking(move || crate::blobs::cache::touch(&touched, &meta));
+            }
             return Ok(path);
         }
         let tmp = self.tmp.join(format!(
