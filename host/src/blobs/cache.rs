@@ -15,11 +15,10 @@ use std::time::{Duration, SystemTime};
 /// Whether a cached file with this metadata should be marked as used now
 /// (it was not within the last minute).
 pub fn stale(meta: &std::fs::Metadata) -> bool {
-    !meta
-        .modified()
+    meta.modified()
         .ok()
         .and_then(|m| SystemTime::now().duration_since(m).ok())
-        .is_some_and(|age| age < Duration::from_secs(60))
+        .is_none_or(|age| age >= Duration::from_secs(60))
 }
 
 /// Marks `path` as used now, unless it was marked within the last minute.
