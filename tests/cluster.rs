@@ -395,3 +395,120 @@ fn a_second_publisher_of_one_database_is_refused() {
     );
     assert!(node.log().contains("leading: this node publishes"));
 }
+
+/// Runs `sql` on the daemon's database with the stock `psql`.
+fn psql(daemon: &Daemon, sql: &str) -> String {
+    let url = daemon.database.as_deref().expect("PostgreSQL");
+    let out = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            url,
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql (scripts/setup installs postgresql)");
+    assert!(out.status.success(), "psql {sql}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A leader whose lock connection dies while it publishes (a network
+/// partition from PostgreSQL, not a crash: the process lives on) cannot
+/// make that publish live once another lead began: the fencing token
+/// moved on, so its row is refused, and the newer generation the next
+/// leader published stays the live one.
+#[test]
+fn a_leader_that_loses_its_lock_mid_publish_makes_nothing_live() {
+    require_cluster();
+    let hooks = tempfile::tempdir().unwrap();
+    let pause = hooks.path().join("pause");
+    let a = Daemon::builder()
+        .env(
+            "REPOD_TEST_PAUSE_BEFORE_GENERATION",
+            pause.to_str().unwrap(),
+        )
+        .start();
+    eventually("the first node leads", Duration::from_secs(10), || {
+        leads(&a)
+    });
+    let b = another_node(&a);
+    let token = a.token("uploader", "ci");
+    let dir = tempfile::tempdir().unwrap();
+    // A holds its publish of `old` between its files and its row.
+    std::fs::write(&pause, b"").unwrap();
+    a.upload_file(
+        "jammy",
+        &token,
+        &fixtures::deb(dir.path(), "old", "1.0-1", "amd64", "", "old"),
+    );
+    eventually(
+        "A is in the middle of a publish",
+        Duration::from_secs(10),
+        || a.log().contains("test hook: pausing"),
+    );
+    // Cut A's lock connection: the lock is released at once, and a new
+    // lead begins (B's, or A's again under a new token).
+    let cut = psql(
+        &a,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_locks \
+         WHERE locktype = 'advisory' AND classid = 1919247461 \
+         AND objid = hashtext(current_schema())::oid AND granted",
+    );
+    assert_eq!(cut.trim(), "1", "one leader lock held");
+    let leads_count = |d: &Daemon| d.log().matches("leading: this node").count();
+    eventually("a new lead began", Duration::from_secs(15), || {
+        leads(&b) || leads_count(&a) > 1
+    });
+    // The new leader publishes `new` (and `old`) while A is still held...
+    b.upload_file(
+        "jammy",
+        &token,
+        &fixtures::deb(dir.path(), "new", "1.0-1", "amd64", "", "new"),
+    );
+    let packages = |d: &Daemon| {
+        String::from_utf8(
+            d.get_bytes("/repos/dists/jammy/main/binary-amd64/Packages")
+                .1,
+        )
+        .unwrap()
+    };
+    if leads(&b) {
+        eventually("B publishes new", Duration::from_secs(30), || {
+            packages(&b).contains("Package: new\n")
+        });
+    }
+    // ...then A goes on, and its older generation is refused.
+    std::fs::remove_file(&pause).unwrap();
+    eventually(
+        "A's held publish is refused",
+        Duration::from_secs(15),
+        || a.log().contains("lost the lead during the publish"),
+    );
+    eventually("both are served", Duration::from_secs(30), || {
+        let listed = packages(&b);
+        listed.contains("Package: new\n") && listed.contains("Package: old\n")
+    });
+    // The live generation never went back: versions only grow.
+    let versions: Vec<i64> = psql(
+        &a,
+        "SELECT version FROM tree_generations WHERE distribution = 'jammy' \
+         ORDER BY generation",
+    )
+    .lines()
+    .map(|l| l.trim().parse().unwrap())
+    .collect();
+    assert!(
+        versions.windows(2).all(|w| w[0] <= w[1]),
+        "jammy's generations went back: {versions:?}"
+    );
+    let epoch: i64 = psql(&a, "SELECT epoch FROM leader_epochs WHERE id = 1")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(epoch >= 2, "epoch {epoch}");
+}

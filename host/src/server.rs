@@ -35,6 +35,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let cluster = match (&settings.database, &trees) {
         (db::Location::Postgres(url), Some(_)) => {
             let cluster = Cluster::join(url, db.clone()).await?;
+            if let Some(trees) = &trees {
+                trees.fence_with(cluster.clone());
+            }
             tokio::spawn(cluster.clone().contend());
             Some(cluster)
         }

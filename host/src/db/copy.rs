@@ -19,6 +19,7 @@ use super::{Db, Engine, Location, Sql, engine, open};
 /// A migration that adds a table must add it here: [`copy`] refuses a
 /// schema with a table it does not name.
 pub const TABLES: &[&str] = &[
+    "leader_epochs",
     "tokens",
     "audit",
     "blobs",

@@ -16,6 +16,7 @@
 //! same way, and that node waits for the new generation row.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use sqlx::Connection;
@@ -64,6 +65,8 @@ pub struct Cluster {
     url: String,
     db: Db,
     leading: watch::Sender<bool>,
+    /// The fencing token of this node's lead (0 while it does not lead).
+    epoch: AtomicI64,
     /// `current_schema()`: which installation on the server this is.
     schema: String,
 }
@@ -78,6 +81,7 @@ impl Cluster {
             url: url.to_owned(),
             db,
             leading: watch::Sender::new(false),
+            epoch: AtomicI64::new(0),
             schema,
         }))
     }
@@ -85,6 +89,12 @@ impl Cluster {
     /// Whether this node leads now.
     pub fn leading(&self) -> bool {
         *self.leading.borrow()
+    }
+
+    /// The fencing token of this node's lead, 0 while it does not lead:
+    /// a publish passes the one it started under to [`check_fence`].
+    pub fn epoch(&self) -> i64 {
+        self.epoch.load(Ordering::SeqCst)
     }
 
     /// Changes of [`Cluster::leading`].
@@ -100,6 +110,7 @@ impl Cluster {
                 Ok(()) => {}
                 Err(e) => tracing::warn!("leader lock connection: {e}"),
             }
+            self.epoch.store(0, Ordering::SeqCst);
             if self.leading.send_replace(false) {
                 tracing::error!("lost the lead: publishing stops until it is taken again");
             }
@@ -120,7 +131,12 @@ impl Cluster {
             }
             tokio::time::sleep(RETRY).await;
         }
-        tracing::info!("leading: this node publishes and runs the background work");
+        let epoch = bump_epoch(&mut conn).await?;
+        self.epoch.store(epoch, Ordering::SeqCst);
+        tracing::info!(
+            epoch,
+            "leading: this node publishes and runs the background work"
+        );
         self.leading.send_replace(true);
         // Held while the session lives; a dead connection is a lost lead.
         loop {
@@ -146,6 +162,8 @@ impl Cluster {
                     .fetch_one(&mut conn)
                     .await?;
             if got {
+                // Fences off a leader that lost the lock mid-publish.
+                bump_epoch(&mut conn).await?;
                 return Ok(Some(conn));
             }
             if tokio::time::Instant::now() >= deadline {
@@ -204,4 +222,32 @@ impl Cluster {
             }
         }
     }
+}
+
+/// Starts a new lead: the next fencing token.
+async fn bump_epoch(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    let (epoch,): (i64,) = sqlx::query_as(
+        "INSERT INTO leader_epochs (id, epoch) VALUES (1, 1) \
+         ON CONFLICT (id) DO UPDATE SET epoch = leader_epochs.epoch + 1 RETURNING epoch",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(epoch)
+}
+
+/// Inside the transaction that makes a generation live: whether `epoch`
+/// (the lead a publish started under) is still the current one. The row
+/// stays share-locked until the transaction ends, so a new leader's bump
+/// waits for it: a stale publish either commits before the new lead
+/// begins, or is refused.
+pub async fn check_fence(
+    tx: &mut sqlx::AnyConnection,
+    epoch: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let current: Option<(i64,)> =
+        sqlx::query_as("SELECT epoch FROM leader_epochs WHERE id = 1 FOR SHARE")
+            .fetch_optional(tx)
+            .await?;
+    let current = current.map_or(0, |c| c.0);
+    Ok((current != epoch).then_some(current))
 }

@@ -143,6 +143,8 @@ pub struct TreeStore {
     exported: tokio::sync::Mutex<Option<HashMap<String, String>>>,
     /// The public key files, exported with every generation.
     keys: PathBuf,
+    /// In a cluster: whose lead a generation row must be inserted under.
+    fence: std::sync::OnceLock<Arc<super::cluster::Cluster>>,
 }
 
 /// Runs `jobs`, [`PARALLEL`] at a time; the first error, if any.
@@ -202,7 +204,19 @@ impl TreeStore {
             stored: Mutex::default(),
             exported: tokio::sync::Mutex::new(None),
             keys,
+            fence: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Inserts generation rows only under the lead of `cluster`.
+    pub fn fence_with(&self, cluster: Arc<super::cluster::Cluster>) {
+        let _ = self.fence.set(cluster);
+    }
+
+    /// The fencing token a publish starting now runs under (`None` when
+    /// not in a cluster); see [`TreeStore::store`].
+    pub fn fence(&self) -> Option<i64> {
+        self.fence.get().map(|c| c.epoch())
     }
 
     pub fn index(&self) -> Arc<Index> {
@@ -211,13 +225,16 @@ impl TreeStore {
 
     /// Stores the generated files of a publish of `dist` (read from the
     /// live tree at `root`), then inserts its generation row, then exports
-    /// it. Returns the generation's number.
+    /// it. Returns the generation's number. With `fence` (the cluster
+    /// lead the publish started under) the row is inserted only while that
+    /// lead is still the current one.
     pub async fn store(
         &self,
         dist: &str,
         root: &Path,
         published: &Published,
         keep_secs: i64,
+        fence: Option<i64>,
     ) -> Result<i64, PublishError> {
         let missing: Vec<(String, String)> = {
             let stored = self.stored.lock().expect("stored");
@@ -252,6 +269,14 @@ impl TreeStore {
         let pool = serde_json::to_string(&published.pool).expect("JSON");
         let now = db::now();
         let mut tx = db::write(&self.db).await?;
+        if let Some(epoch) = fence
+            && let Some(current) = super::cluster::check_fence(&mut tx, epoch).await?
+        {
+            return Err(PublishError::Failed(format!(
+                "this node lost the lead during the publish of {dist} (lead {epoch}, now \
+                 {current}): its generation was not made live; the leader publishes it"
+            )));
+        }
         let rows: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT generation, created_at FROM tree_generations WHERE distribution = $1 \
              ORDER BY generation DESC",
@@ -582,9 +607,9 @@ impl TreeStore {
 }
 
 /// Debug builds only: while the file `REPOD_TEST_PAUSE_BEFORE_GENERATION`
-/// names exists, each publish waits 3 s between storing its generation's
-/// files and inserting its row, so that a test can kill a node in the
-/// middle of a publish.
+/// names exists (at most 60 s), a publish waits between storing its
+/// generation's files and inserting its row, so that a test can kill a
+/// node, or cut its lock, in the middle of a publish.
 async fn test_pause() {
     if !cfg!(debug_assertions) {
         return;
@@ -592,9 +617,13 @@ async fn test_pause() {
     let Some(trigger) = std::env::var_os("REPOD_TEST_PAUSE_BEFORE_GENERATION") else {
         return;
     };
-    if std::path::Path::new(&trigger).exists() {
+    let trigger = std::path::Path::new(&trigger);
+    if trigger.exists() {
         tracing::warn!("test hook: pausing between a generation's files and its row");
-        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        while trigger.exists() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }
 

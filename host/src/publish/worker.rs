@@ -235,6 +235,8 @@ impl Worker {
         let keep_secs = self.keep_secs;
         let now = crate::db::now();
         let storing = self.trees.is_some();
+        // The lead this publish runs under, checked when its row goes in.
+        let fence = self.trees.as_ref().and_then(|t| t.fence());
         let outcome = self
             .plugins
             .blocking(move |registry| {
@@ -265,7 +267,7 @@ impl Worker {
                 if let (Some(trees), Some(published)) = (&self.trees, published) {
                     let started = std::time::Instant::now();
                     if let Err(e) = trees
-                        .store(dist, &self.paths.repos, &published, self.keep_secs)
+                        .store(dist, &self.paths.repos, &published, self.keep_secs, fence)
                         .await
                     {
                         // The local tree moved on; the stored one did not:
