@@ -512,3 +512,63 @@ fn a_leader_that_loses_its_lock_mid_publish_makes_nothing_live() {
         .unwrap();
     assert!(epoch >= 2, "epoch {epoch}");
 }
+
+/// Blob garbage collection runs once across the cluster: a node that
+/// starts as a follower leaves the bucket alone, and the node that takes
+/// the lead collects what no row refers to (here with no grace), keeping
+/// every referenced blob.
+#[test]
+fn the_leader_alone_collects_stored_blobs() {
+    require_cluster();
+    let mut a = Daemon::builder().orphan_grace(Duration::ZERO).start();
+    eventually("the first node leads", Duration::from_secs(10), || {
+        leads(&a)
+    });
+    let b = another_node(&a);
+    let dir = tempfile::tempdir().unwrap();
+    let deb = fixtures::deb(dir.path(), "kept", "1.0-1", "amd64", "", "kept");
+    let kept = a.upload_file("jammy", &a.admin, &deb).body["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // What an upload killed between storing its blob and committing its
+    // rows leaves: an object no row names.
+    let s3 = a.storage.clone().unwrap();
+    let stray = "cd".to_owned() + &"0".repeat(62);
+    repod_tests::put_object(&s3, &format!("blobs/sha256/cd/{stray}"), b"orphan");
+    let stored = || {
+        let mut keys = repod_tests::object_keys(&s3, "blobs/sha256");
+        keys.iter_mut()
+            .for_each(|k| *k = k.rsplit('/').next().unwrap().to_owned());
+        keys.sort();
+        keys
+    };
+    let both = {
+        let mut v = vec![kept.clone(), stray.clone()];
+        v.sort();
+        v
+    };
+    assert_eq!(stored(), both);
+    // A follower starting leaves it alone.
+    let c = another_node(&a);
+    assert!(!leads(&c));
+    assert_eq!(stored(), both, "a follower collected the bucket");
+    // The next leader collects it on taking the lead.
+    a.kill();
+    eventually("B or C leads", Duration::from_secs(15), || {
+        leads(&b) || leads(&c)
+    });
+    eventually(
+        "the stray object is collected",
+        Duration::from_secs(15),
+        || stored() == [kept.clone()],
+    );
+    let leader = if leads(&b) { &b } else { &c };
+    assert!(
+        leader
+            .log()
+            .contains("stored blobs no row refers to collected"),
+        "{}",
+        leader.log()
+    );
+}

@@ -521,16 +521,21 @@ impl Packages {
         Ok(Some((record, version)))
     }
 
-    /// Deletes blobs on disk that no row refers to: what a crash between
-    /// storing a blob and committing its rows leaves behind.
-    pub async fn collect_garbage(&self) -> Result<usize, IngestError> {
+    /// Deletes blobs that no row refers to: what a crash between storing
+    /// a blob and committing its rows leaves behind. `stored`: the object
+    /// store's too, not only this node's files (a cluster's leader
+    /// collects the store instead, `publish/worker.rs`).
+    pub async fn collect_garbage(&self, stored: bool) -> Result<usize, IngestError> {
         let _writes = self.writes.lock().await;
         let known: std::collections::HashSet<String> =
             catalog::blob_hashes(&self.db).await?.into_iter().collect();
         let blobs = self.blobs.clone();
-        Ok(tokio::task::spawn_blocking(move || blobs.collect(&known))
-            .await
-            .expect("blob collection panicked")?)
+        Ok(tokio::task::spawn_blocking(move || match stored {
+            true => blobs.collect(&known),
+            false => blobs.collect_local(&known),
+        })
+        .await
+        .expect("blob collection panicked")?)
     }
 }
 

@@ -79,7 +79,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         policies: settings.policies.clone(),
         key,
     });
-    let collected = packages.collect_garbage().await?;
+    // In a cluster the leader collects the object store (when it takes
+    // the lead, then every sweep); a node alone does it here.
+    let collected = packages.collect_garbage(!publisher.clustered()).await?;
     if collected > 0 {
         tracing::info!(
             "removed {collected} unreferenced blobs (left by an interrupted upload or retention)"

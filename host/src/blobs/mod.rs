@@ -271,22 +271,40 @@ impl BlobStore {
         }
     }
 
-    /// Deletes the blobs not in `known`: every such file of a filesystem
-    /// store; in an object store, the objects older than its
-    /// `orphan-grace-seconds`, and this node's copies. Returns how many blobs
-    /// (not copies) were deleted. Blocking.
+    /// Deletes what no row refers to (`known`: every blob a row names):
+    /// every such file of a filesystem store, and with an object store
+    /// also the objects older than its `orphan-grace-seconds` (see
+    /// [`BlobStore::collect_stored`]). Returns how many blobs (not cached
+    /// copies) were deleted. Blocking.
     pub fn collect(&self, known: &HashSet<String>) -> std::io::Result<usize> {
+        Ok(self.collect_stored(known)? + self.collect_local(known)?)
+    }
+
+    /// With an object store: deletes the objects no row refers to that
+    /// are older than `orphan-grace-seconds` (younger ones may be another
+    /// node's upload whose rows are not committed yet). In a cluster the
+    /// leader runs it. Returns how many were deleted. Blocking.
+    pub fn collect_stored(&self, known: &HashSet<String>) -> std::io::Result<usize> {
+        let Some(remote) = &self.remote else {
+            return Ok(0);
+        };
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(remote.orphan_grace).unwrap_or(chrono::Duration::MAX);
         let mut removed = 0;
-        if let Some(remote) = &self.remote {
-            let cutoff = chrono::Utc::now()
-                - chrono::Duration::from_std(remote.orphan_grace).unwrap_or(chrono::Duration::MAX);
-            for (sha, stored) in remote.list()? {
-                if !known.contains(&sha) && stored < cutoff {
-                    remote.remove(&sha)?;
-                    removed += 1;
-                }
+        for (sha, stored) in remote.list()? {
+            if !known.contains(&sha) && stored < cutoff {
+                remote.remove(&sha)?;
+                removed += 1;
             }
         }
+        Ok(removed)
+    }
+
+    /// Deletes this node's files no row refers to: the blobs of a
+    /// filesystem store (counted), or an object store's cached copies (not
+    /// counted). Blocking.
+    pub fn collect_local(&self, known: &HashSet<String>) -> std::io::Result<usize> {
+        let mut removed = 0;
         for sha in self.list_local()? {
             if !known.contains(&sha) {
                 self.remove_local(&sha)?;

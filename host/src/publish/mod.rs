@@ -584,6 +584,9 @@ async fn run(publisher: Arc<Publisher>, mut worker: Worker) {
         let leading = publisher.leading();
         if leading && !started {
             worker.startup(&publisher).await;
+            if publisher.clustered() {
+                worker.collect_stored_blobs().await;
+            }
             started = true;
             last_sweep = Instant::now();
         } else if !leading && started {

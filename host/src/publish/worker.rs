@@ -542,10 +542,41 @@ impl Worker {
     }
 
     /// Retention over every distribution, and retired trees past it.
+    /// With an object store: deletes stored blobs no row refers to (past
+    /// the orphan grace), what killed uploads on any node left. Once per
+    /// sweep, by the leader alone.
+    pub(super) async fn collect_stored_blobs(&self) {
+        if self.blobs.remote().is_none() {
+            return;
+        }
+        let known = {
+            let _writes = self.writes.lock().await;
+            crate::catalog::blob_hashes(&self.db).await
+        };
+        let known: std::collections::HashSet<String> = match known {
+            Ok(known) => known.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!("cannot collect stored blobs: {e}");
+                return;
+            }
+        };
+        let blobs = self.blobs.clone();
+        match tokio::task::spawn_blocking(move || blobs.collect_stored(&known)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(
+                removed = n,
+                "stored blobs no row refers to collected (left by interrupted uploads)"
+            ),
+            Ok(Err(e)) => tracing::warn!("cannot collect stored blobs: {e}"),
+            Err(e) => tracing::error!("stored blob collection panicked: {e}"),
+        }
+    }
+
     pub(super) async fn sweep(&mut self) {
         for dist in self.dists() {
             self.collect(&dist).await;
         }
+        self.collect_stored_blobs().await;
         if let Some(trees) = &self.trees {
             match trees.sweep().await {
                 Ok(0) => {}
