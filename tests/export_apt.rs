@@ -152,7 +152,10 @@ fn stock_apt_reads_the_exported_tree_from_the_bucket() {
             daemon.upload_file("jammy", &up, &deb);
             last.push(deb);
         }
+        let before = checks.load(Ordering::Relaxed);
         daemon.publish("jammy", &daemon.admin);
+        // At least two looks per publish, even on a loaded machine.
+        repod_tests::wait_for_checks(&checks, before, 2);
     }
     stop.store(true, Ordering::Relaxed);
     checker.join().unwrap();
@@ -179,10 +182,15 @@ fn stock_apt_reads_the_exported_tree_from_the_bucket() {
         "dists/jammy/Release.gpg",
         "keys/repod.asc",
     ] {
-        assert!(
-            bucket.get(path).as_deref() == Some(&daemon.fetch(&format!("/repos/{path}"))[..]),
-            "{path} differs between the export and the daemon"
-        );
+        // A background publish may still be exporting: the two meet.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while bucket.get(path).as_deref() != Some(&daemon.fetch(&format!("/repos/{path}"))[..]) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path} differs between the export and the daemon"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
     let keys = bucket.keys();
     for inrelease in seen.iter() {

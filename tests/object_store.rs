@@ -213,7 +213,11 @@ fn the_export_never_shows_a_top_level_file_naming_a_missing_file() {
             let rpm = fixtures::rpm(&out, name, &format!("1.{round}"), "1", "x86_64", "");
             daemon.upload_file("almalinux9", &up, &rpm);
         }
+        let before = checks.load(Ordering::Relaxed);
         daemon.publish("almalinux9", &daemon.admin);
+        // The checker looks at least twice per publish, even on a loaded
+        // machine.
+        repod_tests::wait_for_checks(&checks, before, 2);
     }
     stop.store(true, Ordering::Relaxed);
     checker.join().unwrap();
@@ -247,10 +251,16 @@ fn the_export_never_shows_a_top_level_file_naming_a_missing_file() {
         format!("almalinux9/x86_64/{}", packages[0]),
         "keys/repod.asc".to_owned(),
     ] {
-        assert!(
-            bucket.get(&path).as_deref() == Some(&daemon.fetch(&format!("/repos/{path}"))[..]),
-            "{path} differs between the export and the daemon"
-        );
+        // A background publish may still be exporting (a node serves a
+        // generation just before it exports it): the two meet.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while bucket.get(&path).as_deref() != Some(&daemon.fetch(&format!("/repos/{path}"))[..]) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path} differs between the export and the daemon"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
     let (_, missing) = missing_in_export(&bucket);
     assert!(missing.is_empty(), "{missing:?}");

@@ -975,3 +975,15 @@ pub fn put_object(s3: &repod::config::S3Config, rel: &str, bytes: &[u8]) {
     })
     .expect("put into the test bucket");
 }
+
+/// Waits (up to 10 s) until `counter` has moved `by` past `from`: a
+/// checker thread has looked again since the last change, however slow
+/// the machine is.
+pub fn wait_for_checks(counter: &std::sync::atomic::AtomicUsize, from: usize, by: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counter.load(std::sync::atomic::Ordering::Relaxed) < from + by
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
