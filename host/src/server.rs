@@ -171,8 +171,10 @@ async fn sync_feeds(state: AppState, every: std::time::Duration) {
     }
 }
 
-/// How often a node looks for tree generations other nodes stored.
-const GENERATIONS_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a node looks for tree generations other nodes stored: in a
+/// cluster each new one is announced and loaded at once (`Ask::Live`);
+/// this catches one announced while the listener was reconnecting.
+const GENERATIONS_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Keeps the served index in step with the generations in the database
 /// (this node's publishes refresh it at once; other nodes' within a poll).

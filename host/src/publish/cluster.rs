@@ -48,6 +48,9 @@ pub enum Ask {
     Rendering,
     /// Rebuild the distribution's tree from scratch now (`init`).
     Rebuild,
+    /// A new generation of the distribution is live (to every node: load
+    /// it now rather than at the next poll).
+    Live,
 }
 
 impl Ask {
@@ -57,6 +60,7 @@ impl Ask {
             Ask::Force => "force",
             Ask::Rendering => "rendering",
             Ask::Rebuild => "rebuild",
+            Ask::Live => "live",
         }
     }
 }
@@ -214,7 +218,7 @@ impl Cluster {
             if schema != self.schema {
                 continue;
             }
-            let ask = [Ask::Changed, Ask::Force, Ask::Rendering, Ask::Rebuild]
+            let ask = [Ask::Changed, Ask::Force, Ask::Rendering, Ask::Rebuild, Ask::Live]
                 .into_iter()
                 .find(|a| a.word() == kind);
             if let Some(ask) = ask {

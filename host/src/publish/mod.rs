@@ -204,18 +204,31 @@ impl Publisher {
             cluster: setup.cluster.clone(),
         });
         if let Some(cluster) = &publisher.cluster {
-            // The leader acts on what other nodes announce.
+            // The leader acts on what other nodes announce; every other
+            // node loads a new generation as soon as it is announced.
             let weak = Arc::downgrade(&publisher);
             tokio::spawn(cluster.clone().listen(move |ask, dist| {
                 let Some(publisher) = weak.upgrade() else {
                     return;
                 };
+                if ask == cluster::Ask::Live {
+                    if let Some(trees) = publisher.trees().filter(|_| !publisher.leading()) {
+                        let trees = trees.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = trees.refresh().await {
+                                tracing::warn!("cannot read the stored tree generations: {e}");
+                            }
+                        });
+                    }
+                    return;
+                }
                 if !publisher.leading() {
                     return;
                 }
                 match ask {
                     cluster::Ask::Changed => publisher.mark(dist),
                     cluster::Ask::Rendering => publisher.changed_rendering(dist),
+                    cluster::Ask::Live => {}
                     cluster::Ask::Force | cluster::Ask::Rebuild => {
                         if ask == cluster::Ask::Rebuild {
                             publisher.task(Task::Rebuild {

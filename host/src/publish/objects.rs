@@ -320,6 +320,9 @@ impl TreeStore {
             .expect("primed")
             .insert(dist.to_owned(), Arc::new(row));
         self.refresh().await?;
+        if let Some(cluster) = self.fence.get() {
+            cluster.announce(super::cluster::Ask::Live, dist);
+        }
         if let Some(export) = &self.export {
             self.export(export, root, published)
                 .await
