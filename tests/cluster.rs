@@ -36,6 +36,22 @@ fn leads(daemon: &Daemon) -> bool {
     daemon.log().contains("leading: this node publishes")
 }
 
+/// The first node of a cluster, leading; while `pause` exists each of its
+/// publishes waits between storing its generation's files and inserting
+/// its row (a debug-build test hook).
+fn leader_held_by(pause: &std::path::Path) -> Daemon {
+    let a = Daemon::builder()
+        .env(
+            "REPOD_TEST_PAUSE_BEFORE_GENERATION",
+            pause.to_str().unwrap(),
+        )
+        .start();
+    eventually("the first node leads", Duration::from_secs(10), || {
+        leads(&a)
+    });
+    a
+}
+
 /// A node sharing `first`'s database and bucket whose signing key is the
 /// one in `first`'s key directory, named by `keys` in its config (it has
 /// none of its own: a fresh key would sign differently).
@@ -147,15 +163,7 @@ fn three_nodes_share_uploads_trees_plugins_and_survive_the_leader_s_death() {
     // files and its row (a debug-build test hook): killed mid-publish.
     let hooks = tempfile::tempdir().unwrap();
     let pause = hooks.path().join("pause");
-    let mut a = Daemon::builder()
-        .env(
-            "REPOD_TEST_PAUSE_BEFORE_GENERATION",
-            pause.to_str().unwrap(),
-        )
-        .start();
-    eventually("the first node leads", Duration::from_secs(10), || {
-        leads(&a)
-    });
+    let mut a = leader_held_by(&pause);
     let b = another_node(&a);
     let c = another_node(&a);
     assert!(!leads(&b) && !leads(&c), "only one node leads");
@@ -427,15 +435,7 @@ fn a_leader_that_loses_its_lock_mid_publish_makes_nothing_live() {
     require_cluster();
     let hooks = tempfile::tempdir().unwrap();
     let pause = hooks.path().join("pause");
-    let a = Daemon::builder()
-        .env(
-            "REPOD_TEST_PAUSE_BEFORE_GENERATION",
-            pause.to_str().unwrap(),
-        )
-        .start();
-    eventually("the first node leads", Duration::from_secs(10), || {
-        leads(&a)
-    });
+    let a = leader_held_by(&pause);
     let b = another_node(&a);
     let token = a.token("uploader", "ci");
     let dir = tempfile::tempdir().unwrap();

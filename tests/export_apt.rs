@@ -10,11 +10,10 @@
 
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use repod_tests::apt::AptRoot;
-use repod_tests::{Bucket, Daemon, fixtures};
+use repod_tests::apt::{AptRoot, release_sha256};
+use repod_tests::{Bucket, Daemon, Watcher, fixtures};
 use sha2::{Digest, Sha256};
 
 fn require_moto() {
@@ -24,26 +23,6 @@ fn require_moto() {
         "this test needs an S3 server that holds apt's longest keys: run it under \
          scripts/with-s3 --moto"
     );
-}
-
-/// The `SHA256:` section of a Release file: (hash, path relative to
-/// `dists/<codename>/`).
-fn sha256_entries(release: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut inside = false;
-    for line in release.lines() {
-        if !line.starts_with(' ') {
-            inside = line == "SHA256:";
-            continue;
-        }
-        if inside {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            if let [sha, _size, path] = fields[..] {
-                out.push((sha.to_owned(), path.to_owned()));
-            }
-        }
-    }
-    out
 }
 
 fn parent(path: &str) -> &str {
@@ -65,7 +44,7 @@ fn missing_in_export(bucket: &Bucket, dist: &str) -> (Option<String>, Vec<String
     let by_hash = inrelease.contains("\nAcquire-By-Hash: yes\n");
     assert!(by_hash, "{inrelease}");
     let mut missing = Vec::new();
-    for (sha, path) in sha256_entries(&inrelease) {
+    for (path, (_, sha)) in release_sha256(&inrelease) {
         let key = format!("dists/{dist}/{path}");
         let compressed = keys.range(format!("{key}.")..).next();
         let present = keys.contains(&key);
@@ -111,30 +90,13 @@ fn stock_apt_reads_the_exported_tree_from_the_bucket() {
     let s3 = daemon.storage.clone().expect("S3 run");
     let export = s3.export_prefix.clone().expect("an export prefix");
     let up = daemon.token("uploader", "ci");
-    let stop = Arc::new(AtomicBool::new(false));
-    let checks = Arc::new(AtomicUsize::new(0));
-    let violations = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
     let checker = {
-        let (stop, checks, violations, seen) = (
-            stop.clone(),
-            checks.clone(),
-            violations.clone(),
-            seen.clone(),
-        );
-        let (s3, export) = (s3.clone(), export.clone());
-        std::thread::spawn(move || {
-            let bucket = Bucket::of(&s3, &export);
-            while !stop.load(Ordering::Relaxed) {
-                let (inrelease, missing) = missing_in_export(&bucket, "jammy");
-                if let Some(inrelease) = inrelease {
-                    checks.fetch_add(1, Ordering::Relaxed);
-                    seen.lock().unwrap().insert(inrelease);
-                }
-                if !missing.is_empty() {
-                    violations.lock().unwrap().push(missing);
-                }
-            }
+        let (bucket, seen) = (Bucket::of(&s3, &export), seen.clone());
+        Watcher::spawn(move || {
+            let (inrelease, missing) = missing_in_export(&bucket, "jammy");
+            seen.lock().unwrap().insert(inrelease?);
+            Some(missing)
         })
     };
     let dir = tempfile::tempdir().unwrap();
@@ -152,14 +114,12 @@ fn stock_apt_reads_the_exported_tree_from_the_bucket() {
             daemon.upload_file("jammy", &up, &deb);
             last.push(deb);
         }
-        let before = checks.load(Ordering::Relaxed);
+        let before = checker.looks();
         daemon.publish("jammy", &daemon.admin);
         // At least two looks per publish, even on a loaded machine.
-        repod_tests::wait_for_checks(&checks, before, 2);
+        checker.wait_for_looks(before, 2);
     }
-    stop.store(true, Ordering::Relaxed);
-    checker.join().unwrap();
-    let violations = violations.lock().unwrap();
+    let (checks, violations) = checker.stop();
     assert!(
         violations.is_empty(),
         "the export named missing files: {:?}",
@@ -167,9 +127,8 @@ fn stock_apt_reads_the_exported_tree_from_the_bucket() {
     );
     let seen = seen.lock().unwrap();
     assert!(
-        checks.load(Ordering::Relaxed) >= 10 && seen.len() >= 3,
-        "the checker read the export {} times and saw {} generations",
-        checks.load(Ordering::Relaxed),
+        checks >= 10 && seen.len() >= 3,
+        "the checker read the export {checks} times and saw {} generations",
         seen.len()
     );
 
@@ -194,7 +153,7 @@ fn stock_apt_reads_the_exported_tree_from_the_bucket() {
     }
     let keys = bucket.keys();
     for inrelease in seen.iter() {
-        for (sha, path) in sha256_entries(inrelease) {
+        for (path, (_, sha)) in release_sha256(inrelease) {
             let hashed = format!("dists/jammy/{}/by-hash/SHA256/{sha}", parent(&path));
             assert!(
                 !keys.contains(&format!("dists/jammy/{path}")) || keys.contains(&hashed),

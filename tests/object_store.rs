@@ -6,11 +6,9 @@
 //! scripts/with-s3, on PostgreSQL): it fails, not skips, without it.
 
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use repod_tests::rpm::{Dnf, client_config, ok};
-use repod_tests::{Bucket, Daemon, fixtures};
+use repod_tests::{Bucket, Daemon, Watcher, fixtures};
 
 fn require_s3() {
     assert!(
@@ -185,23 +183,11 @@ fn the_export_never_shows_a_top_level_file_naming_a_missing_file() {
     let s3 = daemon.storage.clone().expect("S3 run");
     let export = s3.export_prefix.clone().expect("an export prefix");
     let up = daemon.token("uploader", "ci");
-    let stop = Arc::new(AtomicBool::new(false));
-    let checks = Arc::new(AtomicUsize::new(0));
-    let violations = Arc::new(Mutex::new(Vec::new()));
     let checker = {
-        let (stop, checks, violations) = (stop.clone(), checks.clone(), violations.clone());
-        let (s3, export) = (s3.clone(), export.clone());
-        std::thread::spawn(move || {
-            let bucket = Bucket::of(&s3, &export);
-            while !stop.load(Ordering::Relaxed) {
-                let (looked, missing) = missing_in_export(&bucket);
-                if looked {
-                    checks.fetch_add(1, Ordering::Relaxed);
-                }
-                if !missing.is_empty() {
-                    violations.lock().unwrap().push(missing);
-                }
-            }
+        let bucket = Bucket::of(&s3, &export);
+        Watcher::spawn(move || {
+            let (looked, missing) = missing_in_export(&bucket);
+            looked.then_some(missing)
         })
     };
     let dir = tempfile::tempdir().unwrap();
@@ -213,24 +199,21 @@ fn the_export_never_shows_a_top_level_file_naming_a_missing_file() {
             let rpm = fixtures::rpm(&out, name, &format!("1.{round}"), "1", "x86_64", "");
             daemon.upload_file("almalinux9", &up, &rpm);
         }
-        let before = checks.load(Ordering::Relaxed);
+        let before = checker.looks();
         daemon.publish("almalinux9", &daemon.admin);
         // The checker looks at least twice per publish, even on a loaded
         // machine.
-        repod_tests::wait_for_checks(&checks, before, 2);
+        checker.wait_for_looks(before, 2);
     }
-    stop.store(true, Ordering::Relaxed);
-    checker.join().unwrap();
-    let violations = violations.lock().unwrap();
+    let (checks, violations) = checker.stop();
     assert!(
         violations.is_empty(),
         "the export named missing files: {:?}",
         &violations[..violations.len().min(3)]
     );
     assert!(
-        checks.load(Ordering::Relaxed) >= 10,
-        "the checker saw the export only {} times",
-        checks.load(Ordering::Relaxed)
+        checks >= 10,
+        "the checker saw the export only {checks} times"
     );
     // At rest, the bucket holds what the daemon serves.
     let bucket = Bucket::of(&s3, &export);

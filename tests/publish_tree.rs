@@ -4,7 +4,6 @@
 //! once, changes go live by themselves within 2 s, and readers never meet
 //! an index that disagrees with the Release they fetched.
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
@@ -12,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use repod_tests::Daemon;
+use repod_tests::apt::release_sha256;
 use repod_tests::fixtures::small_deb;
 use sha2::{Digest, Sha256};
 
@@ -32,26 +32,6 @@ fn fetch(daemon: &Daemon, path: &str) -> Vec<u8> {
     let (status, body) = get(daemon, path);
     assert_eq!(status, 200, "GET {path}");
     body
-}
-
-/// `SHA256` section of a Release: relative path -> (size, hex).
-fn release_sha256(release: &str) -> BTreeMap<String, (u64, String)> {
-    let mut out = BTreeMap::new();
-    let mut inside = false;
-    for line in release.lines() {
-        if !line.starts_with(' ') {
-            inside = line == "SHA256:";
-            continue;
-        }
-        if inside {
-            let parts: Vec<&str> = line.split_whitespace().collect();
-            out.insert(
-                parts[2].to_owned(),
-                (parts[1].parse().unwrap(), parts[0].to_owned()),
-            );
-        }
-    }
-    out
 }
 
 /// The Release text inside an InRelease, after gpgv checked it with the

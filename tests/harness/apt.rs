@@ -575,3 +575,23 @@ fn sandbox_uid() -> Option<u32> {
         .parse()
         .ok()
 }
+
+/// `SHA256` section of a Release: relative path -> (size, hex).
+pub fn release_sha256(release: &str) -> std::collections::BTreeMap<String, (u64, String)> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut inside = false;
+    for line in release.lines() {
+        if !line.starts_with(' ') {
+            inside = line == "SHA256:";
+            continue;
+        }
+        if inside {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            out.insert(
+                parts[2].to_owned(),
+                (parts[1].parse().unwrap(), parts[0].to_owned()),
+            );
+        }
+    }
+    out
+}

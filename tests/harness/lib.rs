@@ -976,14 +976,64 @@ pub fn put_object(s3: &repod::config::S3Config, rel: &str, bytes: &[u8]) {
     .expect("put into the test bucket");
 }
 
-/// Waits (up to 10 s) until `counter` has moved `by` past `from`: a
-/// checker thread has looked again since the last change, however slow
-/// the machine is.
-pub fn wait_for_checks(counter: &std::sync::atomic::AtomicUsize, from: usize, by: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while counter.load(std::sync::atomic::Ordering::Relaxed) < from + by
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
+/// A thread that looks at something again and again while a test changes
+/// it, counting its looks and keeping what each look found wrong.
+pub struct Watcher {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    looks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    problems: std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Watcher {
+    /// Starts calling `look` in a loop: `None` when there was nothing to
+    /// look at yet, else what is wrong (empty: nothing).
+    pub fn spawn(mut look: impl FnMut() -> Option<Vec<String>> + Send + 'static) -> Watcher {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let looks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let problems = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let thread = {
+            let (stop, looks, problems) = (stop.clone(), looks.clone(), problems.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(wrong) = look() {
+                        looks.fetch_add(1, Ordering::Relaxed);
+                        if !wrong.is_empty() {
+                            problems.lock().unwrap().push(wrong);
+                        }
+                    }
+                }
+            })
+        };
+        Watcher {
+            stop,
+            looks,
+            problems,
+            thread,
+        }
+    }
+
+    pub fn looks(&self) -> usize {
+        self.looks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits (up to 10 s) for `by` more looks after `from`: the watcher
+    /// has looked again since the last change, however slow the machine.
+    pub fn wait_for_looks(&self, from: usize, by: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.looks() < from + by && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops it: how many looks, and what they found wrong.
+    pub fn stop(self) -> (usize, Vec<Vec<String>>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let looks = self.looks.clone();
+        self.thread.join().unwrap();
+        let looks = looks.load(std::sync::atomic::Ordering::Relaxed);
+        let problems = std::mem::take(&mut *self.problems.lock().unwrap());
+        (looks, problems)
     }
 }

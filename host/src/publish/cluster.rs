@@ -125,12 +125,7 @@ impl Cluster {
     async fn hold(&self) -> Result<(), sqlx::Error> {
         let mut conn = PgConnection::connect(&self.url).await?;
         loop {
-            let (got,): (bool,) =
-                sqlx::query_as("SELECT pg_try_advisory_lock($1, hashtext(current_schema()))")
-                    .bind(LEAD_CLASS)
-                    .fetch_one(&mut conn)
-                    .await?;
-            if got {
+            if try_lock(&mut conn).await? {
                 break;
             }
             tokio::time::sleep(RETRY).await;
@@ -160,12 +155,7 @@ impl Cluster {
         let mut conn = PgConnection::connect(url).await?;
         let deadline = tokio::time::Instant::now() + SOLE_WAIT;
         loop {
-            let (got,): (bool,) =
-                sqlx::query_as("SELECT pg_try_advisory_lock($1, hashtext(current_schema()))")
-                    .bind(LEAD_CLASS)
-                    .fetch_one(&mut conn)
-                    .await?;
-            if got {
+            if try_lock(&mut conn).await? {
                 // Fences off a leader that lost the lock mid-publish.
                 bump_epoch(&mut conn).await?;
                 return Ok(Some(conn));
@@ -218,14 +208,30 @@ impl Cluster {
             if schema != self.schema {
                 continue;
             }
-            let ask = [Ask::Changed, Ask::Force, Ask::Rendering, Ask::Rebuild, Ask::Live]
-                .into_iter()
-                .find(|a| a.word() == kind);
+            let ask = [
+                Ask::Changed,
+                Ask::Force,
+                Ask::Rendering,
+                Ask::Rebuild,
+                Ask::Live,
+            ]
+            .into_iter()
+            .find(|a| a.word() == kind);
             if let Some(ask) = ask {
                 heard(ask, dist);
             }
         }
     }
+}
+
+/// Tries once to take the leader lock on `conn` (held while it lives).
+async fn try_lock(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    let (got,): (bool,) =
+        sqlx::query_as("SELECT pg_try_advisory_lock($1, hashtext(current_schema()))")
+            .bind(LEAD_CLASS)
+            .fetch_one(conn)
+            .await?;
+    Ok(got)
 }
 
 /// Starts a new lead: the next fencing token.
