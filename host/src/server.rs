@@ -58,16 +58,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         },
         &settings.data,
     )?;
-    if let Some(trees) = trees {
-        tokio::spawn(follow_generations(trees));
-    }
     if let crate::config::Storage::S3(s3) = &settings.storage
-        && let Some(max_bytes) = s3.cache_max_bytes
+        && let (Some(max_bytes), Some(trees)) = (s3.cache_max_bytes, &trees)
     {
         tokio::spawn(trim_caches(
-            vec![blobs.path_dir(), settings.data.join("cache").join("trees")],
+            vec![blobs.path_dir(), trees.cache_dir().to_owned()],
             max_bytes,
         ));
+    }
+    if let Some(trees) = trees {
+        tokio::spawn(follow_generations(trees));
     }
     let packages = Arc::new(Packages {
         db: db.clone(),
@@ -176,8 +176,6 @@ async fn sync_feeds(state: AppState, every: std::time::Duration) {
 /// this catches one announced while the listener was reconnecting.
 const GENERATIONS_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Keeps the served index in step with the generations in the database
-/// (this node's publishes refresh it at once; other nodes' within a poll).
 /// Keeps this node's copies of the object store under `cache-max-mib`,
 /// checked every minute (debug builds: every second with nothing spared
 /// while `REPOD_TEST_CACHE_TRIM` is set, for the tests).
@@ -207,12 +205,13 @@ async fn trim_caches(dirs: Vec<std::path::PathBuf>, max_bytes: u64) {
     }
 }
 
+/// Keeps the served index in step with the generations in the database
+/// (this node's publishes refresh it at once; other nodes' when announced,
+/// or within a poll).
 async fn follow_generations(trees: Arc<TreeStore>) {
     loop {
         tokio::time::sleep(GENERATIONS_POLL).await;
-        if let Err(e) = trees.refresh().await {
-            tracing::warn!("cannot read the stored tree generations: {e}");
-        }
+        trees.reload().await;
     }
 }
 

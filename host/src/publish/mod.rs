@@ -214,11 +214,7 @@ impl Publisher {
                 if ask == cluster::Ask::Live {
                     if let Some(trees) = publisher.trees().filter(|_| !publisher.leading()) {
                         let trees = trees.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = trees.refresh().await {
-                                tracing::warn!("cannot read the stored tree generations: {e}");
-                            }
-                        });
+                        tokio::spawn(async move { trees.reload().await });
                     }
                     return;
                 }
@@ -630,7 +626,7 @@ async fn run(publisher: Arc<Publisher>, mut worker: Worker) {
             if idle.is_zero() {
                 worker.sweep().await;
                 last_sweep = Instant::now();
-            } else if publisher.cluster.is_some() {
+            } else if publisher.clustered() {
                 // A notification lost while the listener reconnected must
                 // not leave a change unpublished: the leader also looks.
                 let wait = idle.min(CATCH_UP);

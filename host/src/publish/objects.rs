@@ -332,6 +332,19 @@ impl TreeStore {
     }
 
     /// Loads the generations committed since the last call (by any node).
+    /// [`TreeStore::refresh`] for the background: a failure is logged and
+    /// the next call tries again.
+    pub async fn reload(&self) {
+        if let Err(e) = self.refresh().await {
+            tracing::warn!("cannot read the stored tree generations: {e}");
+        }
+    }
+
+    /// This node's copies of stored tree files (`cache-max-mib` trims it).
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache
+    }
+
     pub async fn refresh(&self) -> Result<(), PublishError> {
         let latest: Vec<(String, i64)> = sqlx::query_as(
             "SELECT distribution, MAX(generation) FROM tree_generations GROUP BY distribution",

@@ -542,24 +542,32 @@ impl Worker {
     }
 
     /// Retention over every distribution, and retired trees past it.
+    /// Every blob a row names, read once per sweep (stored blobs and the
+    /// delta cache are collected against it); `None` logged as `what`.
+    async fn known_blobs(&self, what: &str) -> Option<HashSet<String>> {
+        let _writes = self.writes.lock().await;
+        match crate::catalog::blob_hashes(&self.db).await {
+            Ok(known) => Some(known.into_iter().collect()),
+            Err(e) => {
+                tracing::warn!("cannot collect {what}: {e}");
+                None
+            }
+        }
+    }
+
     /// With an object store: deletes stored blobs no row refers to (past
-    /// the orphan grace), what killed uploads on any node left. Once per
-    /// sweep, by the leader alone.
+    /// the orphan grace), what killed uploads on any node left. When the
+    /// leader takes the lead and every sweep, by the leader alone.
     pub(super) async fn collect_stored_blobs(&self) {
         if self.blobs.remote().is_none() {
             return;
         }
-        let known = {
-            let _writes = self.writes.lock().await;
-            crate::catalog::blob_hashes(&self.db).await
-        };
-        let known: std::collections::HashSet<String> = match known {
-            Ok(known) => known.into_iter().collect(),
-            Err(e) => {
-                tracing::warn!("cannot collect stored blobs: {e}");
-                return;
-            }
-        };
+        if let Some(known) = self.known_blobs("stored blobs").await {
+            self.collect_stored_against(known).await;
+        }
+    }
+
+    async fn collect_stored_against(&self, known: HashSet<String>) {
         let blobs = self.blobs.clone();
         match tokio::task::spawn_blocking(move || blobs.collect_stored(&known)).await {
             Ok(Ok(0)) => {}
@@ -576,7 +584,15 @@ impl Worker {
         for dist in self.dists() {
             self.collect(&dist).await;
         }
-        self.collect_stored_blobs().await;
+        let stored = self.blobs.remote().is_some();
+        let deltas = self.paths.deltas.is_dir();
+        let known = match stored || deltas {
+            true => self.known_blobs("stored blobs or the delta cache").await,
+            false => None,
+        };
+        if let Some(known) = known.clone().filter(|_| stored) {
+            self.collect_stored_against(known).await;
+        }
         if let Some(trees) = &self.trees {
             match trees.sweep().await {
                 Ok(0) => {}
@@ -586,20 +602,14 @@ impl Worker {
         }
         // Delta RPMs of packages retention took, also once no distribution
         // makes deltas any more.
-        if self.paths.deltas.is_dir() {
-            match crate::catalog::blob_hashes(&self.db).await {
-                Ok(known) => {
-                    let (cache, known) = (self.paths.deltas.clone(), known.into_iter().collect());
-                    let removed =
-                        tokio::task::spawn_blocking(move || super::deltas::collect(&cache, &known))
-                            .await;
-                    match removed {
-                        Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "delta cache collected"),
-                        Ok(Err(e)) => tracing::warn!("cannot collect the delta cache: {e}"),
-                        _ => {}
-                    }
-                }
-                Err(e) => tracing::warn!("cannot collect the delta cache: {e}"),
+        if let Some(known) = known.filter(|_| deltas) {
+            let cache = self.paths.deltas.clone();
+            let removed =
+                tokio::task::spawn_blocking(move || super::deltas::collect(&cache, &known)).await;
+            match removed {
+                Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "delta cache collected"),
+                Ok(Err(e)) => tracing::warn!("cannot collect the delta cache: {e}"),
+                _ => {}
             }
         }
         let horizon = crate::db::now() - i64::from(self.retention.default.keep_days) * 86_400;
