@@ -47,12 +47,34 @@ pub async fn record(
     Ok(())
 }
 
-/// The most recent entries, newest first.
-pub async fn recent(db: &Db, limit: i64) -> Result<Vec<Entry>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, at_ms, actor, action, target, detail FROM audit ORDER BY at_ms DESC, id DESC LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(db)
-    .await
+/// Which entries [`recent`] returns; every field set narrows it.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub actor: Option<String>,
+    /// A prefix of the action (`package.` for every package action).
+    pub action: Option<String>,
+    pub target: Option<String>,
+}
+
+/// The most recent entries that match `filter`, newest first.
+pub async fn recent(db: &Db, filter: &Filter, limit: i64) -> Result<Vec<Entry>, sqlx::Error> {
+    let mut q = crate::db::Sql::new(
+        "SELECT id, at_ms, actor, action, target, detail FROM audit WHERE 1 = 1",
+    );
+    if let Some(actor) = &filter.actor {
+        q.push(" AND actor = ").push_bind(actor);
+    }
+    if let Some(action) = &filter.action {
+        // A prefix, compared as text: LIKE would read `_` and `%` in it.
+        q.push(" AND substr(action, 1, CAST(")
+            .push_bind(action.chars().count() as i64)
+            .push(" AS INTEGER)) = ")
+            .push_bind(action);
+    }
+    if let Some(target) = &filter.target {
+        q.push(" AND target = ").push_bind(target);
+    }
+    q.push(" ORDER BY at_ms DESC, id DESC LIMIT ")
+        .push_bind(limit);
+    q.build_query_as().fetch_all(db).await
 }

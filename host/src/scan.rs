@@ -651,6 +651,16 @@ pub fn state_of(
 const DECISION_COLUMNS: &str = "id, package_id, decision, justification, actor, at_ms, expires_ms, \
      covers, inherited_from";
 
+/// Every decision about one row, newest first (inherited ones included).
+pub async fn decisions_of(db: &Db, package_id: &str) -> Result<Vec<Decision>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {DECISION_COLUMNS} FROM decisions WHERE package_id = $1 ORDER BY at_ms DESC, id DESC"
+    ))
+    .bind(package_id)
+    .fetch_all(db)
+    .await
+}
+
 /// The latest decision about each of `ids` that has one.
 pub async fn latest_decisions(
     db: &Db,
@@ -1100,7 +1110,7 @@ pub async fn affected_by(
     Ok(out.into_iter().collect())
 }
 
-/// The ecosystem and findings (worst first, without aliases) of the rows
+/// The ecosystem and findings (worst first, with their aliases) of the rows
 /// of `ids` that were scanned, as their latest scans stored them.
 pub async fn stored(
     db: &Db,

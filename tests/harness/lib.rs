@@ -7,6 +7,7 @@
 
 pub mod apt;
 pub mod bench;
+pub mod browser;
 pub mod fixtures;
 pub mod rpm;
 
@@ -395,7 +396,7 @@ fn spawn(
     cmd.spawn().expect("spawn repod")
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -12,6 +12,7 @@ mod repos;
 mod scans;
 mod tokens;
 mod vex;
+mod views;
 
 use std::sync::Arc;
 
@@ -112,6 +113,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(scans::rescan))
         .routes(routes!(scans::decide))
         .routes(routes!(vex::document))
+        .routes(routes!(views::whoami))
+        .routes(routes!(views::overview))
+        .routes(routes!(views::package_details))
         .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES))
         .layer(axum::middleware::from_fn(refuse_nul))
         .merge(uploads)
@@ -209,5 +213,6 @@ pub fn router(state: AppState, repos_dir: &std::path::Path, repos_require_token:
         .nest("/api/v1", api)
         .merge(repos(&state, repos_dir, repos_require_token))
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(repod_console::router())
         .with_state(state)
 }

@@ -57,6 +57,13 @@ pub struct ScansQuery {
     offset: Option<i64>,
     /// Packages listed at most: 1 to 10000, default 1000.
     limit: Option<i64>,
+    /// Only packages of this name.
+    name: Option<String>,
+    /// Only packages of this architecture.
+    architecture: Option<String>,
+    /// List each listed package's findings too (a review queue's page).
+    #[serde(default)]
+    with_findings: bool,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -66,6 +73,9 @@ pub struct ScanRow {
     pub worst: String,
     pub findings: i64,
     pub scanned_ms: i64,
+    /// The findings themselves, worst first, when `with_findings` asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finding_list: Option<Vec<crate::scan::Finding>>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -172,7 +182,12 @@ pub async fn list(
     for row in rows {
         *report.states.entry(row.state.clone()).or_default() += 1;
         *report.worst.entry(row.worst.clone()).or_default() += 1;
-        if q.state.as_deref().is_none_or(|s| s == row.state) {
+        let wanted = q.state.as_deref().is_none_or(|s| s == row.state)
+            && q.name.as_deref().is_none_or(|n| n == row.package.name)
+            && q.architecture
+                .as_deref()
+                .is_none_or(|a| a == row.package.architecture);
+        if wanted {
             listed += 1;
             if listed <= offset {
                 continue;
@@ -187,7 +202,26 @@ pub async fn list(
                 worst: row.worst,
                 findings: row.findings,
                 scanned_ms: row.scanned_ms,
+                finding_list: None,
             });
+        }
+    }
+    if q.with_findings {
+        let ids: Vec<&str> = report
+            .packages
+            .iter()
+            .map(|r| r.package.id.as_str())
+            .collect();
+        let mut found = crate::scan::stored(&state.db, &ids)
+            .await
+            .map_err(Problem::internal)?;
+        for row in &mut report.packages {
+            row.finding_list = Some(
+                found
+                    .remove(&row.package.id)
+                    .map(|(_, f)| f)
+                    .unwrap_or_default(),
+            );
         }
     }
     Ok(Json(report))
