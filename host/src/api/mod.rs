@@ -191,6 +191,48 @@ async fn require_reader(
     Ok(next.run(request).await)
 }
 
+/// `GET /readyz`: whether this daemon can do its work now: the database
+/// answers, at least one distribution plugin is loaded, and the publisher
+/// runs. 200 with what was checked, or 503 problem+json naming what is not.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, Problem> {
+    let unready = |what: String| {
+        Problem::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            what,
+        )
+    };
+    let ping = sqlx::query("SELECT 1").execute(&state.db);
+    match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(unready(format!("the database does not answer: {e}"))),
+        Err(_) => return Err(unready("the database did not answer within 2 s".into())),
+    }
+    let registry = state.plugins.registry();
+    let distributions = registry.distributions().count();
+    if distributions == 0 {
+        return Err(unready(format!(
+            "no distribution plugin is loaded ({} failed to load; GET /api/v1/plugins says why): \
+             put the .wasm files in the plugin directory or upload one",
+            registry.failures().len()
+        )));
+    }
+    if !state.publisher.worker_running() {
+        return Err(unready(
+            "the publisher stopped; the daemon log says why: restart the daemon".into(),
+        ));
+    }
+    let pending = state.publisher.pending();
+    Ok(axum::Json(serde_json::json!({
+        "database": "ok",
+        "distributions": distributions,
+        "publisher": if pending == 0 { "idle" } else { "publishing" },
+        "pending": pending,
+    })))
+}
+
 pub fn router(state: AppState, repos_dir: &std::path::Path, repos_require_token: bool) -> Router {
     let (api, doc) = api();
     let doc = Arc::new(doc.to_json().expect("OpenAPI document serialises"));
@@ -209,5 +251,6 @@ pub fn router(state: AppState, repos_dir: &std::path::Path, repos_require_token:
         .nest("/api/v1", api)
         .merge(repos(&state, repos_dir, repos_require_token))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .with_state(state)
 }
