@@ -168,6 +168,8 @@ pub struct Publisher {
     cluster: Option<Arc<cluster::Cluster>>,
     /// Whether the worker task still runs (`/readyz`).
     running: std::sync::atomic::AtomicBool,
+    /// Each publish's duration or failure, by distribution (`/metrics`).
+    publishes: crate::metrics::Publishes,
 }
 
 /// Everything the publisher is started with.
@@ -205,6 +207,7 @@ impl Publisher {
             trees: setup.trees.clone(),
             cluster: setup.cluster.clone(),
             running: std::sync::atomic::AtomicBool::new(true),
+            publishes: crate::metrics::Publishes::default(),
         });
         if let Some(cluster) = &publisher.cluster {
             // The leader acts on what other nodes announce; every other
@@ -263,6 +266,11 @@ impl Publisher {
     /// runs (it stops only if it panicked outside a publish).
     pub fn worker_running(&self) -> bool {
         self.running.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The publish metrics (`GET /metrics` registers them).
+    pub fn publishes(&self) -> &crate::metrics::Publishes {
+        &self.publishes
     }
 
     /// Distributions with a change or request no finished publish has
@@ -682,7 +690,12 @@ async fn run(publisher: Arc<Publisher>, mut worker: Worker) {
             slot.dirty_since = None;
             slot.requested
         };
+        let started = Instant::now();
         let mut result = worker.publish(&dist).await;
+        match &result {
+            Ok(_) => publisher.publishes.published(&dist, started.elapsed()),
+            Err(_) => publisher.publishes.failed(&dist),
+        }
         match &mut result {
             Ok(report) => {
                 publisher
