@@ -22,7 +22,7 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::db::Db;
 
 /// What `/metrics` answers with: `prometheus-client` writes OpenMetrics
-/// 1.0 text (no 0.0.4 text encoder), which Prometheus 2 and later read.
+/// 1.0 text (it has no 0.0.4 text encoder), which Prometheus reads.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// A histogram family whose histograms share one bucket layout.
@@ -235,7 +235,8 @@ impl Metrics {
         r.register(
             "plugin_call_duration_seconds",
             "Duration of each plugin call, by plugin and contract function (instantiation \
-             included; a call made while loading is labelled with the plugin's file)",
+             included; the load's describe call is labelled with the plugin's file, or \
+             `upload` for one sent to the API)",
             plugin_calls.duration.clone(),
         );
         r.register(
