@@ -70,7 +70,15 @@ fn counters_move_after_uploads_and_a_publish() {
         "Source: curl\n",
         "metrics",
     );
-    assert_eq!(upload(&clean, Some(&uploader)).status, 201);
+    let added = upload(&clean, Some(&uploader));
+    assert_eq!(added.status, 201, "{}", added.body);
+    let id = added.body["id"].as_str().unwrap();
+    assert_eq!(
+        daemon
+            .get(&format!("/api/v1/packages/{id}"), Some(&uploader))
+            .status,
+        200
+    );
     let held = upload(&vulnerable, Some(&uploader));
     assert_eq!(held.status, 202, "{}", held.body);
     assert_eq!(upload(&clean, Some(&uploader)).status, 200);
@@ -155,6 +163,8 @@ fn counters_move_after_uploads_and_a_publish() {
             "{status}"
         );
     }
+    // A route with a parameter is counted under its pattern.
+    assert_eq!(requests("/api/v1/packages/{id}", "GET", "200"), 1.0);
     assert_eq!(requests("/repos/", "GET", "200"), 1.0);
     assert_eq!(requests("unmatched", "GET", "404"), 1.0);
     // The first scrape was counted once it was answered.
@@ -186,4 +196,44 @@ fn reader_access_needs_a_reader_token() {
         ),
         1.0
     );
+}
+
+/// A plugin that misbehaves on request: each failure is counted under its
+/// reason, and every call, failed or not, is timed.
+#[test]
+fn plugin_failures_are_counted_by_reason() {
+    let hostile = std::fs::read(repod_tests::wasm("repod_plugin_hostile")).unwrap();
+    let daemon = Daemon::builder()
+        .config("[limits]\nplugin-call-timeout-ms = 300\nplugin-memory-mib = 64\n")
+        .plugin_file("hostile.wasm", hostile)
+        .start();
+    let compare = |a: &str| {
+        daemon
+            .post_json(
+                "/api/v1/distributions/hostile-1/compare-versions",
+                Some(&daemon.admin),
+                serde_json::json!({"pairs": [[a, "x"]]}),
+            )
+            .status
+    };
+    let before = scrape(&daemon, None);
+    assert_eq!(compare("loop"), 504);
+    assert_eq!(compare("alloc"), 502);
+    assert_eq!(compare("trap"), 502);
+    assert_eq!(compare("short"), 502);
+    assert_eq!(compare("1.0"), 200);
+    let after = scrape(&daemon, None);
+    let labels = [("plugin", "hostile"), ("function", "compare-versions")];
+    let moved = |family: &str, labels: &[(&str, &str)]| {
+        value(&after, family, labels) - value(&before, family, labels)
+    };
+    for reason in ["timeout", "memory-limit", "trapped", "bad-output"] {
+        let with_reason = [labels[0], labels[1], ("reason", reason)];
+        assert_eq!(
+            moved("repod_plugin_call_failures", &with_reason),
+            1.0,
+            "{reason}"
+        );
+    }
+    assert_eq!(moved("repod_plugin_call_duration_seconds", &labels), 5.0);
 }
