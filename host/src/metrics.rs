@@ -4,7 +4,7 @@
 //! Each part that measures owns its instruments: the plugin runtime its
 //! call durations and failures ([`PluginCalls`], recorded in
 //! `plugins/runtime.rs` around every call), the publisher its publish
-//! durations ([`Publishes`]); [`Metrics`] registers clones of them (they
+//! durations and failures ([`Publishes`]); [`Metrics`] registers clones of them (they
 //! share their values) next to the API's own (uploads, HTTP requests) and
 //! the gauges read from the database at each scrape (blob store size,
 //! scan findings by severity).
