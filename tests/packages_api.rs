@@ -623,3 +623,37 @@ fn bad_inputs_are_refused_and_change_nothing() {
         1
     );
 }
+
+/// `/healthz` says the process answers; `/readyz` says it can work: the
+/// database answers, a distribution plugin is loaded, the publisher runs.
+/// A daemon with no plugin is alive but not ready, and says what to do.
+#[test]
+fn healthz_and_readyz_tell_alive_from_ready() {
+    let daemon = Daemon::start();
+    let (status, body) = daemon.get_bytes("/healthz");
+    assert_eq!((status, body.as_slice()), (200, &b"ok\n"[..]));
+    let ready = daemon.get("/readyz", None);
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.body["database"], "ok");
+    assert!(
+        ready.body["distributions"].as_u64().unwrap() >= 10,
+        "{}",
+        ready.body
+    );
+    assert!(
+        matches!(
+            ready.body["publisher"].as_str(),
+            Some("idle" | "publishing")
+        ),
+        "{}",
+        ready.body
+    );
+
+    let bare = Daemon::builder().without_first_party().start();
+    assert_eq!(bare.get_bytes("/healthz").0, 200);
+    let detail = bare.get("/readyz", None).problem(503);
+    assert!(
+        detail.contains("no distribution plugin is loaded") && detail.contains("plugin directory"),
+        "{detail}"
+    );
+}

@@ -49,6 +49,9 @@
 //!                            # files under 20 GiB (default: no limit)
 //! # credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN)
 //!
+//! [metrics]                  # GET /metrics (Prometheus, OpenMetrics text)
+//! access = "open"            # the default; "reader": a reader token is needed
+//!
 //! [plugin.example]           # handed to the plugin named "example" as JSON
 //! disable = ["old-release"]
 //! ```
@@ -140,7 +143,38 @@ struct FileConfig {
     #[serde(default)]
     storage: FileStorage,
     #[serde(default)]
+    metrics: FileMetrics,
+    #[serde(default)]
     plugin: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileMetrics {
+    access: Option<String>,
+}
+
+/// `[metrics] access`: who may read `GET /metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Anyone who reaches the listener (the default: the daemon listens on
+    /// loopback unless told otherwise, and Prometheus scrapes without a
+    /// token out of the box).
+    #[default]
+    Open,
+    /// A reader token (Prometheus's `authorization` scrape setting).
+    Reader,
+}
+
+fn metrics_access(file: &FileMetrics) -> anyhow::Result<MetricsAccess> {
+    match file.access.as_deref() {
+        None | Some("open") => Ok(MetricsAccess::Open),
+        Some("reader") => Ok(MetricsAccess::Reader),
+        Some(other) => anyhow::bail!(
+            "metrics.access: {other:?} is not \"open\" (anyone who reaches the listener) or \
+             \"reader\" (a reader token)"
+        ),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -417,6 +451,8 @@ pub struct Settings {
     pub feeds: FeedConfig,
     /// Where blobs live (`[storage]`).
     pub storage: Storage,
+    /// Who may read `GET /metrics` (`[metrics]`).
+    pub metrics_access: MetricsAccess,
     /// Each plugin's config section, serialised as JSON for the plugin.
     pub plugin_sections: PluginSections,
 }
@@ -495,6 +531,7 @@ impl Settings {
 
         let retention = retention(&file.versions)?;
         let storage = storage(file.storage)?;
+        let metrics_access = metrics_access(&file.metrics)?;
         let policies = policies(&file.scan);
         for feed in &file.advisories.feeds {
             let web = feed.starts_with("http://") || feed.starts_with("https://");
@@ -545,6 +582,7 @@ impl Settings {
             policies,
             feeds,
             storage,
+            metrics_access,
             plugin_sections,
         })
     }
@@ -637,6 +675,39 @@ mod tests {
         }
         assert!(resolve(&format!("{s3}export-prefix = \"public\"\n")).is_ok());
         assert!(error("[storage]\nkind = \"ftp\"\n").contains("is not"));
+    }
+
+    #[test]
+    fn metrics_access_open_reader_and_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let resolve = |text: &str| {
+            Settings::resolve(Overrides {
+                config: Some(write(dir.path(), text)),
+                ..Default::default()
+            })
+        };
+        assert_eq!(resolve("").unwrap().metrics_access, MetricsAccess::Open);
+        assert_eq!(
+            resolve("[metrics]\naccess = \"open\"\n")
+                .unwrap()
+                .metrics_access,
+            MetricsAccess::Open
+        );
+        assert_eq!(
+            resolve("[metrics]\naccess = \"reader\"\n")
+                .unwrap()
+                .metrics_access,
+            MetricsAccess::Reader
+        );
+        let error = format!(
+            "{:#}",
+            resolve("[metrics]\naccess = \"admin\"\n").unwrap_err()
+        );
+        assert!(
+            error.contains("metrics.access") && error.contains("\"reader\""),
+            "{error}"
+        );
+        assert!(resolve("[metrics]\nacess = \"open\"\n").is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod documents;
 pub mod feeds;
 pub mod ingest;
 pub mod lifecycle;
+pub mod metrics;
 pub mod plugins;
 pub mod publish;
 pub mod scan;

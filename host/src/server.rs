@@ -107,11 +107,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .sync_distributions()
         .await
         .context("cannot match the database to the loaded plugins")?;
+    let metrics = Arc::new(crate::metrics::Metrics::new(
+        plugins.calls(),
+        publisher.publishes(),
+    ));
     let state = AppState {
         db,
         plugins,
         packages,
         publisher,
+        metrics,
         max_upload: settings.max_upload,
         feeds: Arc::new(settings.feeds.clone()),
         shared_plugins,
@@ -135,7 +140,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.plugins.display()
     );
     std::fs::create_dir_all(settings.repos_dir())?;
-    let app = api::router(state, &settings.repos_dir(), settings.repos_require_token);
+    let app = api::router(
+        state,
+        &settings.repos_dir(),
+        settings.repos_require_token,
+        settings.metrics_access,
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await?;

@@ -44,6 +44,8 @@ pub struct AppState {
     pub feeds: Arc<crate::config::FeedConfig>,
     /// In a cluster: plugin changes every node applies.
     pub shared_plugins: Option<Arc<crate::plugins::shared::SharedPlugins>>,
+    /// What `GET /metrics` shows; the API records uploads and requests.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 #[derive(utoipa::OpenApi)]
@@ -195,7 +197,113 @@ async fn require_reader(
     Ok(next.run(request).await)
 }
 
-pub fn router(state: AppState, repos_dir: &std::path::Path, repos_require_token: bool) -> Router {
+/// `GET /readyz`: whether this daemon can do its work now: the database
+/// answers, at least one distribution plugin is loaded, and the publisher
+/// runs. 200 with what was checked, or 503 problem+json naming what is not.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, Problem> {
+    let unready = |what: String| {
+        Problem::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            what,
+        )
+    };
+    let ping = sqlx::query("SELECT 1").execute(&state.db);
+    match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(unready(format!("the database does not answer: {e}"))),
+        Err(_) => return Err(unready("the database did not answer within 2 s".into())),
+    }
+    let registry = state.plugins.registry();
+    let distributions = registry.distributions().count();
+    if distributions == 0 {
+        return Err(unready(format!(
+            "no distribution plugin is loaded ({} failed to load; GET /api/v1/plugins says why): \
+             put the .wasm files in the plugin directory or upload one",
+            registry.failures().len()
+        )));
+    }
+    if !state.publisher.worker_running() {
+        return Err(unready(
+            "the publisher stopped; the daemon log says why: restart the daemon".into(),
+        ));
+    }
+    let pending = state.publisher.pending();
+    Ok(axum::Json(serde_json::json!({
+        "database": "ok",
+        "distributions": distributions,
+        "publisher": if pending == 0 { "idle" } else { "publishing" },
+        "pending": pending,
+    })))
+}
+
+/// `GET /metrics`: the exposition, its gauges read from the database now.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::response::Response, Problem> {
+    use axum::response::IntoResponse;
+    let text = state
+        .metrics
+        .render(&state.db)
+        .await
+        .map_err(Problem::internal)?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// Counts every answered request by method, route pattern and status.
+/// The route is the one axum matched (`/api/v1/packages/{id}`), never the
+/// raw path, so the label set stays bounded: everything under `/repos/` is
+/// one route, a path no route matched is `unmatched`.
+async fn track(
+    axum::extract::State(metrics): axum::extract::State<Arc<crate::metrics::Metrics>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    // The `/repos` service is nested whole, so axum records no matched
+    // path for it: its prefix names it.
+    let path = request.uri().path();
+    let route = match request.extensions().get::<axum::extract::MatchedPath>() {
+        Some(m) => m.as_str().to_owned(),
+        None if path == "/repos" || path.starts_with("/repos/") => "/repos/".to_owned(),
+        None => "unmatched".to_owned(),
+    };
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    metrics.request(
+        method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+pub fn router(
+    state: AppState,
+    repos_dir: &std::path::Path,
+    repos_require_token: bool,
+    metrics_access: crate::config::MetricsAccess,
+) -> Router {
     let (api, doc) = api();
     let doc = Arc::new(doc.to_json().expect("OpenAPI document serialises"));
     let api = api
@@ -209,10 +317,23 @@ pub fn router(state: AppState, repos_dir: &std::path::Path, repos_require_token:
             }),
         )
         .fallback(|| async { Problem::not_found("no such API route") });
+    let mut metrics_route = Router::new().route("/metrics", get(metrics));
+    if metrics_access == crate::config::MetricsAccess::Reader {
+        metrics_route = metrics_route.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_reader,
+        ));
+    }
     Router::new()
         .nest("/api/v1", api)
         .merge(repos(&state, repos_dir, repos_require_token))
+        .merge(metrics_route)
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .merge(repod_console::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            track,
+        ))
         .with_state(state)
 }

@@ -112,10 +112,36 @@ async fn receive_stream(
 )]
 pub async fn upload(
     State(state): State<AppState>,
-    caller: Caller,
+    // Taken as a result so that an upload without a valid token is counted.
+    caller: Result<Caller, Problem>,
     Query(query): Query<UploadQuery>,
     request: Request,
 ) -> Result<(StatusCode, Json<Changed>), Problem> {
+    let answer = take_upload(&state, caller, query, request).await;
+    let (outcome, stored) = match &answer {
+        Ok((StatusCode::CREATED, Json(changed))) => ("added", changed.package.size as u64),
+        Ok((StatusCode::ACCEPTED, Json(changed))) => ("quarantined", changed.package.size as u64),
+        Ok(_) => ("duplicate", 0),
+        Err(p) if p.kind == "blocked" => ("blocked", 0),
+        Err(p) if p.status == StatusCode::CONFLICT => ("conflict", 0),
+        Err(p) if matches!(p.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+            ("unauthorized", 0)
+        }
+        Err(p) if p.status.is_client_error() => ("invalid", 0),
+        Err(_) => ("failed", 0),
+    };
+    state.metrics.upload(outcome, stored);
+    answer
+}
+
+/// [`upload`] before its outcome is counted.
+async fn take_upload(
+    state: &AppState,
+    caller: Result<Caller, Problem>,
+    query: UploadQuery,
+    request: Request,
+) -> Result<(StatusCode, Json<Changed>), Problem> {
+    let caller = caller?;
     caller.require(Role::Uploader)?;
     let limit = state.max_upload;
     let too_large = || Problem::from(BlobError::TooLarge(limit));
@@ -146,7 +172,7 @@ pub async fn upload(
         .map_err(Problem::internal)?;
 
     let (received, distribution, filename) = if multipart {
-        let mut form = Multipart::from_request(request, &state)
+        let mut form = Multipart::from_request(request, state)
             .await
             .map_err(|e| Problem::bad_request(format!("malformed multipart body: {e}")))?;
         let mut incoming = Some(incoming);
@@ -259,7 +285,7 @@ pub async fn upload(
         Outcome::Existing(record) => (
             StatusCode::OK,
             Json(Changed {
-                scan: scanned(&state, &record.id).await,
+                scan: scanned(state, &record.id).await,
                 package: record,
                 distribution_version: None,
                 held: None,

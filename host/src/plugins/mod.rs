@@ -205,6 +205,11 @@ impl PluginHost {
     pub fn limits(&self) -> &Limits {
         self.runtime.limits()
     }
+
+    /// Durations and failures of every plugin call (`GET /metrics`).
+    pub fn calls(&self) -> &crate::metrics::PluginCalls {
+        self.runtime.calls()
+    }
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -72,23 +72,16 @@ pub struct Failure {
     pub error: String,
 }
 
-fn bad_output(plugin: &str, function: &str, why: String) -> PluginError {
-    PluginError::BadOutput {
-        plugin: plugin.into(),
-        function: function.into(),
-        message: why,
-    }
-}
-
 impl Family {
     fn call<R>(
         &self,
+        function: &'static str,
         f: impl FnOnce(
             &fam::exports::repod::plugin::family::Guest,
             &mut wasmtime::Store<CallState>,
         ) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
-        self.runtime.run(&self.name, |store| {
+        self.runtime.run(&self.name, function, |store| {
             let instance = self.pre.instantiate(&mut *store)?;
             f(instance.repod_plugin_family(), store)
         })
@@ -109,15 +102,16 @@ impl Family {
         dist: &Distribution,
         packages: &[ParsedPackage],
     ) -> Result<Vec<Result<Prepared, String>>, PluginError> {
-        let out = self.call(|g, s| g.call_prepare(s, dist, packages))?;
+        let out = self.call("prepare", |g, s| g.call_prepare(s, dist, packages))?;
         checks::count("prepare", &out, packages.len())
-            .map_err(|e| bad_output(&self.name, "prepare", e))?;
+            .map_err(|e| self.runtime.bad_output(&self.name, "prepare", e))?;
         for p in out.iter().flatten() {
-            checks::prepared(dist, p).map_err(|e| bad_output(&self.name, "prepare", e))?;
+            checks::prepared(dist, p)
+                .map_err(|e| self.runtime.bad_output(&self.name, "prepare", e))?;
         }
         for e in out.iter().filter_map(|r| r.as_ref().err()) {
             checks::label("rejection message", e, 4096)
-                .map_err(|e| bad_output(&self.name, "prepare", e))?;
+                .map_err(|e| self.runtime.bad_output(&self.name, "prepare", e))?;
         }
         Ok(out)
     }
@@ -126,9 +120,9 @@ impl Family {
         &self,
         pairs: &[(String, String)],
     ) -> Result<Vec<Ordering>, PluginError> {
-        let out = self.call(|g, s| g.call_compare_versions(s, pairs))?;
+        let out = self.call("compare-versions", |g, s| g.call_compare_versions(s, pairs))?;
         checks::count("compare-versions", &out, pairs.len())
-            .map_err(|e| bad_output(&self.name, "compare-versions", e))?;
+            .map_err(|e| self.runtime.bad_output(&self.name, "compare-versions", e))?;
         Ok(out)
     }
 
@@ -138,10 +132,12 @@ impl Family {
         indexes: &[(String, u64)],
     ) -> Result<Vec<Frame>, PluginError> {
         let out = self
-            .call(|g, s| g.call_render_frames(s, dist, indexes))?
+            .call("render-frames", |g, s| {
+                g.call_render_frames(s, dist, indexes)
+            })?
             .map_err(PluginError::Rejected)?;
         checks::frames(&out, indexes.len())
-            .map_err(|e| bad_output(&self.name, "render-frames", e))?;
+            .map_err(|e| self.runtime.bad_output(&self.name, "render-frames", e))?;
         Ok(out)
     }
 
@@ -152,9 +148,12 @@ impl Family {
         now: u64,
     ) -> Result<Publication, PluginError> {
         let out = self
-            .call(|g, s| g.call_render_top_level(s, dist, files, now))?
+            .call("render-top-level", |g, s| {
+                g.call_render_top_level(s, dist, files, now)
+            })?
             .map_err(PluginError::Rejected)?;
-        checks::publication(&out).map_err(|e| bad_output(&self.name, "render-top-level", e))?;
+        checks::publication(&out)
+            .map_err(|e| self.runtime.bad_output(&self.name, "render-top-level", e))?;
         Ok(out)
     }
 
@@ -165,10 +164,14 @@ impl Family {
         key_url: &str,
     ) -> Result<ClientConfig, PluginError> {
         let out = self
-            .call(|g, s| g.call_render_client_config(s, dist, base_url, key_url))?
+            .call("render-client-config", |g, s| {
+                g.call_render_client_config(s, dist, base_url, key_url)
+            })?
             .map_err(PluginError::Rejected)?;
-        checks::client_config(&out)
-            .map_err(|e| bad_output(&self.name, "render-client-config", e))?;
+        checks::client_config(&out).map_err(|e| {
+            self.runtime
+                .bad_output(&self.name, "render-client-config", e)
+        })?;
         Ok(out)
     }
 }
@@ -180,17 +183,17 @@ impl Policy {
 
     /// One decision per case, under this policy's configured settings.
     pub fn evaluate(&self, cases: &[Case]) -> Result<Vec<Decision>, PluginError> {
-        let out = self.runtime.run(&self.name, |store| {
+        let out = self.runtime.run(&self.name, "evaluate", |store| {
             let instance = self.pre.instantiate(&mut *store)?;
             instance
                 .repod_plugin_policy()
                 .call_evaluate(store, &self.info.settings, cases)
         })?;
         checks::count("evaluate", &out, cases.len())
-            .map_err(|e| bad_output(&self.name, "evaluate", e))?;
+            .map_err(|e| self.runtime.bad_output(&self.name, "evaluate", e))?;
         for d in &out {
             checks::label("decision reason", &d.reason, 4096)
-                .map_err(|e| bad_output(&self.name, "evaluate", e))?;
+                .map_err(|e| self.runtime.bad_output(&self.name, "evaluate", e))?;
         }
         Ok(out)
     }
@@ -251,7 +254,7 @@ pub fn load_plugin(
 
     if family_version.is_some() {
         let pre = fam::DistroFamilyPre::new(instance_pre).map_err(incompatible)?;
-        let (plugin_info, result) = runtime.run(file, |store| {
+        let (plugin_info, result) = runtime.run(file, "describe", |store| {
             let instance = pre.instantiate(&mut *store)?;
             let plugin_info = instance.repod_plugin_plugin().call_info(&mut *store)?;
             let config = section(&plugin_info.name);
@@ -260,8 +263,11 @@ pub fn load_plugin(
                 .call_describe(&mut *store, &config)?;
             Ok((plugin_info, result))
         })?;
-        let (meta, info) = described(meta(plugin_info, contract, file, sha256, load)?, result)?;
-        checks::family_info(&info).map_err(|e| bad_output(&meta.name, "describe", e))?;
+        let (meta, info) = described(
+            meta(runtime, plugin_info, contract, file, sha256, load)?,
+            result,
+        )?;
+        checks::family_info(&info).map_err(|e| runtime.bad_output(&meta.name, "describe", e))?;
         let name = meta.name.clone();
         Ok(Plugin {
             meta,
@@ -274,7 +280,7 @@ pub fn load_plugin(
         })
     } else {
         let pre = pol::ScannerPolicyPre::new(instance_pre).map_err(incompatible)?;
-        let (plugin_info, result) = runtime.run(file, |store| {
+        let (plugin_info, result) = runtime.run(file, "describe", |store| {
             let instance = pre.instantiate(&mut *store)?;
             let plugin_info = instance.repod_plugin_plugin().call_info(&mut *store)?;
             let config = section(&plugin_info.name);
@@ -284,6 +290,7 @@ pub fn load_plugin(
             Ok((plugin_info, result))
         })?;
         let meta = meta(
+            runtime,
             convert_policy_info(plugin_info),
             contract,
             file,
@@ -291,9 +298,10 @@ pub fn load_plugin(
             load,
         )?;
         let (meta, info) = described(meta, result)?;
-        checks::id("policy id", &info.id, 64).map_err(|e| bad_output(&meta.name, "describe", e))?;
+        checks::id("policy id", &info.id, 64)
+            .map_err(|e| runtime.bad_output(&meta.name, "describe", e))?;
         checks::label("policy description", &info.description, 1024)
-            .map_err(|e| bad_output(&meta.name, "describe", e))?;
+            .map_err(|e| runtime.bad_output(&meta.name, "describe", e))?;
         let name = meta.name.clone();
         Ok(Plugin {
             meta,
@@ -350,13 +358,14 @@ fn convert_policy_info(
 }
 
 fn meta(
+    runtime: &Runtime,
     info: fam::exports::repod::plugin::plugin::PluginInfo,
     contract: String,
     file: &str,
     sha256: String,
     load: LoadStats,
 ) -> Result<PluginMeta, PluginError> {
-    let check = |r: checks::CheckResult| r.map_err(|e| bad_output(file, "info", e));
+    let check = |r: checks::CheckResult| r.map_err(|e| runtime.bad_output(file, "info", e));
     check(checks::id("plugin name", &info.name, 64))?;
     check(checks::label("plugin version", &info.version, 64))?;
     check(checks::label("plugin description", &info.description, 1024))?;

@@ -29,6 +29,7 @@ use wasmtime_wasi::{
 };
 
 use super::PluginError;
+use crate::metrics::PluginCalls;
 
 /// The wasmtime version compiled components are cached for; pinned with `=`
 /// in host/Cargo.toml so this cannot drift from the real one.
@@ -178,6 +179,8 @@ pub struct Runtime {
     limits: Limits,
     cache_dir: Option<PathBuf>,
     cache_tag: String,
+    /// Every call's duration and every failure, recorded in `run`.
+    calls: PluginCalls,
     _ticker: Ticker,
 }
 
@@ -222,11 +225,33 @@ impl Runtime {
             limits,
             cache_dir,
             cache_tag,
+            calls: PluginCalls::default(),
         })
     }
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The call metrics (`GET /metrics` registers them).
+    pub fn calls(&self) -> &PluginCalls {
+        &self.calls
+    }
+
+    /// A [`PluginError::BadOutput`]: `function` returned something the
+    /// host's checks refuse. Counted as a failed call.
+    pub(super) fn bad_output(
+        &self,
+        plugin: &str,
+        function: &'static str,
+        why: String,
+    ) -> PluginError {
+        self.calls.failed(plugin, function, "bad-output");
+        PluginError::BadOutput {
+            plugin: plugin.into(),
+            function: function.into(),
+            message: why,
+        }
     }
 
     pub(super) fn engine(&self) -> &Engine {
@@ -349,24 +374,31 @@ impl Runtime {
 
     /// Runs `call` in a fresh store and turns a trap into a [`PluginError`]
     /// that says why: deadline, memory cap, or the guest's own failure.
+    /// `function` names the contract function for the metrics.
     pub(super) fn run<R>(
         &self,
         plugin: &str,
+        function: &'static str,
         call: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let mut store = self.store();
         let started = Instant::now();
-        match call(&mut store) {
+        let result = call(&mut store);
+        self.calls.observe(plugin, function, started.elapsed());
+        let failed = |reason: &'static str| self.calls.failed(plugin, function, reason);
+        match result {
             Ok(r) => Ok(r),
             Err(e) => {
                 let state = store.data();
                 if state.limiter.denied {
+                    failed("memory-limit");
                     return Err(PluginError::MemoryLimit {
                         plugin: plugin.into(),
                         limit_mib: self.limits.memory_bytes >> 20,
                     });
                 }
                 if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+                    failed("timeout");
                     return Err(PluginError::Timeout {
                         plugin: plugin.into(),
                         millis: started.elapsed().as_millis() as u64,
@@ -382,6 +414,7 @@ impl Runtime {
                 if !stderr.is_empty() {
                     message = format!("{message}; plugin stderr: {stderr}");
                 }
+                failed("trapped");
                 Err(PluginError::Trapped {
                     plugin: plugin.into(),
                     message,

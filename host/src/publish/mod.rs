@@ -166,6 +166,10 @@ pub struct Publisher {
     /// With an object store: what `/repos/` serves live trees from.
     trees: Option<Arc<objects::TreeStore>>,
     cluster: Option<Arc<cluster::Cluster>>,
+    /// Whether the worker task still runs (`/readyz`).
+    running: std::sync::atomic::AtomicBool,
+    /// Each publish's duration or failure, by distribution (`/metrics`).
+    publishes: crate::metrics::Publishes,
 }
 
 /// Everything the publisher is started with.
@@ -202,6 +206,8 @@ impl Publisher {
             blobs: setup.blobs.clone(),
             trees: setup.trees.clone(),
             cluster: setup.cluster.clone(),
+            running: std::sync::atomic::AtomicBool::new(true),
+            publishes: crate::metrics::Publishes::default(),
         });
         if let Some(cluster) = &publisher.cluster {
             // The leader acts on what other nodes announce; every other
@@ -254,6 +260,28 @@ impl Publisher {
     /// With an object store: the stored trees every node serves.
     pub fn trees(&self) -> Option<&Arc<objects::TreeStore>> {
         self.trees.as_ref()
+    }
+
+    /// Whether the worker that publishes and builds pinned trees still
+    /// runs (it stops only if it panicked outside a publish).
+    pub fn worker_running(&self) -> bool {
+        self.running.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The publish metrics (`GET /metrics` registers them).
+    pub fn publishes(&self) -> &crate::metrics::Publishes {
+        &self.publishes
+    }
+
+    /// Distributions with a change or request no finished publish has
+    /// taken yet.
+    pub fn pending(&self) -> usize {
+        let queue = self.queue.lock().expect("queue");
+        queue
+            .slots
+            .values()
+            .filter(|s| s.requested > s.published)
+            .count()
     }
 
     /// Whether this node is one of a cluster's.
@@ -584,6 +612,16 @@ impl Publisher {
 }
 
 async fn run(publisher: Arc<Publisher>, mut worker: Worker) {
+    /// Marks the worker stopped however `run` ends (a panic included).
+    struct Stopped(Arc<Publisher>);
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            self.0
+                .running
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let _stopped = Stopped(publisher.clone());
     let mut started = false;
     let mut last_sweep = Instant::now();
     let mut last_catch_up = Instant::now();
@@ -652,7 +690,12 @@ async fn run(publisher: Arc<Publisher>, mut worker: Worker) {
             slot.dirty_since = None;
             slot.requested
         };
+        let started = Instant::now();
         let mut result = worker.publish(&dist).await;
+        match &result {
+            Ok(_) => publisher.publishes.published(&dist, started.elapsed()),
+            Err(_) => publisher.publishes.failed(&dist),
+        }
         match &mut result {
             Ok(report) => {
                 publisher
