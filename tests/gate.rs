@@ -362,7 +362,7 @@ fn rejection_removes_and_expiry_reopens() {
         "{text}"
     );
     let out = report(&["--state", "sideways"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown state"));
 
     // A quarantined package can be discarded outright: another build of

@@ -21,6 +21,51 @@ pub enum ClientError {
     Unreachable { url: String, message: String },
     #[error("unexpected answer: {0}")]
     Unexpected(String),
+    /// Before any request: a file to send could not be read.
+    #[error("{0}")]
+    Local(String),
+}
+
+/// What `repod` exits with; `--help` and the README list them.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// A local failure (a file unreadable), or a batch in which some items
+    /// failed (each one's outcome is printed).
+    pub const FAILED: u8 = 1;
+    /// The command line is wrong (clap's own code).
+    pub const USAGE: u8 = 2;
+    /// The server refused: a 4xx other than 404/410 (bad request, bad or
+    /// too weak token, conflict, rejected package).
+    pub const REFUSED: u8 = 3;
+    /// The server has no such thing: 404 or 410.
+    pub const NOT_FOUND: u8 = 4;
+    /// The server failed (5xx), could not be reached, or answered
+    /// something that is not its API.
+    pub const UNAVAILABLE: u8 = 5;
+}
+
+impl ClientError {
+    /// The exit code this failure maps to.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Refused {
+                status: 404 | 410, ..
+            } => exit::NOT_FOUND,
+            ClientError::Refused { status, .. } if *status >= 500 => exit::UNAVAILABLE,
+            ClientError::Refused { .. } => exit::REFUSED,
+            ClientError::Unreachable { .. } | ClientError::Unexpected(_) => exit::UNAVAILABLE,
+            ClientError::Local(_) => exit::FAILED,
+        }
+    }
+}
+
+/// A non-JSON answer.
+pub struct Text {
+    pub status: u16,
+    pub content_type: String,
+    /// The name Content-Disposition suggests.
+    pub file_name: Option<String>,
+    pub text: String,
 }
 
 impl Client {
@@ -33,7 +78,7 @@ impl Client {
             .build()
     }
 
-    fn call(
+    pub fn call(
         &self,
         method: &str,
         path: &str,
@@ -49,34 +94,54 @@ impl Client {
         }
     }
 
-    /// A request with an optional (content type, bytes) body; the answer's
-    /// JSON, or the server's problem as [`ClientError::Refused`].
-    fn send(
+    /// A request with an optional (content type, body) body; the answer's
+    /// JSON (`null` when it has no body, as a 204), or the server's problem
+    /// as [`ClientError::Refused`].
+    pub fn send(
         &self,
         method: &str,
         path: &str,
         body: Option<(&str, &[u8])>,
     ) -> Result<(u16, Value), ClientError> {
-        let url = format!("{}/api/v1{path}", self.url.trim_end_matches('/'));
-        let request = Self::agent()
-            .request(method, &url)
-            .set("Authorization", &format!("Bearer {}", self.token));
+        let answer = self.text(method, path, body)?;
+        if answer.text.is_empty() {
+            return Ok((answer.status, Value::Null));
+        }
+        let value = serde_json::from_str(&answer.text)
+            .map_err(|e| ClientError::Unexpected(format!("{e}: {}", answer.text)))?;
+        Ok((answer.status, value))
+    }
+
+    /// A request whose answer is not JSON (a client config, a comps.xml).
+    pub fn text(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Text, ClientError> {
+        let request = self.request(method, path);
         let result = match body {
             Some((content_type, bytes)) => {
                 request.set("Content-Type", content_type).send_bytes(bytes)
             }
             None => request.call(),
         };
-        let (status, text) = match result {
-            Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-            Err(ureq::Error::Status(status, r)) => {
-                let text = r.into_string().unwrap_or_default();
-                let detail = serde_json::from_str::<Value>(&text)
-                    .ok()
-                    .and_then(|v| v["detail"].as_str().map(str::to_owned))
-                    .unwrap_or(text);
-                return Err(ClientError::Refused { status, detail });
-            }
+        self.answer(result)
+    }
+
+    fn request(&self, method: &str, path: &str) -> ureq::Request {
+        let url = format!("{}/api/v1{path}", self.url.trim_end_matches('/'));
+        Self::agent()
+            .request(method, &url)
+            .set("Authorization", &format!("Bearer {}", self.token))
+    }
+
+    /// The answer of a 2xx; anything else (a problem, a 300 naming several
+    /// advisories) is a refusal with the problem's detail.
+    fn answer(&self, result: Result<ureq::Response, ureq::Error>) -> Result<Text, ClientError> {
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
             Err(e) => {
                 return Err(ClientError::Unreachable {
                     url: self.url.clone(),
@@ -84,9 +149,60 @@ impl Client {
                 });
             }
         };
-        let value = serde_json::from_str(&text)
-            .map_err(|e| ClientError::Unexpected(format!("{e}: {text}")))?;
-        Ok((status, value))
+        let status = response.status();
+        let content_type = response.content_type().to_owned();
+        let file_name = response
+            .header("Content-Disposition")
+            .and_then(|d| d.split("filename=\"").nth(1))
+            .map(|n| n.trim_end_matches('"').to_owned());
+        let text = response.into_string().unwrap_or_default();
+        if !(200..300).contains(&status) {
+            let detail = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["detail"].as_str().map(str::to_owned))
+                .unwrap_or(text);
+            return Err(ClientError::Refused { status, detail });
+        }
+        Ok(Text {
+            status,
+            content_type,
+            file_name,
+            text,
+        })
+    }
+
+    /// Sends `file` as the body, with a progress bar on stderr when `bar`
+    /// (imports of large advisory archives take a while).
+    pub fn send_file(
+        &self,
+        method: &str,
+        path: &str,
+        file: &std::path::Path,
+        bar: bool,
+    ) -> Result<(u16, Value), ClientError> {
+        let read = std::fs::File::open(file).and_then(|f| Ok((f.metadata()?.len(), f)));
+        let (size, reader) =
+            read.map_err(|e| ClientError::Local(format!("cannot read {}: {e}", file.display())))?;
+        let bar = if bar {
+            indicatif::ProgressBar::new(size).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {elapsed} sending",
+                )
+                .expect("valid template"),
+            )
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let result = self
+            .request(method, path)
+            .set("Content-Type", "application/octet-stream")
+            .set("Content-Length", &size.to_string())
+            .send(bar.wrap_read(reader));
+        bar.finish_and_clear();
+        let answer = self.answer(result)?;
+        let value = serde_json::from_str(&answer.text)
+            .map_err(|e| ClientError::Unexpected(format!("{e}: {}", answer.text)))?;
+        Ok((answer.status, value))
     }
 
     pub fn promote(&self, request: &Value) -> Result<(u16, Value), ClientError> {
@@ -98,12 +214,12 @@ impl Client {
     }
 
     /// Imports one advisory file (a record, an array, or a zip of them).
-    pub fn import_advisories(&self, bytes: &[u8]) -> Result<(u16, Value), ClientError> {
-        self.send(
-            "POST",
-            "/advisories",
-            Some(("application/octet-stream", bytes)),
-        )
+    pub fn import_advisories(
+        &self,
+        file: &std::path::Path,
+        bar: bool,
+    ) -> Result<(u16, Value), ClientError> {
+        self.send_file("POST", "/advisories", file, bar)
     }
 
     /// The scan report of one or every distribution, by state, every page
@@ -181,11 +297,22 @@ impl Client {
     }
 }
 
+/// `text` percent-encoded for a path segment or a query value.
+pub fn segment(text: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b':');
+    percent_encoding::utf8_percent_encode(text, KEEP).to_string()
+}
+
 /// `?k=v&...` of the set parameters, or nothing.
-fn query_string(params: &[(&str, Option<&str>)]) -> String {
+pub fn query_string(params: &[(&str, Option<&str>)]) -> String {
     let set: Vec<String> = params
         .iter()
-        .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", segment(v))))
         .collect();
     if set.is_empty() {
         String::new()
