@@ -485,7 +485,9 @@ fn packages(command: PackagesCommand) -> anyhow::Result<()> {
                 ("name", name.as_deref()),
                 ("architecture", architecture.as_deref()),
             ]);
-            let answer = remote.client().call("GET", &format!("/packages{query}"), None);
+            let answer = remote
+                .client()
+                .call("GET", &format!("/packages{query}"), None);
             remote.report(answer, |v| package_table(&v["packages"]))?;
         }
         PackagesCommand::Show { id, remote } => {
@@ -511,9 +513,10 @@ fn distributions(command: DistributionsCommand) -> anyhow::Result<()> {
             remote.report(answer, distribution_table)?;
         }
         DistributionsCommand::Show { id, remote } => {
-            let answer = remote
-                .client()
-                .call("GET", &format!("/distributions/{}", segment(&id)), None);
+            let answer =
+                remote
+                    .client()
+                    .call("GET", &format!("/distributions/{}", segment(&id)), None);
             remote.report(answer, fields)?;
         }
         DistributionsCommand::ClientConfig {
@@ -555,10 +558,9 @@ fn distributions(command: DistributionsCommand) -> anyhow::Result<()> {
         }
         DistributionsCommand::Compare { id, a, b, remote } => {
             let path = format!("/distributions/{}/compare-versions", segment(&id));
-            let answer =
-                remote
-                    .client()
-                    .call("POST", &path, Some(&json!({"pairs": [[&a, &b]]})));
+            let answer = remote
+                .client()
+                .call("POST", &path, Some(&json!({"pairs": [[&a, &b]]})));
             remote.report(answer, |r| {
                 let sign = match r["results"][0].as_i64() {
                     Some(-1) => "<",
@@ -625,7 +627,7 @@ fn advisories(command: AdvisoriesCommand) -> anyhow::Result<()> {
                         cell(&f["error"]),
                     ]);
                 }
-                format!("{table}\n")
+                rendered(&table)
             })?;
         }
         AdvisoriesCommand::List {
@@ -658,7 +660,7 @@ fn advisories(command: AdvisoriesCommand) -> anyhow::Result<()> {
                         cell(&a["summary"]),
                     ]);
                 }
-                format!("{table}\n")
+                rendered(&table)
             })?;
             if let (Some(next), false) = (answer["next"].as_str(), remote.json()) {
                 eprintln!("more: --after {next}");
@@ -676,7 +678,7 @@ fn advisories(command: AdvisoriesCommand) -> anyhow::Result<()> {
                 for p in list(&v["packages"]) {
                     table.add_row([cell(&p["ecosystem"]), cell(&p["name"])]);
                 }
-                out.push_str(&format!("{table}\n"));
+                out.push_str(&rendered(&table));
                 out
             })?;
         }
@@ -701,7 +703,7 @@ fn advisories(command: AdvisoriesCommand) -> anyhow::Result<()> {
                         cell(&f["error"]),
                     ]);
                 }
-                out.push_str(&format!("{table}\n"));
+                out.push_str(&rendered(&table));
                 out
             })?;
         }
@@ -713,7 +715,13 @@ fn advisories(command: AdvisoriesCommand) -> anyhow::Result<()> {
                 .call("GET", &format!("/advisories/imports{query}"), None);
             remote.report(answer, |v| {
                 let mut table = table(&[
-                    "FINISHED", "SOURCE", "BY", "ADDED", "UPDATED", "UNCHANGED", "REJECTED",
+                    "FINISHED",
+                    "SOURCE",
+                    "BY",
+                    "ADDED",
+                    "UPDATED",
+                    "UNCHANGED",
+                    "REJECTED",
                     "ERROR",
                 ]);
                 for i in list(&v["imports"]) {
@@ -728,7 +736,7 @@ fn advisories(command: AdvisoriesCommand) -> anyhow::Result<()> {
                         cell(&i["error"]),
                     ]);
                 }
-                format!("{table}\n")
+                rendered(&table)
             })?;
         }
     }
@@ -907,7 +915,7 @@ fn tokens(command: TokensCommand) -> anyhow::Result<()> {
                         date_s(&t["created_at"]),
                     ]);
                 }
-                format!("{table}\n")
+                rendered(&table)
             })?;
         }
         TokensCommand::Create { role, name, remote } => {
@@ -966,7 +974,7 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
                 cell(&e["detail"]),
             ]);
         }
-        format!("{table}\n")
+        rendered(&table)
     })
 }
 
@@ -978,6 +986,15 @@ fn table(header: &[&str]) -> Table {
     table.load_style(presets::UTF8_FULL_CONDENSED);
     table.set_header(header.iter().copied());
     table
+}
+
+/// The table, or `(none)` for one without rows.
+fn rendered(table: &Table) -> String {
+    if table.is_empty() {
+        "(none)\n".to_owned()
+    } else {
+        format!("{table}\n")
+    }
 }
 
 fn list(v: &Value) -> &[Value] {
@@ -1004,7 +1021,10 @@ fn date(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
 }
 
 fn date_s(v: &Value) -> String {
-    date(v.as_i64().and_then(|s| chrono::DateTime::from_timestamp(s, 0)))
+    date(
+        v.as_i64()
+            .and_then(|s| chrono::DateTime::from_timestamp(s, 0)),
+    )
 }
 
 fn date_ms(v: &Value) -> String {
@@ -1023,7 +1043,7 @@ fn fields(v: &Value) -> String {
         };
         table.add_row([key.clone(), shown]);
     }
-    format!("{table}\n")
+    rendered(&table)
 }
 
 fn package_table(packages: &Value) -> String {
@@ -1049,7 +1069,7 @@ fn package_table(packages: &Value) -> String {
             cell(&p["uploaded_by"]),
         ]);
     }
-    format!("{table}\n{} packages\n", list(packages).len())
+    format!("{}{} packages\n", rendered(&table), list(packages).len())
 }
 
 fn distribution_table(v: &Value) -> String {
@@ -1071,7 +1091,7 @@ fn distribution_table(v: &Value) -> String {
             cell(&d["components"]),
         ]);
     }
-    let mut out = format!("{table}\n");
+    let mut out = rendered(&table);
     for r in list(&v["retired"]) {
         out.push_str(&format!(
             "retired: {} (at {}, {} versions kept)\n",
@@ -1117,7 +1137,7 @@ fn plugin_table(v: &Value) -> String {
             cell(&Value::Array(dists)),
         ]);
     }
-    format!("contract {}\n{table}\n", text(&v["contract"]))
+    format!("contract {}\n{}", text(&v["contract"]), rendered(&table))
 }
 
 fn scan_table(v: &Value) -> String {
@@ -1150,6 +1170,6 @@ fn scan_table(v: &Value) -> String {
             cell(&f["summary"]),
         ]);
     }
-    out.push_str(&format!("{table}\n"));
+    out.push_str(&rendered(&table));
     out
 }
