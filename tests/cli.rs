@@ -75,6 +75,17 @@ fn upload(daemon: &Daemon, token: &str, dist: &str, bytes: &[u8]) -> Value {
     reply.body
 }
 
+/// The cells of the table row of `text` that holds `key`.
+fn cells(text: &str, key: &str) -> Vec<String> {
+    text.lines()
+        .find(|l| l.contains(key) && l.contains('┆'))
+        .unwrap_or_else(|| panic!("no row with {key}:\n{text}"))
+        .split(['│', '┆'])
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
 fn ids(list: &Value, key: &str) -> BTreeSet<String> {
     list.as_array()
         .unwrap()
@@ -95,6 +106,35 @@ fn packages_distributions_and_lifecycle() {
         &small_deb("tool", "2.0", "amd64", "", "t"),
     );
     let tool_id = tool["id"].as_str().unwrap();
+
+    // upload --output json: every file's outcome.
+    let dir = tempfile::tempdir().unwrap();
+    let deb = dir.path().join("extra_1.0_amd64.deb");
+    std::fs::write(&deb, small_deb("extra", "1.0", "amd64", "", "e")).unwrap();
+    let junk = dir.path().join("junk.deb");
+    std::fs::write(&junk, "not a package").unwrap();
+    let run = repod(
+        &daemon,
+        &up,
+        &[
+            "upload",
+            "--distribution",
+            "noble",
+            "--output",
+            "json",
+            deb.to_str().unwrap(),
+            junk.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let outcomes: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(outcomes[0]["outcome"], "added", "{outcomes}");
+    assert_eq!(outcomes[1]["outcome"], "rejected", "{outcomes}");
+    assert!(
+        outcomes[1]["detail"].as_str().unwrap().starts_with("422: "),
+        "{outcomes}"
+    );
+    assert_eq!(daemon.package_names("noble"), ["extra"]);
 
     // packages list / show
     let listed = table(
@@ -216,7 +256,6 @@ fn packages_distributions_and_lifecycle() {
     );
 
     // comps: set, show, remove
-    let dir = tempfile::tempdir().unwrap();
     let comps = dir.path().join("comps.xml");
     std::fs::write(
         &comps,
@@ -301,6 +340,14 @@ fn packages_distributions_and_lifecycle() {
     assert_eq!(versions["latest"], 2);
     let versions = table(&daemon, &up, &["versions", "--distribution", "jammy"]);
     assert!(versions.starts_with("jammy: latest 2"), "{versions}");
+    // VERSION, CREATED, ACTION, ADDED, REMOVED, PACKAGES, BY (no reason).
+    let row = cells(&versions, " migrate ");
+    assert_eq!(row.len(), 7, "{versions}");
+    assert_eq!(
+        [&row[0], &row[2], &row[3], &row[4], &row[5], &row[6]],
+        ["2", "migrate", "1", "0", "2", "release"],
+        "{versions}"
+    );
     let one = json_of(
         &daemon,
         &up,
@@ -494,6 +541,29 @@ fn advisories_scans_and_decisions() {
     let report = json_of(&daemon, &up, &["scan", "report", "--distribution", "jammy"]);
     assert_eq!(report["states"], json!({"quarantined": 1}));
     assert_eq!(report["packages"][0]["package"]["id"], id);
+    let report = table(&daemon, &up, &["scan", "report"]);
+    assert!(
+        report.starts_with(
+            "states: quarantined 1
+worst severity: critical 1
+"
+        ),
+        "{report}"
+    );
+    assert_eq!(
+        cells(&report, id),
+        [
+            "quarantined",
+            "critical",
+            "libcurl4",
+            VULNERABLE,
+            "amd64",
+            "jammy",
+            "1",
+            id
+        ],
+        "{report}"
+    );
     let scan = json_of(&daemon, &up, &["scan", "show", id]);
     assert_eq!(scan["state"], "quarantined");
     assert_eq!(scan["findings"][0]["advisory_id"], "USN-6429-1");

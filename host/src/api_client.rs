@@ -1,10 +1,12 @@
-//! `repod promote`, `migrate`, `init`, `rollback`, `versions` and
-//! `advisories`: thin
-//! clients of the API a running daemon serves, printing a summary a person
-//! reads (or the JSON answer with `--json`). Every command fails (non-zero
-//! exit) with the server's problem detail when the server refuses.
+//! The HTTP client of the remote `repod` commands (`repod::cli`), and the
+//! summaries `promote`, `migrate`, `init`, `rollback`, `versions`, `scan
+//! report` and `advisories import` print (or the JSON answer with
+//! `--output json`). A refusal is a [`ClientError`] carrying the server's
+//! problem detail; [`ClientError::exit_code`] says what `repod` exits with.
 
 use serde_json::{Value, json};
+
+use crate::cli::{cell, date_ms, rendered, table};
 
 /// Where the daemon is and who is asking.
 pub struct Client {
@@ -172,7 +174,7 @@ impl Client {
     }
 
     /// Sends `file` as the body, with a progress bar on stderr when `bar`
-    /// (imports of large advisory archives take a while).
+    /// and the file is large (an OSV `all.zip` is tens of MiB).
     pub fn send_file(
         &self,
         method: &str,
@@ -183,7 +185,7 @@ impl Client {
         let read = std::fs::File::open(file).and_then(|f| Ok((f.metadata()?.len(), f)));
         let (size, reader) =
             read.map_err(|e| ClientError::Local(format!("cannot read {}: {e}", file.display())))?;
-        let bar = if bar {
+        let bar = if bar && size > 4 << 20 {
             indicatif::ProgressBar::new(size).with_style(
                 indicatif::ProgressStyle::with_template(
                     "{bar:40} {bytes}/{total_bytes} {elapsed} sending",
@@ -465,11 +467,6 @@ pub fn rollback_summary(answer: &Value) -> String {
     )
 }
 
-fn ms_to_date(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    httpdate::fmt_http_date(t)
-}
-
 pub fn versions_summary(answer: &Value) -> String {
     if let Some(versions) = answer["versions"].as_array() {
         let mut out = format!(
@@ -479,19 +476,22 @@ pub fn versions_summary(answer: &Value) -> String {
             answer["oldest"],
             answer["published"]
         );
+        let mut table = table(&[
+            "VERSION", "CREATED", "ACTION", "ADDED", "REMOVED", "PACKAGES", "BY", "REASON",
+        ]);
         for v in versions {
-            out.push_str(&format!(
-                "{:>6}  {}  {:<9} +{:<5} -{:<5} {:>6} pkgs  {}  {}\n",
-                v["number"],
-                ms_to_date(v["created_ms"].as_i64().unwrap_or(0)),
-                s(&v["action"]),
-                v["added"],
-                v["removed"],
-                v["packages"],
-                s(&v["actor"]),
-                s(&v["reason"])
-            ));
+            table.add_row([
+                cell(&v["number"]),
+                date_ms(&v["created_ms"]),
+                cell(&v["action"]),
+                cell(&v["added"]),
+                cell(&v["removed"]),
+                cell(&v["packages"]),
+                cell(&v["actor"]),
+                cell(&v["reason"]),
+            ]);
         }
+        out.push_str(&rendered(&table));
         return out;
     }
     let mut out = format!(
@@ -500,7 +500,7 @@ pub fn versions_summary(answer: &Value) -> String {
         answer["number"],
         s(&answer["action"]),
         s(&answer["actor"]),
-        ms_to_date(answer["created_ms"].as_i64().unwrap_or(0)),
+        date_ms(&answer["created_ms"]),
         match s(&answer["reason"]) {
             "" => String::new(),
             r => format!(": {r}"),
@@ -562,19 +562,29 @@ pub fn scan_summary(answer: &Value) -> String {
         counts("states"),
         counts("worst")
     );
+    let mut table = table(&[
+        "STATE",
+        "WORST",
+        "NAME",
+        "VERSION",
+        "ARCH",
+        "DISTRIBUTION",
+        "FINDINGS",
+        "ID",
+    ]);
     for row in answer["packages"].as_array().into_iter().flatten() {
         let p = &row["package"];
-        out.push_str(&format!(
-            "{:<12} {:<10} {} {} {} in {} ({} findings) {}\n",
-            s(&row["state"]),
-            s(&row["worst"]),
-            s(&p["name"]),
-            s(&p["version"]),
-            s(&p["architecture"]),
-            s(&p["distribution"]),
-            row["findings"],
-            s(&p["id"])
-        ));
+        table.add_row([
+            cell(&row["state"]),
+            cell(&row["worst"]),
+            cell(&p["name"]),
+            cell(&p["version"]),
+            cell(&p["architecture"]),
+            cell(&p["distribution"]),
+            cell(&row["findings"]),
+            cell(&p["id"]),
+        ]);
     }
+    out.push_str(&rendered(&table));
     out
 }

@@ -751,19 +751,17 @@ fn import(files: &[PathBuf], remote: &Remote) -> anyhow::Result<()> {
     let mut reports = Vec::new();
     let mut failed = Vec::new();
     for file in files {
-        if !remote.json() {
-            print!("{}: ", file.display());
-        }
         match client.import_advisories(file, remote.interactive()) {
             Ok((_, answer)) => {
                 if !remote.json() {
-                    print!("{}", crate::api_client::import_summary(&answer));
+                    let summary = crate::api_client::import_summary(&answer);
+                    print!("{}: {summary}", file.display());
                 }
                 reports.push(json!({"file": file, "report": answer}));
             }
             Err(e) => {
                 if !remote.json() {
-                    println!("refused");
+                    println!("{}: refused", file.display());
                 }
                 reports.push(json!({"file": file, "error": e.to_string()}));
                 failed.push(anyhow::Error::from(e).context(file.display().to_string()));
@@ -981,7 +979,7 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
 // Rendering. Tables are plain text of any width (no terminal probing), so
 // the same bytes reach a terminal, a pager or a file.
 
-fn table(header: &[&str]) -> Table {
+pub(crate) fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table.load_style(presets::UTF8_FULL_CONDENSED);
     table.set_header(header.iter().copied());
@@ -989,7 +987,7 @@ fn table(header: &[&str]) -> Table {
 }
 
 /// The table, or `(none)` for one without rows.
-fn rendered(table: &Table) -> String {
+pub(crate) fn rendered(table: &Table) -> String {
     if table.is_empty() {
         "(none)\n".to_owned()
     } else {
@@ -1006,7 +1004,7 @@ fn text(v: &Value) -> &str {
 }
 
 /// A value as a table cell: strings bare, lists joined, absent as `-`.
-fn cell(v: &Value) -> String {
+pub(crate) fn cell(v: &Value) -> String {
     match v {
         Value::Null => "-".to_owned(),
         Value::String(s) => s.clone(),
@@ -1027,7 +1025,7 @@ fn date_s(v: &Value) -> String {
     )
 }
 
-fn date_ms(v: &Value) -> String {
+pub(crate) fn date_ms(v: &Value) -> String {
     date(v.as_i64().and_then(chrono::DateTime::from_timestamp_millis))
 }
 

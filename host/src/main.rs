@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use repod::cli::{Partial, Remote};
+use repod::cli::{Output, Partial, Remote};
 use repod::config::{Overrides, Settings};
 use repod::tokens::{self, Role};
 
@@ -187,6 +187,9 @@ struct UploadArgs {
     /// Files, or directories searched for *.deb and *.rpm
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+    /// A summary, or every file's outcome as JSON
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
 }
 
 #[derive(Args)]
@@ -291,10 +294,17 @@ fn run() -> anyhow::Result<()> {
                 token: args.token,
                 distribution: args.distribution,
                 jobs: args.jobs,
+                progress: args.output == Output::Table,
             };
             let results = repod::upload_client::run(&options, &files);
             let (text, clean) = repod::upload_client::summary(&results);
-            print!("{text}");
+            match args.output {
+                Output::Table => print!("{text}"),
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&repod::upload_client::json(&results))?
+                ),
+            }
             if !clean {
                 return Err(Partial("some files were not taken".to_owned()).into());
             }
