@@ -819,6 +819,42 @@ fn plugins_tokens_audit_completions_and_parity() {
     assert!(row.contains(&policy_name) && row.contains("admin"), "{row}");
     fails(&daemon, &reader, &["audit", "list"], 3, "403");
 
+    // migrate --fail-on-skip: a skipped package (another file of the same
+    // name, version and architecture in the target) fails the batch (1).
+    let token = &admin;
+    upload(
+        &daemon,
+        token,
+        "focal",
+        &small_deb("clash", "1", "amd64", "", "ours"),
+    );
+    let theirs = small_deb("clash", "1", "amd64", "Source: clash-fork\n", "theirs");
+    upload(&daemon, token, "jammy", &theirs);
+    let run = repod(
+        &daemon,
+        token,
+        &[
+            "migrate",
+            "--from",
+            "focal",
+            "--to",
+            "jammy",
+            "--fail-on-skip",
+        ],
+    );
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("0 copied, 0 already present, 1 skipped"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("1 packages were skipped"),
+        "{}",
+        run.stderr
+    );
+
     // Usage errors are 2, an unreachable daemon 5.
     let run = Command::new(repod_bin())
         .args(["packages", "frobnicate"])

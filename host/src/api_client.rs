@@ -588,3 +588,51 @@ pub fn scan_summary(answer: &Value) -> String {
     out.push_str(&rendered(&table));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_has_its_exit_code() {
+        let refused = |status| ClientError::Refused {
+            status,
+            detail: String::new(),
+        };
+        for (status, code) in [
+            (300, exit::REFUSED),
+            (400, exit::REFUSED),
+            (401, exit::REFUSED),
+            (403, exit::REFUSED),
+            (404, exit::NOT_FOUND),
+            (409, exit::REFUSED),
+            (410, exit::NOT_FOUND),
+            (422, exit::REFUSED),
+            (500, exit::UNAVAILABLE),
+            (502, exit::UNAVAILABLE),
+        ] {
+            assert_eq!(refused(status).exit_code(), code, "{status}");
+        }
+        let unreachable = ClientError::Unreachable {
+            url: String::new(),
+            message: String::new(),
+        };
+        assert_eq!(unreachable.exit_code(), exit::UNAVAILABLE);
+        assert_eq!(
+            ClientError::Unexpected(String::new()).exit_code(),
+            exit::UNAVAILABLE
+        );
+        assert_eq!(ClientError::Local(String::new()).exit_code(), exit::FAILED);
+    }
+
+    #[test]
+    fn path_segments_and_query_values_are_encoded() {
+        assert_eq!(segment("ALSA-2023:0959"), "ALSA-2023:0959");
+        assert_eq!(segment("a/b c&d"), "a%2Fb%20c%26d");
+        assert_eq!(
+            query_string(&[("reason", Some("a&b=c")), ("name", None)]),
+            "?reason=a%26b%3Dc"
+        );
+        assert_eq!(query_string(&[("name", None)]), "");
+    }
+}
