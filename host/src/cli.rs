@@ -537,7 +537,7 @@ fn distributions(command: DistributionsCommand) -> anyhow::Result<()> {
                 "content_type": file.content_type,
                 "content": file.text,
             });
-            remote.print(&value, |_| file.text.clone())?;
+            remote.print(&value, |_| with_newline(&file.text))?;
         }
         DistributionsCommand::Publish { id, remote } => {
             let path = format!("/distributions/{}/publish", segment(&id));
@@ -586,7 +586,7 @@ fn comps(command: CompsCommand) -> anyhow::Result<()> {
         CompsCommand::Show { id, remote } => {
             let file = remote.client().text("GET", &path(&id), None)?;
             remote.print(&json!({"distribution": id, "comps": file.text}), |_| {
-                file.text.clone()
+                with_newline(&file.text)
             })?;
         }
         CompsCommand::Set { id, file, remote } => {
@@ -671,8 +671,12 @@ fn advisories(command: AdvisoriesCommand) -> anyhow::Result<()> {
             let answer = remote.client().call("GET", &path, None);
             remote.report(answer, |v| {
                 let mut shown = v.clone();
-                // The record as imported is in --output json.
-                shown.as_object_mut().map(|o| o.remove("record"));
+                // The record as imported is in --output json; the affected
+                // packages get a table of their own.
+                if let Some(o) = shown.as_object_mut() {
+                    o.remove("record");
+                    o.remove("packages");
+                }
                 let mut out = fields(&shown);
                 let mut table = table(&["ECOSYSTEM", "PACKAGE"]);
                 for p in list(&v["packages"]) {
@@ -986,6 +990,15 @@ pub(crate) fn table(header: &[&str]) -> Table {
     table
 }
 
+/// A file's text as printed: ending with a line break, so the shell's
+/// prompt (or what follows) starts on a line of its own.
+fn with_newline(text: &str) -> String {
+    match text.ends_with('\n') {
+        true => text.to_owned(),
+        false => format!("{text}\n"),
+    }
+}
+
 /// The table, or `(none)` for one without rows.
 pub(crate) fn rendered(table: &Table) -> String {
     if table.is_empty() {
@@ -1034,7 +1047,8 @@ fn fields(v: &Value) -> String {
     let mut table = table(&["FIELD", "VALUE"]);
     for (key, value) in v.as_object().into_iter().flatten() {
         let shown = match (key.as_str(), value) {
-            ("created_at", v) => date_s(v),
+            // Unix seconds (created_at, imported_at) and milliseconds.
+            (k, v) if k.ends_with("_at") => date_s(v),
             (k, v) if k.ends_with("_ms") => date_ms(v),
             (_, Value::Object(_)) => value.to_string(),
             (_, v) => cell(v),
@@ -1157,6 +1171,10 @@ fn scan_table(v: &Value) -> String {
             date_ms(&d["at_ms"]),
             cell(&d["justification"])
         ));
+    }
+    if list(&v["findings"]).is_empty() {
+        out.push_str("no findings\n");
+        return out;
     }
     let mut table = table(&["ADVISORY", "ALIASES", "SEVERITY", "FIXED IN", "SUMMARY"]);
     for f in list(&v["findings"]) {
