@@ -405,7 +405,18 @@ const VULNERABLE: &str = "7.81.0-1ubuntu1.13";
 
 #[test]
 fn advisories_scans_and_decisions() {
-    let daemon = Daemon::start();
+    let feed = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        advisories_dir().join("DLA-3008-1.json"),
+        feed.path().join("DLA-3008-1.json"),
+    )
+    .unwrap();
+    let daemon = Daemon::builder()
+        .config(&format!(
+            "[advisories]\nfeeds = [\"{}\"]\nsync-every-minutes = 0\n",
+            feed.path().display()
+        ))
+        .start();
     let up = daemon.token("uploader", "ci");
     let maintainer = daemon.token("maintainer", "security");
     let usn = advisories_dir().join("USN-6429-1.json");
@@ -512,23 +523,25 @@ fn advisories_scans_and_decisions() {
         imports.contains("upload") && imports.contains("admin"),
         "{imports}"
     );
-    let json_feeds = json_of(&daemon, &up, &["advisories", "feeds"]);
-    assert_eq!(json_feeds["configured"], json!([]));
-    let feeds = table(&daemon, &up, &["advisories", "feeds"]);
+    // advisories feeds / sync: the daemon's one feed is a directory.
+    let feeds = json_of(&daemon, &up, &["advisories", "feeds"]);
+    assert_eq!(feeds["configured"], json!([feed.path()]));
+    assert_eq!(feeds["states"], json!([]));
     assert_eq!(
-        feeds,
-        format!(
-            "0 feeds configured, synced every {} minutes\n(none)\n",
-            json_feeds["sync_every_minutes"]
-        )
+        table(&daemon, &up, &["advisories", "feeds"]),
+        "1 feeds configured, synced on demand only\n(none)\n"
     );
-    fails(
-        &daemon,
-        &daemon.admin,
-        &["advisories", "sync"],
-        3,
-        "no advisory feeds are configured",
-    );
+    fails(&daemon, &maintainer, &["advisories", "sync"], 3, "403");
+    let synced = json_of(&daemon, &daemon.admin, &["advisories", "sync"]);
+    assert_eq!(synced["feeds"][0]["status"], "ok", "{synced}");
+    assert_eq!(synced["feeds"][0]["import"]["added"], 1, "{synced}");
+    let synced = table(&daemon, &daemon.admin, &["advisories", "sync"]);
+    let row = cells(&synced, "unchanged");
+    assert_eq!(row[0], feed.path().display().to_string(), "{synced}");
+    let feeds = table(&daemon, &up, &["advisories", "feeds"]);
+    assert_eq!(cells(&feeds, "unchanged")[1], "unchanged", "{feeds}");
+    let dla = json_of(&daemon, &up, &["advisories", "show", "DLA-3008-1"]);
+    assert_eq!(dla["id"], "DLA-3008-1");
 
     // A vulnerable upload is quarantined: scan report / show.
     let held = upload(
