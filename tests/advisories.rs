@@ -286,12 +286,12 @@ fn the_cli_imports_files_and_fails_when_one_is_refused() {
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "[1, 2]").unwrap();
     let out = run(&[bad.as_os_str()], &daemon.admin);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.json"));
     // Admin only.
     let maintainer = daemon.token("maintainer", "m");
     let out = run(&[files[0].as_os_str()], &maintainer);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("403"),
         "{}",

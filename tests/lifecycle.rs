@@ -1077,7 +1077,8 @@ fn the_cli_promotes_migrates_rolls_back_and_inits_with_clear_exit_codes() {
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["distribution_version"]["number"], 3);
 
-    // Refusals: the server's detail on stderr, exit 1.
+    // Refusals: the server's detail on stderr, and an exit code per kind
+    // (4 not found, 3 refused, 5 unreachable).
     let out = cli(
         &daemon,
         &maintainer,
@@ -1091,14 +1092,14 @@ fn the_cli_promotes_migrates_rolls_back_and_inits_with_clear_exit_codes() {
             "jammy",
         ],
     );
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("404: focal has no package absent"),
         "{stderr}"
     );
     let out = cli(&daemon, &maintainer, &["init"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("403"),
         "{out:?}"
@@ -1123,7 +1124,7 @@ fn the_cli_promotes_migrates_rolls_back_and_inits_with_clear_exit_codes() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(5));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("cannot reach"),
         "{out:?}"

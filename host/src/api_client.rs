@@ -1,10 +1,12 @@
-//! `repod promote`, `migrate`, `init`, `rollback`, `versions` and
-//! `advisories`: thin
-//! clients of the API a running daemon serves, printing a summary a person
-//! reads (or the JSON answer with `--json`). Every command fails (non-zero
-//! exit) with the server's problem detail when the server refuses.
+//! The HTTP client of the remote `repod` commands (`repod::cli`), and the
+//! summaries `promote`, `migrate`, `init`, `rollback`, `versions`, `scan
+//! report` and `advisories import` print (or the JSON answer with
+//! `--output json`). A refusal is a [`ClientError`] carrying the server's
+//! problem detail; [`ClientError::exit_code`] says what `repod` exits with.
 
 use serde_json::{Value, json};
+
+use crate::cli::{cell, date_ms, rendered, table};
 
 /// Where the daemon is and who is asking.
 pub struct Client {
@@ -21,6 +23,51 @@ pub enum ClientError {
     Unreachable { url: String, message: String },
     #[error("unexpected answer: {0}")]
     Unexpected(String),
+    /// Before any request: a file to send could not be read.
+    #[error("{0}")]
+    Local(String),
+}
+
+/// What `repod` exits with; `--help` and the README list them.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// A local failure (a file unreadable), or a batch in which some items
+    /// failed (each one's outcome is printed).
+    pub const FAILED: u8 = 1;
+    /// The command line is wrong (clap's own code).
+    pub const USAGE: u8 = 2;
+    /// The server refused: a 4xx other than 404/410 (bad request, bad or
+    /// too weak token, conflict, rejected package).
+    pub const REFUSED: u8 = 3;
+    /// The server has no such thing: 404 or 410.
+    pub const NOT_FOUND: u8 = 4;
+    /// The server failed (5xx), could not be reached, or answered
+    /// something that is not its API.
+    pub const UNAVAILABLE: u8 = 5;
+}
+
+impl ClientError {
+    /// The exit code this failure maps to.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Refused {
+                status: 404 | 410, ..
+            } => exit::NOT_FOUND,
+            ClientError::Refused { status, .. } if *status >= 500 => exit::UNAVAILABLE,
+            ClientError::Refused { .. } => exit::REFUSED,
+            ClientError::Unreachable { .. } | ClientError::Unexpected(_) => exit::UNAVAILABLE,
+            ClientError::Local(_) => exit::FAILED,
+        }
+    }
+}
+
+/// A non-JSON answer.
+pub struct Text {
+    pub status: u16,
+    pub content_type: String,
+    /// The name Content-Disposition suggests.
+    pub file_name: Option<String>,
+    pub text: String,
 }
 
 impl Client {
@@ -33,7 +80,7 @@ impl Client {
             .build()
     }
 
-    fn call(
+    pub fn call(
         &self,
         method: &str,
         path: &str,
@@ -49,34 +96,54 @@ impl Client {
         }
     }
 
-    /// A request with an optional (content type, bytes) body; the answer's
-    /// JSON, or the server's problem as [`ClientError::Refused`].
-    fn send(
+    /// A request with an optional (content type, body) body; the answer's
+    /// JSON (`null` when it has no body, as a 204), or the server's problem
+    /// as [`ClientError::Refused`].
+    pub fn send(
         &self,
         method: &str,
         path: &str,
         body: Option<(&str, &[u8])>,
     ) -> Result<(u16, Value), ClientError> {
-        let url = format!("{}/api/v1{path}", self.url.trim_end_matches('/'));
-        let request = Self::agent()
-            .request(method, &url)
-            .set("Authorization", &format!("Bearer {}", self.token));
+        let answer = self.text(method, path, body)?;
+        if answer.text.is_empty() {
+            return Ok((answer.status, Value::Null));
+        }
+        let value = serde_json::from_str(&answer.text)
+            .map_err(|e| ClientError::Unexpected(format!("{e}: {}", answer.text)))?;
+        Ok((answer.status, value))
+    }
+
+    /// A request whose answer is not JSON (a client config, a comps.xml).
+    pub fn text(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Text, ClientError> {
+        let request = self.request(method, path);
         let result = match body {
             Some((content_type, bytes)) => {
                 request.set("Content-Type", content_type).send_bytes(bytes)
             }
             None => request.call(),
         };
-        let (status, text) = match result {
-            Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-            Err(ureq::Error::Status(status, r)) => {
-                let text = r.into_string().unwrap_or_default();
-                let detail = serde_json::from_str::<Value>(&text)
-                    .ok()
-                    .and_then(|v| v["detail"].as_str().map(str::to_owned))
-                    .unwrap_or(text);
-                return Err(ClientError::Refused { status, detail });
-            }
+        self.answer(result)
+    }
+
+    fn request(&self, method: &str, path: &str) -> ureq::Request {
+        let url = format!("{}/api/v1{path}", self.url.trim_end_matches('/'));
+        Self::agent()
+            .request(method, &url)
+            .set("Authorization", &format!("Bearer {}", self.token))
+    }
+
+    /// The answer of a 2xx; anything else (a problem, a 300 naming several
+    /// advisories) is a refusal with the problem's detail.
+    fn answer(&self, result: Result<ureq::Response, ureq::Error>) -> Result<Text, ClientError> {
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
             Err(e) => {
                 return Err(ClientError::Unreachable {
                     url: self.url.clone(),
@@ -84,9 +151,60 @@ impl Client {
                 });
             }
         };
-        let value = serde_json::from_str(&text)
-            .map_err(|e| ClientError::Unexpected(format!("{e}: {text}")))?;
-        Ok((status, value))
+        let status = response.status();
+        let content_type = response.content_type().to_owned();
+        let file_name = response
+            .header("Content-Disposition")
+            .and_then(|d| d.split("filename=\"").nth(1))
+            .map(|n| n.trim_end_matches('"').to_owned());
+        let text = response.into_string().unwrap_or_default();
+        if !(200..300).contains(&status) {
+            let detail = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["detail"].as_str().map(str::to_owned))
+                .unwrap_or(text);
+            return Err(ClientError::Refused { status, detail });
+        }
+        Ok(Text {
+            status,
+            content_type,
+            file_name,
+            text,
+        })
+    }
+
+    /// Sends `file` as the body, with a progress bar on stderr when `bar`
+    /// and the file is large (an OSV `all.zip` is tens of MiB).
+    pub fn send_file(
+        &self,
+        method: &str,
+        path: &str,
+        file: &std::path::Path,
+        bar: bool,
+    ) -> Result<(u16, Value), ClientError> {
+        let read = std::fs::File::open(file).and_then(|f| Ok((f.metadata()?.len(), f)));
+        let (size, reader) =
+            read.map_err(|e| ClientError::Local(format!("cannot read {}: {e}", file.display())))?;
+        let bar = if bar && size > 4 << 20 {
+            indicatif::ProgressBar::new(size).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {elapsed} sending",
+                )
+                .expect("valid template"),
+            )
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let result = self
+            .request(method, path)
+            .set("Content-Type", "application/octet-stream")
+            .set("Content-Length", &size.to_string())
+            .send(bar.wrap_read(reader));
+        bar.finish_and_clear();
+        let answer = self.answer(result)?;
+        let value = serde_json::from_str(&answer.text)
+            .map_err(|e| ClientError::Unexpected(format!("{e}: {}", answer.text)))?;
+        Ok((answer.status, value))
     }
 
     pub fn promote(&self, request: &Value) -> Result<(u16, Value), ClientError> {
@@ -98,12 +216,12 @@ impl Client {
     }
 
     /// Imports one advisory file (a record, an array, or a zip of them).
-    pub fn import_advisories(&self, bytes: &[u8]) -> Result<(u16, Value), ClientError> {
-        self.send(
-            "POST",
-            "/advisories",
-            Some(("application/octet-stream", bytes)),
-        )
+    pub fn import_advisories(
+        &self,
+        file: &std::path::Path,
+        bar: bool,
+    ) -> Result<(u16, Value), ClientError> {
+        self.send_file("POST", "/advisories", file, bar)
     }
 
     /// The scan report of one or every distribution, by state, every page
@@ -181,11 +299,22 @@ impl Client {
     }
 }
 
+/// `text` percent-encoded for a path segment or a query value.
+pub fn segment(text: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b':');
+    percent_encoding::utf8_percent_encode(text, KEEP).to_string()
+}
+
 /// `?k=v&...` of the set parameters, or nothing.
-fn query_string(params: &[(&str, Option<&str>)]) -> String {
+pub fn query_string(params: &[(&str, Option<&str>)]) -> String {
     let set: Vec<String> = params
         .iter()
-        .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", segment(v))))
         .collect();
     if set.is_empty() {
         String::new()
@@ -338,11 +467,6 @@ pub fn rollback_summary(answer: &Value) -> String {
     )
 }
 
-fn ms_to_date(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    httpdate::fmt_http_date(t)
-}
-
 pub fn versions_summary(answer: &Value) -> String {
     if let Some(versions) = answer["versions"].as_array() {
         let mut out = format!(
@@ -352,19 +476,22 @@ pub fn versions_summary(answer: &Value) -> String {
             answer["oldest"],
             answer["published"]
         );
+        let mut table = table(&[
+            "VERSION", "CREATED", "ACTION", "ADDED", "REMOVED", "PACKAGES", "BY", "REASON",
+        ]);
         for v in versions {
-            out.push_str(&format!(
-                "{:>6}  {}  {:<9} +{:<5} -{:<5} {:>6} pkgs  {}  {}\n",
-                v["number"],
-                ms_to_date(v["created_ms"].as_i64().unwrap_or(0)),
-                s(&v["action"]),
-                v["added"],
-                v["removed"],
-                v["packages"],
-                s(&v["actor"]),
-                s(&v["reason"])
-            ));
+            table.add_row([
+                cell(&v["number"]),
+                date_ms(&v["created_ms"]),
+                cell(&v["action"]),
+                cell(&v["added"]),
+                cell(&v["removed"]),
+                cell(&v["packages"]),
+                cell(&v["actor"]),
+                cell(&v["reason"]),
+            ]);
         }
+        out.push_str(&rendered(&table));
         return out;
     }
     let mut out = format!(
@@ -373,7 +500,7 @@ pub fn versions_summary(answer: &Value) -> String {
         answer["number"],
         s(&answer["action"]),
         s(&answer["actor"]),
-        ms_to_date(answer["created_ms"].as_i64().unwrap_or(0)),
+        date_ms(&answer["created_ms"]),
         match s(&answer["reason"]) {
             "" => String::new(),
             r => format!(": {r}"),
@@ -435,19 +562,77 @@ pub fn scan_summary(answer: &Value) -> String {
         counts("states"),
         counts("worst")
     );
+    let mut table = table(&[
+        "STATE",
+        "WORST",
+        "NAME",
+        "VERSION",
+        "ARCH",
+        "DISTRIBUTION",
+        "FINDINGS",
+        "ID",
+    ]);
     for row in answer["packages"].as_array().into_iter().flatten() {
         let p = &row["package"];
-        out.push_str(&format!(
-            "{:<12} {:<10} {} {} {} in {} ({} findings) {}\n",
-            s(&row["state"]),
-            s(&row["worst"]),
-            s(&p["name"]),
-            s(&p["version"]),
-            s(&p["architecture"]),
-            s(&p["distribution"]),
-            row["findings"],
-            s(&p["id"])
-        ));
+        table.add_row([
+            cell(&row["state"]),
+            cell(&row["worst"]),
+            cell(&p["name"]),
+            cell(&p["version"]),
+            cell(&p["architecture"]),
+            cell(&p["distribution"]),
+            cell(&row["findings"]),
+            cell(&p["id"]),
+        ]);
     }
+    out.push_str(&rendered(&table));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_has_its_exit_code() {
+        let refused = |status| ClientError::Refused {
+            status,
+            detail: String::new(),
+        };
+        for (status, code) in [
+            (300, exit::REFUSED),
+            (400, exit::REFUSED),
+            (401, exit::REFUSED),
+            (403, exit::REFUSED),
+            (404, exit::NOT_FOUND),
+            (409, exit::REFUSED),
+            (410, exit::NOT_FOUND),
+            (422, exit::REFUSED),
+            (500, exit::UNAVAILABLE),
+            (502, exit::UNAVAILABLE),
+        ] {
+            assert_eq!(refused(status).exit_code(), code, "{status}");
+        }
+        let unreachable = ClientError::Unreachable {
+            url: String::new(),
+            message: String::new(),
+        };
+        assert_eq!(unreachable.exit_code(), exit::UNAVAILABLE);
+        assert_eq!(
+            ClientError::Unexpected(String::new()).exit_code(),
+            exit::UNAVAILABLE
+        );
+        assert_eq!(ClientError::Local(String::new()).exit_code(), exit::FAILED);
+    }
+
+    #[test]
+    fn path_segments_and_query_values_are_encoded() {
+        assert_eq!(segment("ALSA-2023:0959"), "ALSA-2023:0959");
+        assert_eq!(segment("a/b c&d"), "a%2Fb%20c%26d");
+        assert_eq!(
+            query_string(&[("reason", Some("a&b=c")), ("name", None)]),
+            "?reason=a%26b%3Dc"
+        );
+        assert_eq!(query_string(&[("name", None)]), "");
+    }
 }

@@ -9,6 +9,7 @@ pub mod api_client;
 pub mod audit;
 pub mod blobs;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod documents;

@@ -1,15 +1,23 @@
-//! The `repod` command line: `serve`, and offline admin tools that work on
-//! the data directory without a running daemon.
+//! The `repod` command line: `serve`, offline admin tools that work on the
+//! data directory without a running daemon, and clients of a running
+//! daemon's API (most of them in `repod::cli`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use repod::cli::{Output, Partial, Remote};
 use repod::config::{Overrides, Settings};
 use repod::tokens::{self, Role};
 
 #[derive(Parser)]
-#[command(name = "repod", version, about = "Package repository daemon")]
+#[command(
+    name = "repod",
+    version,
+    about = "Package repository daemon",
+    after_help = repod::cli::EXIT_CODES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,90 +61,14 @@ enum Command {
     /// where they are; start the daemon on the same data directory with
     /// `database` set to the target.
     MigrateDb(MigrateDbArgs),
-    /// Vulnerability advisories in a running daemon.
-    Advisories {
-        #[command(subcommand)]
-        command: AdvisoriesCommand,
+    #[command(flatten)]
+    Remote(repod::cli::RemoteCommand),
+    /// Print a shell completion script, e.g.
+    /// `repod completions bash > /etc/bash_completion.d/repod`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
-    /// Scan results in a running daemon.
-    Scan {
-        #[command(subcommand)]
-        command: ScanCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum ScanCommand {
-    /// Packages by scan state (clean, findings, quarantined, blocked,
-    /// approved, rejected) with counts per state and worst severity.
-    Report {
-        /// Only this distribution
-        #[arg(long)]
-        distribution: Option<String>,
-        /// Only packages in this state
-        #[arg(long)]
-        state: Option<String>,
-        #[command(flatten)]
-        remote: Remote,
-    },
-}
-
-#[derive(Subcommand)]
-enum AdvisoriesCommand {
-    /// Import OSV files: each one record, a JSON array of records, or a zip
-    /// of records (an OSV `all.zip`). Admin.
-    Import {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[command(flatten)]
-        remote: Remote,
-    },
-}
-
-/// A running daemon and a token for it.
-#[derive(Args)]
-struct Remote {
-    /// Daemon base URL
-    #[arg(long, env = "REPOD_URL", default_value = "http://127.0.0.1:8000")]
-    url: String,
-    /// Bearer token (maintainer for promote/migrate/rollback, admin for init)
-    #[arg(long, env = "REPOD_TOKEN", hide_env_values = true)]
-    token: String,
-    /// Print the server's JSON answer instead of a summary
-    #[arg(long)]
-    json: bool,
-}
-
-impl Remote {
-    fn client(&self) -> repod::api_client::Client {
-        repod::api_client::Client {
-            url: self.url.clone(),
-            token: self.token.clone(),
-        }
-    }
-
-    /// Prints the answer (JSON or `summary`) or the refusal; the exit code
-    /// says which.
-    fn report(
-        &self,
-        answer: Result<(u16, serde_json::Value), repod::api_client::ClientError>,
-        summary: fn(&serde_json::Value) -> String,
-    ) -> anyhow::Result<serde_json::Value> {
-        match answer {
-            Ok((_, value)) => {
-                if self.json {
-                    println!("{}", serde_json::to_string_pretty(&value)?);
-                } else {
-                    print!("{}", summary(&value));
-                }
-                Ok(value)
-            }
-            Err(e) => {
-                eprintln!("repod: {e}");
-                std::process::exit(1);
-            }
-        }
-    }
 }
 
 #[derive(Args)]
@@ -171,7 +103,7 @@ struct MigrateArgs {
     to_dist: String,
     #[arg(long)]
     reason: Option<String>,
-    /// Exit with status 2 when some packages were skipped
+    /// Exit with status 1 when some packages were skipped
     #[arg(long)]
     fail_on_skip: bool,
     #[command(flatten)]
@@ -255,6 +187,9 @@ struct UploadArgs {
     /// Files, or directories searched for *.deb and *.rpm
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+    /// A summary, or every file's outcome as JSON
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
 }
 
 #[derive(Args)]
@@ -317,7 +252,17 @@ enum TokenCommand {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("repod: {e:#}");
+            ExitCode::from(repod::cli::exit_code(&e))
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -349,12 +294,19 @@ fn main() -> anyhow::Result<()> {
                 token: args.token,
                 distribution: args.distribution,
                 jobs: args.jobs,
+                progress: args.output == Output::Table,
             };
             let results = repod::upload_client::run(&options, &files);
             let (text, clean) = repod::upload_client::summary(&results);
-            print!("{text}");
+            match args.output {
+                Output::Table => print!("{text}"),
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&repod::upload_client::json(&results))?
+                ),
+            }
             if !clean {
-                std::process::exit(1);
+                return Err(Partial("some files were not taken".to_owned()).into());
             }
             Ok(())
         }
@@ -406,8 +358,11 @@ fn main() -> anyhow::Result<()> {
                 args.reason.as_deref(),
             );
             let client = args.remote.client();
+            let answer = args
+                .remote
+                .waiting("promoting", || client.promote(&request));
             args.remote
-                .report(client.promote(&request), repod::api_client::promote_summary)?;
+                .report(answer, repod::api_client::promote_summary)?;
             Ok(())
         }
         Command::Migrate(args) => {
@@ -419,16 +374,23 @@ fn main() -> anyhow::Result<()> {
             let client = args.remote.client();
             let answer = args
                 .remote
-                .report(client.migrate(&request), repod::api_client::migrate_summary)?;
-            if args.fail_on_skip && answer["skipped"].as_u64().unwrap_or(0) > 0 {
-                std::process::exit(2);
+                .waiting("migrating", || client.migrate(&request));
+            let answer = args
+                .remote
+                .report(answer, repod::api_client::migrate_summary)?;
+            let skipped = answer["skipped"].as_u64().unwrap_or(0);
+            if args.fail_on_skip && skipped > 0 {
+                return Err(Partial(format!("{skipped} packages were skipped")).into());
             }
             Ok(())
         }
         Command::Init(args) => {
             let client = args.remote.client();
+            let answer = args
+                .remote
+                .waiting("rebuilding every tree", || client.init());
             args.remote
-                .report(client.init(), repod::api_client::init_summary)?;
+                .report(answer, repod::api_client::init_summary)?;
             Ok(())
         }
         Command::Rollback(args) => {
@@ -437,10 +399,11 @@ fn main() -> anyhow::Result<()> {
                 request["reason"] = serde_json::json!(reason);
             }
             let client = args.remote.client();
-            args.remote.report(
-                client.rollback(&args.distribution, &request),
-                repod::api_client::rollback_summary,
-            )?;
+            let answer = args.remote.waiting("rolling back", || {
+                client.rollback(&args.distribution, &request)
+            });
+            args.remote
+                .report(answer, repod::api_client::rollback_summary)?;
             Ok(())
         }
         Command::Versions(args) => {
@@ -451,56 +414,9 @@ fn main() -> anyhow::Result<()> {
             )?;
             Ok(())
         }
-        Command::Scan {
-            command:
-                ScanCommand::Report {
-                    distribution,
-                    state,
-                    remote,
-                },
-        } => {
-            let client = remote.client();
-            remote.report(
-                client.scan_report(distribution.as_deref(), state.as_deref()),
-                repod::api_client::scan_summary,
-            )?;
-            Ok(())
-        }
-        Command::Advisories {
-            command: AdvisoriesCommand::Import { files, remote },
-        } => {
-            let client = remote.client();
-            // Every file is tried; the exit code says whether all went in.
-            let mut failed = false;
-            for file in &files {
-                let bytes = match std::fs::read(file) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        eprintln!("repod: cannot read {}: {e}", file.display());
-                        failed = true;
-                        continue;
-                    }
-                };
-                if !remote.json {
-                    print!("{}: ", file.display());
-                }
-                match client.import_advisories(&bytes) {
-                    Ok((_, answer)) if remote.json => {
-                        println!("{}", serde_json::to_string_pretty(&answer)?)
-                    }
-                    Ok((_, answer)) => print!("{}", repod::api_client::import_summary(&answer)),
-                    Err(e) => {
-                        if !remote.json {
-                            println!("refused");
-                        }
-                        eprintln!("repod: {}: {e}", file.display());
-                        failed = true;
-                    }
-                }
-            }
-            if failed {
-                std::process::exit(1);
-            }
+        Command::Remote(command) => repod::cli::run(command),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "repod", &mut std::io::stdout());
             Ok(())
         }
         Command::MigrateDb(args) => {

@@ -17,6 +17,8 @@ pub struct Options {
     pub token: String,
     pub distribution: String,
     pub jobs: usize,
+    /// Draw a progress bar (on stderr, and only if it is a terminal).
+    pub progress: bool,
 }
 
 #[derive(Debug)]
@@ -96,7 +98,7 @@ fn upload_one(agent: &ureq::Agent, options: &Options, path: &Path) -> Outcome {
 
 /// Uploads every file; returns each file with its result, in input order.
 pub fn run(options: &Options, files: &[PathBuf]) -> Vec<(PathBuf, Outcome)> {
-    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    let bar = if options.progress && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         let bar = ProgressBar::new(files.len() as u64);
         bar.set_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {wide_msg}")
@@ -134,6 +136,23 @@ pub fn run(options: &Options, files: &[PathBuf]) -> Vec<(PathBuf, Outcome)> {
                 .into_iter()
                 .map(|r| r.expect("every file done")),
         )
+        .collect()
+}
+
+/// Every file's outcome as JSON (`--output json`): `file`, `outcome`
+/// (added, present, quarantined or rejected) and, for the last two, `detail`.
+pub fn json(results: &[(PathBuf, Outcome)]) -> serde_json::Value {
+    results
+        .iter()
+        .map(|(path, outcome)| {
+            let (outcome, detail) = match outcome {
+                Outcome::Added => ("added", None),
+                Outcome::Present => ("present", None),
+                Outcome::Quarantined(why) => ("quarantined", Some(why)),
+                Outcome::Rejected(why) => ("rejected", Some(why)),
+            };
+            serde_json::json!({"file": path, "outcome": outcome, "detail": detail})
+        })
         .collect()
 }
 
