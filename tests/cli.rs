@@ -176,6 +176,43 @@ fn packages_distributions_and_lifecycle() {
         4,
         "404: no package with id nope",
     );
+    // packages show --details, distributions overview, whoami
+    let details = json_of(&daemon, &up, &["packages", "show", tool_id, "--details"]);
+    assert_eq!(details["package"]["id"], tool["id"]);
+    assert_eq!(details["scan"]["state"], "clean", "{details}");
+    assert_eq!(details["held"], false);
+    assert_eq!(details["memberships"][0]["removed_in"], Value::Null);
+    assert!(
+        details["entries"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Package: tool\n"),
+        "{details}"
+    );
+    let shown = table(&daemon, &up, &["packages", "show", tool_id, "--details"]);
+    assert!(
+        shown.contains("scan: clean (worst none), 0 findings"),
+        "{shown}"
+    );
+    assert!(shown.contains("tree path: pool/"), "{shown}");
+    let overview = json_of(&daemon, &up, &["distributions", "overview"]);
+    let focal = overview["distributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == "focal")
+        .unwrap();
+    assert_eq!(focal["latest"]["packages"], 1, "{focal}");
+    assert_eq!(focal["scan_states"], json!({"clean": 1}), "{focal}");
+    let overview = table(&daemon, &up, &["distributions", "overview"]);
+    let row = overview
+        .lines()
+        .find(|l| l.contains(" focal "))
+        .expect(&overview);
+    assert!(row.contains("1 clean"), "{row}");
+    let me = json_of(&daemon, &up, &["whoami"]);
+    assert_eq!(me, json!({"name": "ci", "role": "uploader"}));
+    assert_eq!(table(&daemon, &up, &["whoami"]), "ci (uploader)\n");
     fails(&daemon, "repod_bad", &["packages", "list"], 3, "401");
 
     // distributions list / show / client-config / compare / publish / vex
@@ -938,7 +975,7 @@ fn plugins_tokens_audit_completions_and_parity() {
 }
 
 /// Each API operation and the subcommand that calls it.
-const PARITY: [(&str, &str); 38] = [
+const PARITY: [(&str, &str); 41] = [
     ("GET /plugins", "plugins list"),
     ("POST /plugins", "plugins add"),
     ("POST /plugins/reload", "plugins reload"),
@@ -986,4 +1023,7 @@ const PARITY: [(&str, &str); 38] = [
     ("GET /advisories/imports", "advisories imports"),
     ("POST /advisories/sync", "advisories sync"),
     ("GET /advisories/feeds", "advisories feeds"),
+    ("GET /whoami", "whoami"),
+    ("GET /overview", "distributions overview"),
+    ("GET /packages/{id}/details", "packages show"),
 ];

@@ -167,6 +167,11 @@ pub enum RemoteCommand {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The token's own name and role.
+    Whoami {
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 #[derive(Subcommand)]
@@ -182,9 +187,12 @@ pub enum PackagesCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// One package record, by id.
+    /// One package record, by id; with --details also its metadata, tree
+    /// paths, versions, copies in other distributions, scan and decisions.
     Show {
         id: String,
+        #[arg(long)]
+        details: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -203,6 +211,12 @@ pub enum PackagesCommand {
 pub enum DistributionsCommand {
     /// Every distribution, and the retired ones.
     List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Every served distribution at a glance: packages, latest version,
+    /// packages per scan state.
+    Overview {
         #[command(flatten)]
         remote: Remote,
     },
@@ -439,9 +453,9 @@ pub enum TokensCommand {
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// The newest entries, newest first; the filters apply to those.
+    /// The newest entries that match the filters, newest first.
     List {
-        /// Read at most this many entries [default: 100]
+        /// At most this many entries [default: 100]
         #[arg(long)]
         limit: Option<i64>,
         /// Only entries by this token name
@@ -468,6 +482,13 @@ pub fn run(command: RemoteCommand) -> anyhow::Result<()> {
         RemoteCommand::Decision { command } => decision(command),
         RemoteCommand::Plugins { command } => plugins(command),
         RemoteCommand::Tokens { command } => tokens(command),
+        RemoteCommand::Whoami { remote } => {
+            let answer = remote.client().call("GET", "/whoami", None);
+            remote.report(answer, |v| {
+                format!("{} ({})\n", text(&v["name"]), text(&v["role"]))
+            })?;
+            Ok(())
+        }
         RemoteCommand::Audit { command } => audit(command),
     }
 }
@@ -490,11 +511,24 @@ fn packages(command: PackagesCommand) -> anyhow::Result<()> {
                 .call("GET", &format!("/packages{query}"), None);
             remote.report(answer, |v| package_table(&v["packages"]))?;
         }
-        PackagesCommand::Show { id, remote } => {
+        PackagesCommand::Show {
+            id,
+            details: false,
+            remote,
+        } => {
             let answer = remote
                 .client()
                 .call("GET", &format!("/packages/{}", segment(&id)), None);
             remote.report(answer, fields)?;
+        }
+        PackagesCommand::Show {
+            id,
+            details: true,
+            remote,
+        } => {
+            let path = format!("/packages/{}/details", segment(&id));
+            let answer = remote.client().call("GET", &path, None);
+            remote.report(answer, package_details)?;
         }
         PackagesCommand::Remove { id, reason, remote } => {
             let query = query_string(&[("reason", reason.as_deref())]);
@@ -511,6 +545,10 @@ fn distributions(command: DistributionsCommand) -> anyhow::Result<()> {
         DistributionsCommand::List { remote } => {
             let answer = remote.client().call("GET", "/distributions", None);
             remote.report(answer, distribution_table)?;
+        }
+        DistributionsCommand::Overview { remote } => {
+            let answer = remote.client().call("GET", "/overview", None);
+            remote.report(answer, overview_table)?;
         }
         DistributionsCommand::Show { id, remote } => {
             let answer =
@@ -952,19 +990,15 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
         remote,
     } = command;
     let limit = limit.map(|n| n.to_string());
-    let query = query_string(&[("limit", limit.as_deref())]);
-    let (_, mut answer) = remote
+    let query = query_string(&[
+        ("limit", limit.as_deref()),
+        ("actor", actor.as_deref()),
+        ("action", action.as_deref()),
+        ("target", target.as_deref()),
+    ]);
+    let (_, answer) = remote
         .client()
         .call("GET", &format!("/audit{query}"), None)?;
-    if let Some(entries) = answer["entries"].as_array_mut() {
-        entries.retain(|e| {
-            actor.as_ref().is_none_or(|a| e["actor"] == **a)
-                && action
-                    .as_ref()
-                    .is_none_or(|a| text(&e["action"]).starts_with(a.as_str()))
-                && target.as_ref().is_none_or(|t| e["target"] == **t)
-        });
-    }
     remote.print(&answer, |v| {
         let mut table = table(&["TIME", "ACTOR", "ACTION", "TARGET", "DETAIL"]);
         for e in list(&v["entries"]) {
@@ -1082,6 +1116,70 @@ fn package_table(packages: &Value) -> String {
         ]);
     }
     format!("{}{} packages\n", rendered(&table), list(packages).len())
+}
+
+fn overview_table(v: &Value) -> String {
+    let mut table = table(&["ID", "NAME", "PACKAGES", "LATEST", "MADE", "SCAN STATES"]);
+    for d in list(&v["distributions"]) {
+        let latest = &d["latest"];
+        let states = d["scan_states"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(state, n)| format!("{n} {state}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        table.add_row([
+            cell(&d["id"]),
+            cell(&d["display_name"]),
+            latest["packages"].as_i64().unwrap_or(0).to_string(),
+            cell(&latest["number"]),
+            date_ms(&latest["created_ms"]),
+            states,
+        ]);
+    }
+    rendered(&table)
+}
+
+/// A package's details: its record, then what else is known, one section each.
+fn package_details(v: &Value) -> String {
+    let mut out = fields(&v["package"]);
+    let scan = &v["scan"];
+    out.push_str(&format!(
+        "scan: {} (worst {}), {} findings; held back: {}\n",
+        text(&scan["state"]),
+        text(&scan["worst"]),
+        list(&scan["findings"]).len(),
+        v["held"]
+    ));
+    let versions: Vec<String> = list(&v["memberships"])
+        .iter()
+        .map(|m| match m["removed_in"].as_i64() {
+            Some(to) => format!("{}-{}", m["added_in"], to - 1),
+            None => format!("{} onwards", m["added_in"]),
+        })
+        .collect();
+    out.push_str(&format!("in versions: {}\n", versions.join(", ")));
+    for s in list(&v["same_file"]) {
+        out.push_str(&format!(
+            "same file in {}: {}\n",
+            text(&s["distribution"]),
+            text(&s["id"])
+        ));
+    }
+    for p in list(&v["tree_paths"]) {
+        out.push_str(&format!("tree path: {}\n", text(p)));
+    }
+    for d in list(&v["decisions"]) {
+        out.push_str(&format!(
+            "decision: {} by {} at {}: {}\n",
+            text(&d["decision"]),
+            text(&d["actor"]),
+            date_ms(&d["at_ms"]),
+            text(&d["justification"])
+        ));
+    }
+    out
 }
 
 fn distribution_table(v: &Value) -> String {
