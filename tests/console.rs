@@ -5,8 +5,10 @@
 //! (apt finds it in the target) and rolls the distribution back after
 //! reading the diff (apt no longer finds it). A reader sees no action, and
 //! the API refuses the action when the reader's page sends it anyway.
-//! Hostile package metadata shows as text, and every console response
-//! carries the Content-Security-Policy.
+//! An admin sees a failed plugin's reason, adds a plugin with the form,
+//! migrates a distribution, drops a file on the upload zone and filters
+//! the audit log. Hostile package metadata shows as text, and every console
+//! response carries the Content-Security-Policy.
 //!
 //! With `REPOD_SCREENSHOTS=<dir>` (scripts/screenshots) the first test saves
 //! the README's screenshots there.
@@ -14,7 +16,7 @@
 use repod_tests::apt::root_for;
 use repod_tests::browser::Browser;
 use repod_tests::fixtures::{raw_deb, real_packages_dir, small_deb};
-use repod_tests::{Daemon, advisory_record};
+use repod_tests::{Daemon, advisory_record, wasm};
 use serde_json::json;
 
 const VULNERABLE: &str = "7.81.0-1ubuntu1.13";
@@ -316,4 +318,101 @@ fn hostile_metadata_shows_as_text_and_every_console_response_has_the_csp() {
         assert!(!csp.contains("unsafe"), "{path}: {csp}");
         assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
     }
+}
+
+#[test]
+fn an_admin_adds_a_plugin_migrates_drops_a_file_and_reads_the_audit_log() {
+    let daemon = Daemon::builder()
+        .plugin_file("broken.wasm", b"not a component".to_vec())
+        .start();
+    let reply = daemon.upload(
+        "/api/v1/packages?distribution=jammy",
+        Some(&daemon.admin),
+        &small_deb("thing", "1.0", "all", "", "t"),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let pool_path = reply.body["filename"].as_str().unwrap().to_owned();
+
+    let browser = Browser::start();
+    browser.sign_in(&daemon.url, &daemon.admin);
+    assert_eq!(
+        texts(&browser, "#nav a"),
+        [
+            "Overview", "Packages", "Review", "Upload", "Versions", "Migrate", "Audit log",
+            "Plugins"
+        ],
+        "an admin's menu"
+    );
+
+    // Plugins: the failed one with its reason; add one with the form.
+    browser.goto(&format!("{}/#/plugins", daemon.url));
+    browser.wait_text("broken.wasm");
+    let rows = browser.rows("main tbody tr");
+    let failed = rows.iter().find(|r| r[4] == "broken.wasm").unwrap();
+    assert_eq!(failed[0], "failed");
+    assert!(failed[5].len() > 10, "no reason shown: {failed:?}");
+    assert_eq!(rows.iter().filter(|r| r[0] == "loaded").count(), 4, "{rows:?}");
+    let input = browser.find("input[name=plugin]");
+    browser.send_file(&input, &wasm("trixie_plugin"));
+    browser.click_button("Upload");
+    browser.wait_text("Loaded plugin debian-trixie.");
+    browser.wait_text("trixie");
+    assert!(daemon.distribution_ids().contains(&"trixie".to_owned()));
+
+    // Migrate jammy into focal.
+    browser.goto(&format!("{}/#/migrate", daemon.url));
+    browser.choose("select[name=from_dist]", "jammy");
+    browser.choose("select[name=to_dist]", "focal");
+    browser.fill("input[name=reason]", "focal joins the tier");
+    browser.click_button("Migrate every package");
+    browser.wait_text("Copied 1 packages from jammy to focal");
+    assert_eq!(daemon.package_names("focal"), ["thing"]);
+
+    // Drop a file on the upload zone: the new distribution is offered, and
+    // the dropped bytes (the package as jammy's tree serves it) go there.
+    browser.goto(&format!("{}/#/upload", daemon.url));
+    browser.find("select[name=distribution] option[value=trixie]");
+    browser.choose("select[name=distribution]", "trixie");
+    let served = daemon
+        .get(
+            &format!("/api/v1/packages/{}/details", reply.body["id"].as_str().unwrap()),
+            Some(&daemon.admin),
+        )
+        .body["tree_paths"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dropped = browser.eval(&format!(
+        "return fetch('/repos/{served}').then(r => r.blob()).then(b => {{\
+           const files = new DataTransfer();\
+           files.items.add(new File([b], {name}));\
+           document.querySelector('.dropzone').dispatchEvent(\
+             new DragEvent('drop', {{dataTransfer: files, bubbles: true, cancelable: true}}));\
+           return b.size; }});",
+        name = json!(pool_path),
+    ));
+    assert!(dropped.as_u64().unwrap() > 0, "{dropped}");
+    browser.wait_text("stored as thing 1.0 all in trixie (version 1)");
+    assert_eq!(daemon.package_names("trixie"), ["thing"]);
+
+    // The audit log, filtered with its form.
+    browser.goto(&format!("{}/#/audit", daemon.url));
+    browser.wait_text("package.add");
+    browser.fill("input[name=action]", "plugin.");
+    browser.click_button("Filter");
+    browser.wait(
+        "the filtered audit log",
+        || browser.current_url().contains("action=plugin.").then_some(()),
+    );
+    browser.wait_text("debian-trixie");
+    let actions: Vec<String> = browser
+        .rows("main tbody tr")
+        .into_iter()
+        .map(|r| r[2].clone())
+        .collect();
+    assert!(!actions.is_empty());
+    assert!(
+        actions.iter().all(|a| a.starts_with("plugin.")),
+        "{actions:?}"
+    );
 }

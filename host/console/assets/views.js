@@ -146,7 +146,7 @@ export async function packages(ctx) {
     {},
     h("h1", {}, "Packages"),
     form,
-    h("p", { class: "muted" }, "Across these filters: ", stateCounts(report.states)),
+    h("p", { class: "muted" }, "By scan state, whatever the state filter: ", stateCounts(report.states)),
     rows.length
       ? table(null, ["Name", "Version", "Arch", "Distribution", "Scan", "Worst", "Findings", "Uploaded"], rows)
       : h("p", {}, "No package matches."),

@@ -136,6 +136,12 @@ pub async fn upload(
         replaced,
         "plugin installed"
     );
+    let detail = format!(
+        "{} {} from {} sha256 {}",
+        plugin.meta.name, plugin.meta.version, plugin.meta.file, plugin.meta.sha256
+    );
+    let action = if replaced { "plugin.replace" } else { "plugin.add" };
+    audit_plugin(&state, &caller, action, &plugin.meta.name, &detail).await?;
     let status = if replaced {
         StatusCode::OK
     } else {

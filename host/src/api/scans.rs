@@ -53,7 +53,7 @@ pub struct ScansQuery {
     /// clean, findings, quarantined, blocked, approved or rejected.
     state: Option<String>,
     /// Packages listed from this place on (the `next_offset` of the page
-    /// before); the counts are always of all.
+    /// before); the counts are of every page, in every state.
     offset: Option<i64>,
     /// Packages listed at most: 1 to 10000, default 1000.
     limit: Option<i64>,
@@ -180,14 +180,16 @@ pub async fn list(
     };
     let mut listed = 0i64;
     for row in rows {
+        // Name and architecture narrow the counts too (like distribution);
+        // the state filter and the page do not.
+        let selected = q.name.as_deref().is_none_or(|n| n == row.package.name)
+            && (q.architecture.as_deref()).is_none_or(|a| a == row.package.architecture);
+        if !selected {
+            continue;
+        }
         *report.states.entry(row.state.clone()).or_default() += 1;
         *report.worst.entry(row.worst.clone()).or_default() += 1;
-        let wanted = q.state.as_deref().is_none_or(|s| s == row.state)
-            && q.name.as_deref().is_none_or(|n| n == row.package.name)
-            && q.architecture
-                .as_deref()
-                .is_none_or(|a| a == row.package.architecture);
-        if wanted {
+        if q.state.as_deref().is_none_or(|s| s == row.state) {
             listed += 1;
             if listed <= offset {
                 continue;
