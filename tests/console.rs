@@ -338,7 +338,13 @@ fn an_admin_adds_a_plugin_migrates_drops_a_file_and_reads_the_audit_log() {
     assert_eq!(
         texts(&browser, "#nav a"),
         [
-            "Overview", "Packages", "Review", "Upload", "Versions", "Migrate", "Audit log",
+            "Overview",
+            "Packages",
+            "Review",
+            "Upload",
+            "Versions",
+            "Migrate",
+            "Audit log",
             "Plugins"
         ],
         "an admin's menu"
@@ -351,7 +357,11 @@ fn an_admin_adds_a_plugin_migrates_drops_a_file_and_reads_the_audit_log() {
     let failed = rows.iter().find(|r| r[4] == "broken.wasm").unwrap();
     assert_eq!(failed[0], "failed");
     assert!(failed[5].len() > 10, "no reason shown: {failed:?}");
-    assert_eq!(rows.iter().filter(|r| r[0] == "loaded").count(), 4, "{rows:?}");
+    assert_eq!(
+        rows.iter().filter(|r| r[0] == "loaded").count(),
+        4,
+        "{rows:?}"
+    );
     let input = browser.find("input[name=plugin]");
     browser.send_file(&input, &wasm("trixie_plugin"));
     browser.click_button("Upload");
@@ -375,7 +385,10 @@ fn an_admin_adds_a_plugin_migrates_drops_a_file_and_reads_the_audit_log() {
     browser.choose("select[name=distribution]", "trixie");
     let served = daemon
         .get(
-            &format!("/api/v1/packages/{}/details", reply.body["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/packages/{}/details",
+                reply.body["id"].as_str().unwrap()
+            ),
             Some(&daemon.admin),
         )
         .body["tree_paths"][0]
@@ -400,10 +413,12 @@ fn an_admin_adds_a_plugin_migrates_drops_a_file_and_reads_the_audit_log() {
     browser.wait_text("package.add");
     browser.fill("input[name=action]", "plugin.");
     browser.click_button("Filter");
-    browser.wait(
-        "the filtered audit log",
-        || browser.current_url().contains("action=plugin.").then_some(()),
-    );
+    browser.wait("the filtered audit log", || {
+        browser
+            .current_url()
+            .contains("action=plugin.")
+            .then_some(())
+    });
     browser.wait_text("debian-trixie");
     let actions: Vec<String> = browser
         .rows("main tbody tr")

@@ -140,7 +140,11 @@ pub async fn upload(
         "{} {} from {} sha256 {}",
         plugin.meta.name, plugin.meta.version, plugin.meta.file, plugin.meta.sha256
     );
-    let action = if replaced { "plugin.replace" } else { "plugin.add" };
+    let action = if replaced {
+        "plugin.replace"
+    } else {
+        "plugin.add"
+    };
     audit_plugin(&state, &caller, action, &plugin.meta.name, &detail).await?;
     let status = if replaced {
         StatusCode::OK
