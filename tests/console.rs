@@ -100,12 +100,10 @@ fn a_maintainer_uploads_reviews_promotes_and_rolls_back_in_the_browser() {
 
     // The package list shows both, with their scan states.
     browser.goto(&format!("{}/#/packages?distribution=jammy", daemon.url));
-    browser.wait_text("libcurl4");
-    let rows: Vec<Vec<String>> = browser
-        .rows("main tbody tr")
-        .into_iter()
-        .map(|r| r[..6].to_vec())
-        .collect();
+    let rows: Vec<Vec<String>> = browser.wait("the package list", || {
+        let rows = browser.rows("main tbody tr");
+        (rows.len() == 2).then(|| rows.into_iter().map(|r| r[..6].to_vec()).collect())
+    });
     assert_eq!(
         rows,
         [
@@ -130,17 +128,18 @@ fn a_maintainer_uploads_reviews_promotes_and_rolls_back_in_the_browser() {
         assert!(queue.contains(expected), "{expected} missing: {queue}");
     }
     browser.screenshot("review");
-    // No justification: the form refuses before asking the API (an empty
-    // field by the browser's own check, a blank one by the page's).
-    browser.click_button("Approve");
+    // No choice and no justification: the browser's own check refuses;
+    // a blank justification: the page's. Neither asks the API.
+    browser.click_button("Record decision");
     assert_eq!(
         browser.eval(
-            "return document.querySelector('textarea[name=justification]').validity.valueMissing;"
+            "return [...document.querySelectorAll('form.decision :is(input, textarea):invalid')].map(e => e.name);"
         ),
-        json!(true)
+        json!(["decision", "decision", "justification"])
     );
+    browser.click("input[name=decision][value=approve]");
     browser.fill("textarea[name=justification]", "   ");
-    browser.click_button("Approve");
+    browser.click_button("Record decision");
     browser.wait_text("A decision needs a justification.");
     let id = package_id_held(&daemon, "jammy", "libcurl4");
     let scan = daemon.get(&format!("/api/v1/packages/{id}/scan"), Some(&daemon.admin));
@@ -149,7 +148,7 @@ fn a_maintainer_uploads_reviews_promotes_and_rolls_back_in_the_browser() {
         "textarea[name=justification]",
         "SOCKS5 proxies are not used on these hosts",
     );
-    browser.click_button("Approve");
+    browser.click_button("Record decision");
     browser.wait_text(&format!("Approved libcurl4 {VULNERABLE}: jammy version 2"));
     daemon.publish("jammy", &daemon.admin);
     let jammy = root_for(&daemon, "jammy", "", "amd64", &[], &key);
@@ -179,7 +178,7 @@ fn a_maintainer_uploads_reviews_promotes_and_rolls_back_in_the_browser() {
     // Roll jammy back to version 1, reading what it would change first.
     browser.goto(&format!("{}/#/versions/jammy", daemon.url));
     browser.click_button("Roll back to #1");
-    browser.wait_text("Rolling back to #1 (from #2) would:");
+    browser.wait_text("Rolling back to #1 (from #2) would");
     let diff = browser.page_text();
     assert!(
         diff.contains(&format!("Remove (1)\nlibcurl4 {VULNERABLE} amd64")),
@@ -295,6 +294,37 @@ fn hostile_metadata_shows_as_text_and_every_console_response_has_the_csp() {
     // The audit log shows the upload's detail as text too.
     browser.goto(&format!("{}/#/audit?action=package.", daemon.url));
     browser.wait_text("hostile 1.0 all");
+    assert_eq!(
+        browser.eval("return document.querySelectorAll('main img, main b').length;"),
+        json!(0)
+    );
+    // A route with a broken escape says so instead of a blank page.
+    browser.goto(&format!("{}/#/package/%E0%A4%A", daemon.url));
+    browser.wait_text("URI malformed");
+
+    // A token revoked while a tab holds it: back to the sign-in form.
+    let temp = daemon.token("reader", "temporary");
+    browser.sign_out();
+    browser.sign_in(&daemon.url, &temp);
+    let tokens = daemon.get("/api/v1/tokens", Some(&daemon.admin)).body;
+    let id = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "temporary")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        daemon
+            .delete(&format!("/api/v1/tokens/{id}"), Some(&daemon.admin))
+            .status,
+        204
+    );
+    browser.eval("location.reload(); return null;");
+    browser.find("#token");
+    browser.wait_text("That token is unknown or revoked.");
 
     for path in [
         "/",
@@ -317,6 +347,25 @@ fn hostile_metadata_shows_as_text_and_every_console_response_has_the_csp() {
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
         assert!(!csp.contains("unsafe"), "{path}: {csp}");
         assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+    }
+    // Everything else is sandboxed: a published file opened in the
+    // console's tab (a comps.xml with a script in it) runs in an opaque
+    // origin that cannot read the tab's token.
+    for path in [
+        "/repos/keys/repod.asc",
+        "/api/v1/openapi.json",
+        "/healthz",
+        "/nowhere",
+    ] {
+        let response = match ureq::get(&format!("{}{path}", daemon.url)).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{path}: {e}"),
+        };
+        let csp = response
+            .header("content-security-policy")
+            .unwrap_or_default();
+        assert!(csp.starts_with("sandbox"), "{path}: {csp:?}");
     }
 }
 
@@ -366,7 +415,13 @@ fn an_admin_adds_a_plugin_migrates_drops_a_file_and_reads_the_audit_log() {
     browser.send_file(&input, &wasm("trixie_plugin"));
     browser.click_button("Upload");
     browser.wait_text("Loaded plugin debian-trixie.");
-    browser.wait_text("trixie");
+    browser.wait("the new plugin's row", || {
+        browser
+            .rows("main tbody tr")
+            .iter()
+            .any(|r| r[1] == "debian-trixie" && r[5] == "trixie")
+            .then_some(())
+    });
     assert!(daemon.distribution_ids().contains(&"trixie".to_owned()));
 
     // Migrate jammy into focal.
@@ -408,6 +463,35 @@ fn an_admin_adds_a_plugin_migrates_drops_a_file_and_reads_the_audit_log() {
     browser.wait_text("stored as thing 1.0 all in trixie (version 1)");
     assert_eq!(daemon.package_names("trixie"), ["thing"]);
 
+    // Remove the migrated copy from its package page: back to the list.
+    let copy = package_id(&daemon, "focal", "thing");
+    browser.goto(&format!("{}/#/package/{copy}", daemon.url));
+    browser.fill(
+        "form[aria-label=Remove] input[name=reason]",
+        "not for focal",
+    );
+    browser.click_button("Remove from focal");
+    browser.wait_text("Removed thing 1.0 from focal.");
+    browser.wait("the list", || {
+        browser
+            .current_url()
+            .ends_with("#/packages?distribution=focal")
+            .then_some(())
+    });
+    assert!(daemon.package_names("focal").is_empty());
+
+    // Remove the plugin again, in two steps.
+    browser.goto(&format!("{}/#/plugins", daemon.url));
+    browser.wait_text("debian-trixie");
+    browser.eval(
+        "[...document.querySelectorAll('main tbody tr')]\
+           .find(r => r.cells[1].innerText === 'debian-trixie')\
+           .querySelector('button').click(); return null;",
+    );
+    browser.click_button("Confirm: remove debian-trixie");
+    browser.wait_text("Removed plugin debian-trixie.");
+    assert!(!daemon.distribution_ids().contains(&"trixie".to_owned()));
+
     // The audit log, filtered with its form.
     browser.goto(&format!("{}/#/audit", daemon.url));
     browser.wait_text("package.add");
@@ -419,15 +503,13 @@ fn an_admin_adds_a_plugin_migrates_drops_a_file_and_reads_the_audit_log() {
             .contains("action=plugin.")
             .then_some(())
     });
-    browser.wait_text("debian-trixie");
-    let actions: Vec<String> = browser
-        .rows("main tbody tr")
-        .into_iter()
-        .map(|r| r[2].clone())
-        .collect();
-    assert!(!actions.is_empty());
-    assert!(
-        actions.iter().all(|a| a.starts_with("plugin.")),
-        "{actions:?}"
-    );
+    let actions: Vec<String> = browser.wait("only plugin entries", || {
+        let actions: Vec<String> = browser
+            .rows("main tbody tr")
+            .into_iter()
+            .map(|r| r[2].clone())
+            .collect();
+        (!actions.is_empty() && actions.iter().all(|a| a.starts_with("plugin."))).then_some(actions)
+    });
+    assert_eq!(actions, ["plugin.remove", "plugin.add"]);
 }

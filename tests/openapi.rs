@@ -4,7 +4,7 @@
 use repod_tests::Daemon;
 
 /// Every `/api/v1` operation, as the other tests exercise them.
-const ROUTES: [(&str, &str); 38] = [
+const ROUTES: [(&str, &str); 41] = [
     ("get", "/plugins"),
     ("post", "/plugins"),
     ("post", "/plugins/reload"),
@@ -43,6 +43,9 @@ const ROUTES: [(&str, &str); 38] = [
     ("get", "/distributions/{id}/vex"),
     ("post", "/advisories/sync"),
     ("get", "/advisories/feeds"),
+    ("get", "/whoami"),
+    ("get", "/overview"),
+    ("get", "/packages/{id}/details"),
 ];
 
 #[test]

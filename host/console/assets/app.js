@@ -25,13 +25,13 @@ function route() {
   const [path, query] = hash.split("?");
   const params = new URLSearchParams(query || "");
   if (path.startsWith("#/package/")) {
-    return [views.packagePage, decodeURIComponent(path.slice("#/package/".length)), "#/packages", params];
+    return [views.packagePage, decodeURIComponent(path.slice("#/package/".length)), "#/packages", params, "Package"];
   }
   const page = PAGES.find(([p]) => (p === "#/" ? path === "#/" : path === p || path.startsWith(`${p}/`)));
-  if (!page) return [views.notFound, "", null, params];
-  if (!allows(me.role, page[2])) return [views.forbidden, page[2], page[0], params];
+  if (!page) return [views.notFound, "", null, params, "No such page"];
+  if (!allows(me.role, page[2])) return [views.forbidden, page[2], page[0], params, page[1]];
   const rest = page[0] === "#/" ? "" : decodeURIComponent(path.slice(page[0].length + 1));
-  return [page[3], rest, page[0], params];
+  return [page[3], rest, page[0], params, page[1]];
 }
 
 function nav(current) {
@@ -52,23 +52,32 @@ function nav(current) {
   );
 }
 
-async function render() {
+let renders = 0; // the newest render wins; a slower older one is dropped
+
+async function render({ moved = false } = {}) {
   if (!me) return;
-  const [view, arg, current, params] = route();
-  nav(current);
-  const ctx = { me, arg, params, rerender: render };
+  const mine = ++renders;
   replace(main, h("p", { class: "loading" }, "Loading…"));
   try {
+    const [view, arg, current, params, title] = route();
+    nav(current);
+    document.title = `${title} · repod`;
+    const ctx = { me, arg, params, rerender: () => render() };
     const content = await view(ctx);
+    if (mine !== renders) return;
     replace(main, content);
   } catch (e) {
+    if (mine !== renders) return;
     if (e instanceof ApiError && e.status === 401) return signOut("The token was refused: sign in again.");
     replace(main, h("p", { class: "flash error", role: "alert" }, e.message));
   }
+  // After a move to another page, screen readers start at the new page.
+  if (moved) main.focus();
 }
 
 function signOut(message) {
   session.clear();
+  views.forget();
   me = null;
   replace(document.getElementById("nav"));
   replace(document.getElementById("who"));
@@ -108,18 +117,19 @@ async function signIn(token) {
   try {
     me = await api("GET", "/whoami");
   } catch (e) {
-    session.clear();
-    flash(e.status === 401 ? "That token is unknown or revoked." : e.message, "error");
+    signOut(e.status === 401 ? "That token is unknown or revoked." : e.message);
     return;
   }
   flash("");
   await render();
 }
 
-window.addEventListener("hashchange", () => {
-  flash("");
-  render();
-});
+// Files dropped beside the upload zone must not navigate the tab away.
+for (const kind of ["dragover", "drop"]) window.addEventListener(kind, (e) => e.preventDefault());
+
+// A message stays across the move an action makes (a removal goes back
+// to the list); the next action replaces it.
+window.addEventListener("hashchange", () => render({ moved: true }));
 
 if (session.token()) signIn(session.token());
 else signInForm();

@@ -70,7 +70,10 @@ export async function api(method, path, body, { text = false } = {}) {
   }
   const res = await fetch(`/api/v1${path}`, init);
   if (!res.ok) throw await problem(res);
-  return text ? res.text() : res.json();
+  if (text) return res.text();
+  // 204 No Content (a removal) and other empty answers: nothing to parse.
+  const answer = await res.text();
+  return answer ? JSON.parse(answer) : null;
 }
 
 // A file upload with progress (fetch has no upload progress).

@@ -9,6 +9,11 @@ const STATES = ["clean", "findings", "quarantined", "blocked", "approved", "reje
 
 let distCache = null;
 
+// Drops what this tab fetched once (on sign-out).
+export function forget() {
+  distCache = null;
+}
+
 // Every served distribution, fetched once per signed-in tab.
 async function distributionList() {
   if (!distCache) distCache = (await api("GET", "/distributions")).distributions;
@@ -30,16 +35,18 @@ function stateCounts(states) {
   return h("span", { class: "chips" }, entries.map(([s, n]) => h("span", { class: `badge s-${s}` }, `${n} ${s}`)));
 }
 
-// Runs an action, tells the person how it went and redraws the page.
+// Runs an action and tells the person how it went; true when it was done
+// (a removal answers with no body, so the answer itself can be null).
 async function act(button, work, done) {
   button.disabled = true;
+  flash("");
   try {
     const result = await work();
     flash(done(result), "ok");
-    return result;
+    return true;
   } catch (e) {
     flash(e.message, "error");
-    return null;
+    return false;
   } finally {
     button.disabled = false;
   }
@@ -48,7 +55,7 @@ async function act(button, work, done) {
 export async function overview() {
   const { distributions } = await api("GET", "/overview");
   const rows = distributions.map((d) => {
-    const setup = h("td", { colspan: 6 });
+    const setup = h("td", { colspan: 5 });
     const setupRow = h("tr", { class: "setup", hidden: true }, setup);
     const toggle = h("button", { type: "button", "aria-expanded": "false", "aria-label": `Client setup for ${d.id}` }, "Client setup");
     toggle.addEventListener("click", async () => {
@@ -57,9 +64,11 @@ export async function overview() {
       toggle.setAttribute("aria-expanded", String(open));
       if (!open || setup.childNodes.length) return;
       try {
-        const text = await api("GET", `/distributions/${encodeURIComponent(d.id)}/client-config`, undefined, {
-          text: true,
-        });
+        // The address this browser reached the daemon by, not the one the
+        // daemon guesses from its Host header (wrong behind a TLS proxy).
+        const base = encodeURIComponent(`${location.origin}/repos`);
+        const path = `/distributions/${encodeURIComponent(d.id)}/client-config?base-url=${base}`;
+        const text = await api("GET", path, undefined, { text: true });
         const pre = h("pre", { class: "snippet", tabindex: 0 }, text);
         const copy = h("button", { type: "button" }, "Copy");
         copy.addEventListener("click", async () => {
@@ -97,7 +106,7 @@ export async function overview() {
     h(
       "table",
       {},
-      h("thead", {}, h("tr", {}, ["Distribution", "Packages", "Latest version", "Scan states", ""].map((t) => h("th", { scope: "col" }, t)))),
+      h("thead", {}, h("tr", {}, ["Distribution", "Packages", "Latest version", "Scan states", "Setup"].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, rows),
     ),
   );
@@ -169,19 +178,26 @@ function findingsTable(findings) {
 }
 
 // Approve or reject with a justification (required here and by the API).
+// The choice is a radio with no default and one submit button, so Enter in
+// a field never decides by itself.
 function decisionForm(pkg, done) {
+  const label = `${pkg.name} ${pkg.version} in ${pkg.distribution}`;
   const justification = h("textarea", { name: "justification", required: true, rows: 2 });
   const expires = h("input", { name: "expires", type: "date" });
+  const choice = (value, text) =>
+    h("label", { class: "choice" }, h("input", { type: "radio", name: "decision", value, required: true }), ` ${text}`);
+  const submit = h("button", { type: "submit", "aria-label": `Record the decision on ${label}` }, "Record decision");
   const form = h(
     "form",
-    { class: "decision", "aria-label": `Decision on ${pkg.name} ${pkg.version}` },
+    { class: "decision", "aria-label": `Decision on ${label}` },
+    h("fieldset", {}, h("legend", {}, "Decision"), choice("approve", "Approve"), choice("reject", "Reject")),
     field("Justification", justification),
     field("Review again on (optional)", expires),
-    h("div", { class: "buttons" }, h("button", { type: "submit", value: "approve" }, "Approve"), h("button", { type: "submit", value: "reject", class: "danger" }, "Reject")),
+    submit,
   );
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    const decision = e.submitter.value;
+    const decision = new FormData(form).get("decision");
     const text = justification.value.trim();
     if (!text) {
       flash("A decision needs a justification.", "error");
@@ -191,7 +207,7 @@ function decisionForm(pkg, done) {
     const body = { decision, justification: text };
     if (expires.value) body.expires = expires.value;
     act(
-      e.submitter,
+      submit,
       () => api("POST", `/packages/${encodeURIComponent(pkg.id)}/decision`, body),
       (r) =>
         `${decision === "approve" ? "Approved" : "Rejected"} ${pkg.name} ${pkg.version}` +
@@ -423,15 +439,25 @@ export async function versions(ctx) {
     show.addEventListener("click", async () => {
       detailRow.hidden = !detailRow.hidden;
       if (detailRow.hidden) return;
-      const full = await api("GET", `${base}/${v.number}`);
-      replace(detail, changeList("Added", full.added_packages) || "", changeList("Removed", full.removed_packages) || "", full.added_packages.length + full.removed_packages.length ? "" : "No package changed.");
+      try {
+        const full = await api("GET", `${base}/${v.number}`);
+        replace(detail, changeList("Added", full.added_packages) || "", changeList("Removed", full.removed_packages) || "", full.added_packages.length + full.removed_packages.length ? "" : "No package changed.");
+      } catch (e) {
+        replace(detail, h("p", { class: "error", role: "alert" }, e.message));
+      }
     });
     let rollback = null;
     if (maintainer && v.number !== list.latest) {
       rollback = h("button", { type: "button" }, `Roll back to #${v.number}`);
       rollback.addEventListener("click", async () => {
         detailRow.hidden = false;
-        const [then, now] = await Promise.all([api("GET", `${base}/${v.number}`), api("GET", `${base}/${list.latest}`)]);
+        let then, now;
+        try {
+          [then, now] = await Promise.all([api("GET", `${base}/${v.number}`), api("GET", `${base}/${list.latest}`)]);
+        } catch (e) {
+          replace(detail, h("p", { class: "error", role: "alert" }, e.message));
+          return;
+        }
         const change = diff(now.content, then.content);
         const reason = h("input", { name: "reason", autocomplete: "off" });
         const confirm = h("button", { type: "submit", class: "danger" }, `Make #${v.number}'s content current`);
@@ -441,12 +467,13 @@ export async function versions(ctx) {
           const body = { version: v.number };
           if (reason.value.trim()) body.reason = reason.value.trim();
           act(confirm, () => api("POST", `/distributions/${encodeURIComponent(id)}/rollback`, body), (r) =>
-            r.distribution_version ? `${id} now has version #${v.number}'s content as version #${r.distribution_version.number}.` : `${id} already had that content.`,
+            (r.distribution_version ? `${id} now has version #${v.number}'s content as version #${r.distribution_version.number}.` : `${id} already had that content.`) +
+            (r.held_back ? ` ${r.held_back} of its packages are held by the vulnerability gate and were left out.` : ""),
           ).then((r) => r && ctx.rerender());
         });
         replace(
           detail,
-          h("p", {}, `Rolling back to #${v.number} (from #${list.latest}) would:`),
+          h("p", {}, `Rolling back to #${v.number} (from #${list.latest}) would (packages the vulnerability gate holds now stay out):`),
           changeList("Add", change.add) || "",
           changeList("Remove", change.remove) || "",
           change.add.length + change.remove.length ? "" : h("p", {}, "change no package."),
@@ -479,7 +506,7 @@ export async function versions(ctx) {
       ? h(
           "table",
           {},
-          h("thead", {}, h("tr", {}, ["Version", "Made", "By", "Action", "Reason", "Changes", "Packages", ""].map((t) => h("th", { scope: "col" }, t)))),
+          h("thead", {}, h("tr", {}, ["Version", "Made", "By", "Action", "Reason", "Changes", "Packages", "Actions"].map((t) => h("th", { scope: "col" }, t)))),
           h("tbody", {}, rows),
         )
       : h("p", {}, `${id} has no versions yet.`),
@@ -547,13 +574,21 @@ export async function plugins(ctx) {
   const rows = list.plugins.map((p) => {
     let remove = null;
     if (admin && p.status === "loaded") {
-      remove = h("button", { type: "button", class: "danger" }, "Remove");
-      remove.addEventListener("click", () =>
-        act(remove, () => api("DELETE", `/plugins/${encodeURIComponent(p.name)}`), () => `Removed plugin ${p.name}.`).then((r) => {
+      // Two steps: removing a family retires its distributions.
+      const confirm = h("button", { type: "button", class: "danger", hidden: true }, `Confirm: remove ${p.name}`);
+      const ask = h("button", { type: "button", class: "link" }, "Remove…");
+      ask.addEventListener("click", () => {
+        ask.hidden = true;
+        confirm.hidden = false;
+        confirm.focus();
+      });
+      confirm.addEventListener("click", () =>
+        act(confirm, () => api("DELETE", `/plugins/${encodeURIComponent(p.name)}`), () => `Removed plugin ${p.name}.`).then((r) => {
           distCache = null;
           if (r) ctx.rerender();
         }),
       );
+      remove = [ask, confirm];
     }
     return p.status === "loaded"
       ? [badge("loaded"), p.name, p.kind, p.version, p.file, p.distributions.map((d) => d.id).join(", ") || p.description, remove]
@@ -578,7 +613,7 @@ export async function plugins(ctx) {
     {},
     h("h1", {}, "Plugins"),
     h("p", { class: "muted" }, `Plugin contract ${list.contract}.`),
-    table(null, ["Status", "Name", "Kind", "Version", "File", "Distributions or error", ""], rows),
+    table(null, ["Status", "Name", "Kind", "Version", "File", "Distributions or error", "Actions"], rows),
     add,
   );
 }

@@ -36,10 +36,12 @@ pub async fn list(
 ) -> Result<Json<Value>, Problem> {
     caller.require(Role::Admin)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    // An empty field (a cleared form input) filters nothing.
+    let given = |v: Option<String>| v.filter(|v| !v.is_empty());
     let filter = audit::Filter {
-        actor: q.actor,
-        action: q.action,
-        target: q.target,
+        actor: given(q.actor),
+        action: given(q.action),
+        target: given(q.target),
     };
     let entries = audit::recent(&state.db, &filter, limit)
         .await

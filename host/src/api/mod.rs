@@ -172,6 +172,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().1
 }
 
+/// Every response the console did not mark gets [`repod_console::ELSEWHERE_POLICY`].
+async fn sandbox_elsewhere(mut response: axum::response::Response) -> axum::response::Response {
+    let csp = axum::http::header::CONTENT_SECURITY_POLICY;
+    if !response.headers().contains_key(&csp) {
+        response.headers_mut().insert(
+            csp,
+            axum::http::HeaderValue::from_static(repod_console::ELSEWHERE_POLICY),
+        );
+    }
+    response
+}
+
 /// Published trees: files under `repos_dir`, anonymous unless the operator
 /// asked for a reader token. `repos::service` serves them (validators, ranges,
 /// content types) and never leaves the tree.
@@ -331,6 +343,7 @@ pub fn router(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .merge(repod_console::router())
+        .layer(axum::middleware::map_response(sandbox_elsewhere))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             track,

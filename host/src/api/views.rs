@@ -190,12 +190,14 @@ pub async fn package_details(
         .await
         .map_err(Problem::internal)?
         .ok_or_else(|| Problem::not_found(format!("no package with id {id}")))?;
+    // Gone since the read above (a held package discarded): 404 as well.
     let (rendered, Flag(held)): (String, Flag) =
         sqlx::query_as("SELECT rendered, held FROM packages WHERE id = $1")
             .bind(&id)
-            .fetch_one(&state.db)
+            .fetch_optional(&state.db)
             .await
-            .map_err(Problem::internal)?;
+            .map_err(Problem::internal)?
+            .ok_or_else(|| Problem::not_found(format!("no package with id {id}")))?;
     let rendered = catalog::decode_rendered(&rendered).map_err(Problem::internal)?;
     let memberships = sqlx::query_as(
         "SELECT added_in, removed_in FROM memberships WHERE package_id = $1 ORDER BY added_in",
