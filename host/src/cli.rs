@@ -655,17 +655,16 @@ fn advisories(command: AdvisoriesCommand) -> anyhow::Result<()> {
                 remote.client().call("POST", "/advisories/sync", None)
             });
             remote.report(answer, |v| {
-                let mut table = table(&["FEED", "STATUS", "ADDED", "UPDATED", "ERROR"]);
-                for f in list(&v["feeds"]) {
-                    table.add_row([
-                        cell(&f["source"]),
-                        cell(&f["status"]),
-                        cell(&f["import"]["added"]),
-                        cell(&f["import"]["updated"]),
-                        cell(&f["error"]),
-                    ]);
-                }
-                rendered(&table)
+                list_table(
+                    &v["feeds"],
+                    &[
+                        ("FEED", "/source", cell),
+                        ("STATUS", "/status", cell),
+                        ("ADDED", "/import/added", cell),
+                        ("UPDATED", "/import/updated", cell),
+                        ("ERROR", "/error", cell),
+                    ],
+                )
             })?;
         }
         AdvisoriesCommand::List {
@@ -688,17 +687,16 @@ fn advisories(command: AdvisoriesCommand) -> anyhow::Result<()> {
                 .client()
                 .call("GET", &format!("/advisories{query}"), None);
             let answer = remote.report(answer, |v| {
-                let mut table = table(&["ID", "SEVERITY", "CVSS", "MODIFIED", "SUMMARY"]);
-                for a in list(&v["advisories"]) {
-                    table.add_row([
-                        cell(&a["id"]),
-                        cell(&a["severity"]),
-                        cell(&a["cvss_score"]),
-                        cell(&a["modified"]),
-                        cell(&a["summary"]),
-                    ]);
-                }
-                rendered(&table)
+                list_table(
+                    &v["advisories"],
+                    &[
+                        ("ID", "/id", cell),
+                        ("SEVERITY", "/severity", cell),
+                        ("CVSS", "/cvss_score", cell),
+                        ("MODIFIED", "/modified", cell),
+                        ("SUMMARY", "/summary", cell),
+                    ],
+                )
             })?;
             if let (Some(next), false) = (answer["next"].as_str(), remote.json()) {
                 eprintln!("more: --after {next}");
@@ -716,11 +714,13 @@ fn advisories(command: AdvisoriesCommand) -> anyhow::Result<()> {
                     o.remove("packages");
                 }
                 let mut out = fields(&shown);
-                let mut table = table(&["ECOSYSTEM", "PACKAGE"]);
-                for p in list(&v["packages"]) {
-                    table.add_row([cell(&p["ecosystem"]), cell(&p["name"])]);
-                }
-                out.push_str(&rendered(&table));
+                out.push_str(&list_table(
+                    &v["packages"],
+                    &[
+                        ("ECOSYSTEM", "/ecosystem", cell),
+                        ("PACKAGE", "/name", cell),
+                    ],
+                ));
                 out
             })?;
         }
@@ -735,17 +735,16 @@ fn advisories(command: AdvisoriesCommand) -> anyhow::Result<()> {
                     "{} feeds configured, synced {every}\n",
                     list(&v["configured"]).len()
                 );
-                let mut table = table(&["FEED", "STATUS", "TRIED", "SYNCED", "ERROR"]);
-                for f in list(&v["states"]) {
-                    table.add_row([
-                        cell(&f["source"]),
-                        cell(&f["status"]),
-                        date_ms(&f["tried_ms"]),
-                        date_ms(&f["synced_ms"]),
-                        cell(&f["error"]),
-                    ]);
-                }
-                out.push_str(&rendered(&table));
+                out.push_str(&list_table(
+                    &v["states"],
+                    &[
+                        ("FEED", "/source", cell),
+                        ("STATUS", "/status", cell),
+                        ("TRIED", "/tried_ms", date_ms),
+                        ("SYNCED", "/synced_ms", date_ms),
+                        ("ERROR", "/error", cell),
+                    ],
+                ));
                 out
             })?;
         }
@@ -756,29 +755,19 @@ fn advisories(command: AdvisoriesCommand) -> anyhow::Result<()> {
                 .client()
                 .call("GET", &format!("/advisories/imports{query}"), None);
             remote.report(answer, |v| {
-                let mut table = table(&[
-                    "FINISHED",
-                    "SOURCE",
-                    "BY",
-                    "ADDED",
-                    "UPDATED",
-                    "UNCHANGED",
-                    "REJECTED",
-                    "ERROR",
-                ]);
-                for i in list(&v["imports"]) {
-                    table.add_row([
-                        date_ms(&i["finished_ms"]),
-                        cell(&i["source"]),
-                        cell(&i["actor"]),
-                        cell(&i["added"]),
-                        cell(&i["updated"]),
-                        cell(&i["unchanged"]),
-                        cell(&i["rejected"]),
-                        cell(&i["error"]),
-                    ]);
-                }
-                rendered(&table)
+                list_table(
+                    &v["imports"],
+                    &[
+                        ("FINISHED", "/finished_ms", date_ms),
+                        ("SOURCE", "/source", cell),
+                        ("BY", "/actor", cell),
+                        ("ADDED", "/added", cell),
+                        ("UPDATED", "/updated", cell),
+                        ("UNCHANGED", "/unchanged", cell),
+                        ("REJECTED", "/rejected", cell),
+                        ("ERROR", "/error", cell),
+                    ],
+                )
             })?;
         }
     }
@@ -946,16 +935,15 @@ fn tokens(command: TokensCommand) -> anyhow::Result<()> {
         TokensCommand::List { remote } => {
             let answer = remote.client().call("GET", "/tokens", None);
             remote.report(answer, |v| {
-                let mut table = table(&["ID", "NAME", "ROLE", "CREATED"]);
-                for t in list(&v["tokens"]) {
-                    table.add_row([
-                        cell(&t["id"]),
-                        cell(&t["name"]),
-                        cell(&t["role"]),
-                        date_s(&t["created_at"]),
-                    ]);
-                }
-                rendered(&table)
+                list_table(
+                    &v["tokens"],
+                    &[
+                        ("ID", "/id", cell),
+                        ("NAME", "/name", cell),
+                        ("ROLE", "/role", cell),
+                        ("CREATED", "/created_at", date_s),
+                    ],
+                )
             })?;
         }
         TokensCommand::Create { role, name, remote } => {
@@ -1000,17 +988,16 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
         .client()
         .call("GET", &format!("/audit{query}"), None)?;
     remote.print(&answer, |v| {
-        let mut table = table(&["TIME", "ACTOR", "ACTION", "TARGET", "DETAIL"]);
-        for e in list(&v["entries"]) {
-            table.add_row([
-                date_ms(&e["at_ms"]),
-                cell(&e["actor"]),
-                cell(&e["action"]),
-                cell(&e["target"]),
-                cell(&e["detail"]),
-            ]);
-        }
-        rendered(&table)
+        list_table(
+            &v["entries"],
+            &[
+                ("TIME", "/at_ms", date_ms),
+                ("ACTOR", "/actor", cell),
+                ("ACTION", "/action", cell),
+                ("TARGET", "/target", cell),
+                ("DETAIL", "/detail", cell),
+            ],
+        )
     })
 }
 
@@ -1040,6 +1027,25 @@ pub(crate) fn rendered(table: &Table) -> String {
     } else {
         format!("{table}\n")
     }
+}
+
+/// How a column shows its value.
+type Show = fn(&Value) -> String;
+
+/// One row per item of `items`; each column a title, the item's field (a
+/// JSON pointer, so `/import/added` reaches into an object) and how to
+/// show it. A field the item lacks shows as `-`.
+fn list_table(items: &Value, columns: &[(&str, &str, Show)]) -> String {
+    let titles: Vec<&str> = columns.iter().map(|(title, _, _)| *title).collect();
+    let mut table = table(&titles);
+    for item in list(items) {
+        let row: Vec<String> = columns
+            .iter()
+            .map(|(_, at, show)| show(item.pointer(at).unwrap_or(&Value::Null)))
+            .collect();
+        table.add_row(row);
+    }
+    rendered(&table)
 }
 
 fn list(v: &Value) -> &[Value] {
@@ -1093,29 +1099,20 @@ fn fields(v: &Value) -> String {
 }
 
 fn package_table(packages: &Value) -> String {
-    let mut table = table(&[
-        "ID",
-        "DISTRIBUTION",
-        "NAME",
-        "VERSION",
-        "ARCH",
-        "SIZE",
-        "UPLOADED",
-        "BY",
-    ]);
-    for p in list(packages) {
-        table.add_row([
-            cell(&p["id"]),
-            cell(&p["distribution"]),
-            cell(&p["name"]),
-            cell(&p["version"]),
-            cell(&p["architecture"]),
-            cell(&p["size"]),
-            date_s(&p["created_at"]),
-            cell(&p["uploaded_by"]),
-        ]);
-    }
-    format!("{}{} packages\n", rendered(&table), list(packages).len())
+    let table = list_table(
+        packages,
+        &[
+            ("ID", "/id", cell),
+            ("DISTRIBUTION", "/distribution", cell),
+            ("NAME", "/name", cell),
+            ("VERSION", "/version", cell),
+            ("ARCH", "/architecture", cell),
+            ("SIZE", "/size", cell),
+            ("UPLOADED", "/created_at", date_s),
+            ("BY", "/uploaded_by", cell),
+        ],
+    );
+    format!("{table}{} packages\n", list(packages).len())
 }
 
 fn overview_table(v: &Value) -> String {
@@ -1183,25 +1180,17 @@ fn package_details(v: &Value) -> String {
 }
 
 fn distribution_table(v: &Value) -> String {
-    let mut table = table(&[
-        "ID",
-        "NAME",
-        "FAMILY",
-        "FORMAT",
-        "ARCHITECTURES",
-        "COMPONENTS",
-    ]);
-    for d in list(&v["distributions"]) {
-        table.add_row([
-            cell(&d["id"]),
-            cell(&d["display_name"]),
-            cell(&d["family"]),
-            cell(&d["format"]),
-            cell(&d["architectures"]),
-            cell(&d["components"]),
-        ]);
-    }
-    let mut out = rendered(&table);
+    let mut out = list_table(
+        &v["distributions"],
+        &[
+            ("ID", "/id", cell),
+            ("NAME", "/display_name", cell),
+            ("FAMILY", "/family", cell),
+            ("FORMAT", "/format", cell),
+            ("ARCHITECTURES", "/architectures", cell),
+            ("COMPONENTS", "/components", cell),
+        ],
+    );
     for r in list(&v["retired"]) {
         out.push_str(&format!(
             "retired: {} (at {}, {} versions kept)\n",
@@ -1274,16 +1263,15 @@ fn scan_table(v: &Value) -> String {
         out.push_str("no findings\n");
         return out;
     }
-    let mut table = table(&["ADVISORY", "ALIASES", "SEVERITY", "FIXED IN", "SUMMARY"]);
-    for f in list(&v["findings"]) {
-        table.add_row([
-            cell(&f["advisory_id"]),
-            cell(&f["aliases"]),
-            cell(&f["severity"]),
-            cell(&f["fixed"]),
-            cell(&f["summary"]),
-        ]);
-    }
-    out.push_str(&rendered(&table));
+    out.push_str(&list_table(
+        &v["findings"],
+        &[
+            ("ADVISORY", "/advisory_id", cell),
+            ("ALIASES", "/aliases", cell),
+            ("SEVERITY", "/severity", cell),
+            ("FIXED IN", "/fixed", cell),
+            ("SUMMARY", "/summary", cell),
+        ],
+    ));
     out
 }
