@@ -46,6 +46,14 @@ fn package_id_held(daemon: &Daemon, dist: &str, name: &str) -> String {
         .to_owned()
 }
 
+/// The daemon's answer to a GET of `path`, whatever its status.
+fn answer(daemon: &Daemon, path: &str) -> ureq::Response {
+    match ureq::get(&format!("{}{path}", daemon.url)).call() {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{path}: {e}"),
+    }
+}
+
 /// The texts of the elements matching `css`.
 fn texts(browser: &Browser, css: &str) -> Vec<String> {
     browser.all(css).iter().map(|e| browser.text(e)).collect()
@@ -119,6 +127,18 @@ fn a_maintainer_uploads_reviews_promotes_and_rolls_back_in_the_browser() {
         ],
     );
     browser.screenshot("packages");
+    // Searching by part of the name, any case, with the filter form.
+    browser.fill("input[name=search]", "CURL");
+    browser.click_button("Filter");
+    browser.wait("the search's rows", || {
+        let rows = browser.rows("main tbody tr");
+        (rows.len() == 1 && rows[0][0] == "libcurl4").then_some(())
+    });
+    assert!(
+        browser
+            .current_url()
+            .ends_with("#/packages?distribution=jammy&search=CURL")
+    );
 
     // The review queue: the finding, its CVE ids and fix; approve it.
     browser.goto(&format!("{}/#/review", daemon.url));
@@ -334,11 +354,7 @@ fn hostile_metadata_shows_as_text_and_every_console_response_has_the_csp() {
         "/console/style.css",
         "/console/missing.js",
     ] {
-        let response = match ureq::get(&format!("{}{path}", daemon.url)).call() {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{path}: {e}"),
-        };
+        let response = answer(&daemon, path);
         let csp = response
             .header("content-security-policy")
             .unwrap_or_else(|| panic!("{path} has no Content-Security-Policy"))
@@ -357,11 +373,7 @@ fn hostile_metadata_shows_as_text_and_every_console_response_has_the_csp() {
         "/healthz",
         "/nowhere",
     ] {
-        let response = match ureq::get(&format!("{}{path}", daemon.url)).call() {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{path}: {e}"),
-        };
+        let response = answer(&daemon, path);
         let csp = response
             .header("content-security-policy")
             .unwrap_or_default();

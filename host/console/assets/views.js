@@ -115,14 +115,14 @@ export async function overview() {
 export async function packages(ctx) {
   const p = ctx.params;
   const q = new URLSearchParams();
-  for (const k of ["distribution", "name", "architecture", "state", "offset"]) if (p.get(k)) q.set(k, p.get(k));
+  for (const k of ["distribution", "search", "architecture", "state", "offset"]) if (p.get(k)) q.set(k, p.get(k));
   q.set("limit", "100");
   const [report, dists] = await Promise.all([api("GET", `/scans?${q}`), distributionList()]);
   const form = h(
     "form",
     { class: "filters", role: "search" },
     field("Distribution", select("distribution", distOptions(dists, "any"), p.get("distribution") || "")),
-    field("Name", h("input", { name: "name", value: p.get("name") || "", autocomplete: "off" })),
+    field("Name contains", h("input", { name: "search", value: p.get("search") || "", autocomplete: "off" })),
     field("Architecture", h("input", { name: "architecture", value: p.get("architecture") || "", size: 8 })),
     field("Scan state", select("state", [["", "any"], ...STATES.map((s) => [s, s])], p.get("state") || "")),
     h("button", { type: "submit" }, "Filter"),
@@ -429,7 +429,9 @@ export async function versions(ctx) {
   const id = ctx.arg || dists[0]?.id;
   const picker = select("distribution", distOptions(dists), id, { "aria-label": "Distribution" });
   picker.addEventListener("change", () => (location.hash = `#/versions/${encodeURIComponent(picker.value)}`));
-  const list = await api("GET", `/distributions/${encodeURIComponent(id)}/versions`);
+  const before = ctx.params.get("before");
+  const page = before ? `?before=${encodeURIComponent(before)}` : "";
+  const list = await api("GET", `/distributions/${encodeURIComponent(id)}/versions${page}`);
   const maintainer = allows(ctx.me.role, "maintainer");
   const base = `/distributions/${encodeURIComponent(id)}/versions`;
   const rows = list.versions.flatMap((v) => {
@@ -510,7 +512,15 @@ export async function versions(ctx) {
           h("tbody", {}, rows),
         )
       : h("p", {}, `${id} has no versions yet.`),
+    olderVersions(id, list),
   );
+}
+
+// A link to the next page while kept versions remain below this one.
+function olderVersions(id, list) {
+  const last = list.versions[list.versions.length - 1];
+  if (!last || list.oldest === null || last.number <= list.oldest) return null;
+  return h("a", { href: `#/versions/${encodeURIComponent(id)}?before=${last.number}` }, "Older versions");
 }
 
 export async function migrate() {

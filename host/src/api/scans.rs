@@ -59,6 +59,8 @@ pub struct ScansQuery {
     limit: Option<i64>,
     /// Only packages of this name.
     name: Option<String>,
+    /// Only packages whose name contains this, ignoring case.
+    search: Option<String>,
     /// Only packages of this architecture.
     architecture: Option<String>,
     /// List each listed package's findings too (a review queue's page).
@@ -178,11 +180,15 @@ pub async fn list(
         packages: Vec::new(),
         next_offset: None,
     };
+    let search = q.search.as_deref().map(str::to_lowercase);
     let mut listed = 0i64;
     for row in rows {
         // Name and architecture narrow the counts too (like distribution);
         // the state filter and the page do not.
         let selected = q.name.as_deref().is_none_or(|n| n == row.package.name)
+            && search
+                .as_deref()
+                .is_none_or(|s| row.package.name.to_lowercase().contains(s))
             && (q.architecture.as_deref()).is_none_or(|a| a == row.package.architecture);
         if !selected {
             continue;
