@@ -657,3 +657,50 @@ fn healthz_and_readyz_tell_alive_from_ready() {
         "{detail}"
     );
 }
+
+/// A client that writes its whole body before it reads (no `Expect:
+/// 100-continue`, as ureq does) still gets the problem+json of a request
+/// refused before its body was read, not a reset connection; and the
+/// connection stays usable after a refusal whose body was drained.
+#[test]
+fn refused_bodies_are_answered_not_reset() {
+    let daemon = Daemon::builder()
+        .config("[limits]\nmax-upload-mib = 1\n")
+        .start();
+    let reader = daemon.token("reader", "looker");
+    let url = format!("{}/api/v1/packages?distribution=jammy", daemon.url);
+    // Larger than the socket buffers on both sides, so unread bytes are
+    // still in flight when the answer is written.
+    let body = vec![0u8; 8 << 20];
+    let agent = ureq::AgentBuilder::new().build();
+    let refused = |token: &str, expected: u16, words: &str| {
+        let sent = agent
+            .post(&url)
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Content-Type", "application/octet-stream")
+            .send_bytes(&body);
+        match sent {
+            Err(ureq::Error::Status(status, response)) => {
+                assert_eq!(status, expected);
+                assert_eq!(
+                    response.header("content-type"),
+                    Some("application/problem+json")
+                );
+                let problem: Value = response.into_json().unwrap();
+                let detail = problem["detail"].as_str().unwrap();
+                assert!(detail.contains(words), "{detail}");
+            }
+            other => panic!("{expected} expected, got {other:?}"),
+        }
+    };
+    refused("repod_unknown", 401, "unknown or revoked token");
+    refused(&reader, 403, "needs the uploader role");
+    refused(&daemon.admin, 413, "upload exceeds");
+    // The same agent's next request goes through.
+    let ok = agent
+        .get(&format!("{}/healthz", daemon.url))
+        .call()
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(daemon.package_names("jammy").is_empty());
+}

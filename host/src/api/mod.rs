@@ -4,6 +4,7 @@ mod advisories;
 mod audit;
 mod auth;
 mod distributions;
+mod drain;
 mod lifecycle;
 mod packages;
 pub(crate) mod plugins;
@@ -348,5 +349,6 @@ pub fn router(
             state.metrics.clone(),
             track,
         ))
+        .layer(axum::middleware::from_fn(drain::answer_refusals))
         .with_state(state)
 }
