@@ -426,6 +426,11 @@ impl Daemon {
     }
 
     /// SIGKILL: no shutdown, no flush; what a power cut leaves.
+    /// The daemon's process id (its /proc entry, for memory figures).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn kill(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
