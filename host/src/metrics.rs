@@ -334,9 +334,9 @@ mod tests {
     fn names_in_the_exposition() {
         let (calls, publishes) = (PluginCalls::default(), Publishes::default());
         let metrics = Metrics::new(&calls, &publishes);
-        calls.observe("debian", "prepare", Duration::from_millis(1));
-        calls.failed("debian", "prepare", "timeout");
-        publishes.published("jammy", Duration::from_millis(30));
+        calls.observe("family-a", "prepare", Duration::from_millis(1));
+        calls.failed("family-a", "prepare", "timeout");
+        publishes.published("tier-a", Duration::from_millis(30));
         metrics.upload("added", 1234);
         metrics.request("GET", "/repos/", 200, Duration::from_millis(2));
         let mut text = String::new();
@@ -344,9 +344,9 @@ mod tests {
         for line in [
             "repod_uploads_total{outcome=\"added\"} 1",
             "repod_stored_bytes_total 1234",
-            "repod_plugin_call_failures_total{plugin=\"debian\",function=\"prepare\",reason=\"timeout\"} 1",
-            "repod_plugin_call_duration_seconds_count{plugin=\"debian\",function=\"prepare\"} 1",
-            "repod_publish_duration_seconds_count{distribution=\"jammy\"} 1",
+            "repod_plugin_call_failures_total{plugin=\"family-a\",function=\"prepare\",reason=\"timeout\"} 1",
+            "repod_plugin_call_duration_seconds_count{plugin=\"family-a\",function=\"prepare\"} 1",
+            "repod_publish_duration_seconds_count{distribution=\"tier-a\"} 1",
             "repod_http_requests_total{method=\"GET\",route=\"/repos/\",status=\"200\"} 1",
         ] {
             assert!(
