@@ -6,8 +6,8 @@
 //!     cargo bench -p repod-tests --bench memory
 //!
 //! N: REPOD_BENCH_SIZES (default 100000). Printed: VmRSS after the last
-//! publish and once idle, and VmHWM (the peak resident set since start),
-//! from /proc/<pid>/status.
+//! publish and once idle (split into RssAnon and RssFile), and VmHWM (the
+//! peak resident set since start), from /proc/<pid>/status.
 
 use std::process::Command;
 
@@ -30,9 +30,9 @@ fn status_mib(pid: u32, field: &str) -> f64 {
 fn main() {
     let work = tempfile::tempdir().unwrap();
     println!(
-        "| packages | upload (4 jobs) | publish all | RSS after publish | RSS idle (30 s) | peak RSS |"
+        "| packages | upload (4 jobs) | publish all | RSS after publish | RSS idle (30 s) | of it anonymous / file | peak RSS |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for n in bench::sizes("100000") {
         let quarter = n / DISTRIBUTIONS.len();
         let dirs: Vec<_> = DISTRIBUTIONS
@@ -63,12 +63,14 @@ fn main() {
         std::thread::sleep(std::time::Duration::from_secs(30));
         let idle = status_mib(pid, "VmRSS");
         let peak = status_mib(pid, "VmHWM");
+        // Heap and stacks, against mapped files (the binary, libraries).
+        let (anon, file) = (status_mib(pid, "RssAnon"), status_mib(pid, "RssFile"));
         // Checked after measuring: listing them costs memory of its own.
         for dist in DISTRIBUTIONS {
             assert_eq!(daemon.package_names(dist).len(), quarter, "{dist}");
         }
         println!(
-            "| {n} | {upload:.0} s ({:.0}/s) | {publish:.1} s | {after:.0} MiB | {idle:.0} MiB | {peak:.0} MiB |",
+            "| {n} | {upload:.0} s ({:.0}/s) | {publish:.1} s | {after:.0} MiB | {idle:.0} MiB | {anon:.0} / {file:.0} MiB | {peak:.0} MiB |",
             n as f64 / upload
         );
     }
