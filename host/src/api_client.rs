@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::cli::{cell, date_ms, rendered, table};
+use crate::cli::{cell, date_ms, list_table};
 
 /// Where the daemon is and who is asking.
 pub struct Client {
@@ -468,7 +468,7 @@ pub fn rollback_summary(answer: &Value) -> String {
 }
 
 pub fn versions_summary(answer: &Value) -> String {
-    if let Some(versions) = answer["versions"].as_array() {
+    if answer["versions"].is_array() {
         let mut out = format!(
             "{}: latest {}, oldest kept {}, live tree shows {}\n",
             s(&answer["distribution"]),
@@ -476,22 +476,19 @@ pub fn versions_summary(answer: &Value) -> String {
             answer["oldest"],
             answer["published"]
         );
-        let mut table = table(&[
-            "VERSION", "CREATED", "ACTION", "ADDED", "REMOVED", "PACKAGES", "BY", "REASON",
-        ]);
-        for v in versions {
-            table.add_row([
-                cell(&v["number"]),
-                date_ms(&v["created_ms"]),
-                cell(&v["action"]),
-                cell(&v["added"]),
-                cell(&v["removed"]),
-                cell(&v["packages"]),
-                cell(&v["actor"]),
-                cell(&v["reason"]),
-            ]);
-        }
-        out.push_str(&rendered(&table));
+        out.push_str(&list_table(
+            &answer["versions"],
+            &[
+                ("VERSION", "/number", cell),
+                ("CREATED", "/created_ms", date_ms),
+                ("ACTION", "/action", cell),
+                ("ADDED", "/added", cell),
+                ("REMOVED", "/removed", cell),
+                ("PACKAGES", "/packages", cell),
+                ("BY", "/actor", cell),
+                ("REASON", "/reason", cell),
+            ],
+        ));
         return out;
     }
     let mut out = format!(
@@ -562,30 +559,19 @@ pub fn scan_summary(answer: &Value) -> String {
         counts("states"),
         counts("worst")
     );
-    let mut table = table(&[
-        "STATE",
-        "WORST",
-        "NAME",
-        "VERSION",
-        "ARCH",
-        "DISTRIBUTION",
-        "FINDINGS",
-        "ID",
-    ]);
-    for row in answer["packages"].as_array().into_iter().flatten() {
-        let p = &row["package"];
-        table.add_row([
-            cell(&row["state"]),
-            cell(&row["worst"]),
-            cell(&p["name"]),
-            cell(&p["version"]),
-            cell(&p["architecture"]),
-            cell(&p["distribution"]),
-            cell(&row["findings"]),
-            cell(&p["id"]),
-        ]);
-    }
-    out.push_str(&rendered(&table));
+    out.push_str(&list_table(
+        &answer["packages"],
+        &[
+            ("STATE", "/state", cell),
+            ("WORST", "/worst", cell),
+            ("NAME", "/package/name", cell),
+            ("VERSION", "/package/version", cell),
+            ("ARCH", "/package/architecture", cell),
+            ("DISTRIBUTION", "/package/distribution", cell),
+            ("FINDINGS", "/findings", cell),
+            ("ID", "/package/id", cell),
+        ],
+    ));
     out
 }
 

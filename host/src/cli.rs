@@ -1004,7 +1004,7 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
 // Rendering. Tables are plain text of any width (no terminal probing), so
 // the same bytes reach a terminal, a pager or a file.
 
-pub(crate) fn table(header: &[&str]) -> Table {
+fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table.load_style(presets::UTF8_FULL_CONDENSED);
     table.set_header(header.iter().copied());
@@ -1021,7 +1021,7 @@ fn with_newline(text: &str) -> String {
 }
 
 /// The table, or `(none)` for one without rows.
-pub(crate) fn rendered(table: &Table) -> String {
+fn rendered(table: &Table) -> String {
     if table.is_empty() {
         "(none)\n".to_owned()
     } else {
@@ -1035,7 +1035,7 @@ type Show = fn(&Value) -> String;
 /// One row per item of `items`; each column a title, the item's field (a
 /// JSON pointer, so `/import/added` reaches into an object) and how to
 /// show it. A field the item lacks shows as `-`.
-fn list_table(items: &Value, columns: &[(&str, &str, Show)]) -> String {
+pub(crate) fn list_table(items: &Value, columns: &[(&str, &str, Show)]) -> String {
     let titles: Vec<&str> = columns.iter().map(|(title, _, _)| *title).collect();
     let mut table = table(&titles);
     for item in list(items) {
