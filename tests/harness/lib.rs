@@ -32,7 +32,7 @@ pub fn repod_bin() -> PathBuf {
     let bin = profile_dir().join("repod");
     assert!(
         bin.exists(),
-        "{} is missing: run scripts/test (or cargo build -p repod) first",
+        "{} is missing: run scripts/test (or cargo nextest run --workspace --no-run) first",
         bin.display()
     );
     bin

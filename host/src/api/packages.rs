@@ -6,7 +6,7 @@
 //! hashed; a package is never held in memory.
 
 use axum::Json;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -16,6 +16,7 @@ use crate::blobs::{BlobError, Incoming};
 use crate::catalog::{self, Filter, PackageRecord};
 use crate::ingest::{IngestError, Outcome, clean_filename};
 use crate::tokens::{Caller, Role};
+use repod_upload_form::FormError;
 
 #[derive(Deserialize)]
 pub struct UploadQuery {
@@ -87,6 +88,18 @@ impl From<BlobError> for Problem {
             }
             BlobError::Io(io) => Problem::internal(io),
         }
+    }
+}
+
+/// A form's `file` field goes straight into the blob store's incoming file.
+impl repod_upload_form::Sink for Incoming {
+    type Received = crate::blobs::Received;
+    type Error = BlobError;
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        Incoming::write(self, chunk).await
+    }
+    async fn finish(self) -> Result<Self::Received, BlobError> {
+        Incoming::finish(self).await
     }
 }
 
@@ -163,7 +176,8 @@ async fn take_upload(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("multipart/form-data"));
+        .filter(|v| v.starts_with("multipart/form-data"))
+        .map(str::to_owned);
     let incoming = state
         .packages
         .blobs
@@ -171,47 +185,21 @@ async fn take_upload(
         .await
         .map_err(Problem::internal)?;
 
-    let (received, distribution, filename) = if multipart {
-        let mut form = Multipart::from_request(request, state)
+    let (received, distribution, filename) = if let Some(content_type) = multipart {
+        let form =
+            repod_upload_form::multipart(&content_type, request.into_body().into_data_stream())
+                .map_err(|e| Problem::bad_request(format!("malformed multipart body: {e}")))?;
+        let form = repod_upload_form::read(form, incoming)
             .await
-            .map_err(|e| Problem::bad_request(format!("malformed multipart body: {e}")))?;
-        let mut incoming = Some(incoming);
-        let (mut received, mut distribution, mut filename) =
-            (None, query.distribution, query.filename);
-        while let Some(field) = form
-            .next_field()
-            .await
-            .map_err(|e| Problem::bad_request(format!("malformed multipart body: {e}")))?
-        {
-            match field.name() {
-                Some("file") => {
-                    let Some(target) = incoming.take() else {
-                        return Err(Problem::bad_request(
-                            "more than one file field: upload one package per request",
-                        ));
-                    };
-                    filename = filename.or_else(|| field.file_name().map(str::to_owned));
-                    let stream = field.map(|r| r.map_err(axum::Error::new));
-                    received = Some(receive_stream(target, Box::pin(stream)).await?);
-                }
-                Some("distribution") => {
-                    let text = field.text().await.map_err(|e| {
-                        Problem::bad_request(format!("unreadable distribution field: {e}"))
-                    })?;
-                    distribution = Some(text.trim().to_owned());
-                }
-                other => {
-                    return Err(Problem::bad_request(format!(
-                        "unexpected form field {:?}: send 'file' and optionally 'distribution'",
-                        other.unwrap_or("")
-                    )));
-                }
-            }
-        }
-        let received = received.ok_or_else(|| {
-            Problem::bad_request("no 'file' field in the form: attach the package as 'file'")
-        })?;
-        (received, distribution, filename)
+            .map_err(|e| match e {
+                FormError::Sink(e) => Problem::from(e),
+                client => Problem::bad_request(client.to_string()),
+            })?;
+        (
+            form.received,
+            form.distribution.or(query.distribution),
+            query.filename.or(form.filename),
+        )
     } else {
         let stream = request.into_body().into_data_stream();
         let received = receive_stream(incoming, stream).await?;
