@@ -49,6 +49,13 @@
 //!                            # files under 20 GiB (default: no limit)
 //! # credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN)
 //!
+//! [http]                     # slow and idle clients (nginx's timeouts are the model)
+//! header-timeout-seconds = 60 # a request's headers, from the connection going
+//!                            # idle (so also how long an idle keep-alive lasts)
+//! body-timeout-seconds = 60  # the longest a request body may stall between reads
+//! send-timeout-seconds = 60  # the longest a client may stop reading an answer
+//! max-connections = 10000    # more are closed at accept (lowered to fit `ulimit -n`)
+//!
 //! [metrics]                  # GET /metrics (Prometheus, OpenMetrics text)
 //! access = "open"            # the default; "reader": a reader token is needed
 //!
@@ -145,7 +152,72 @@ struct FileConfig {
     #[serde(default)]
     metrics: FileMetrics,
     #[serde(default)]
+    http: FileHttp,
+    #[serde(default)]
     plugin: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileHttp {
+    header_timeout_seconds: Option<u64>,
+    body_timeout_seconds: Option<u64>,
+    send_timeout_seconds: Option<u64>,
+    max_connections: Option<usize>,
+}
+
+/// `[http]`: how long a connection may stall, and how many may be open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub send_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+        }
+    }
+}
+
+fn http_limits(file: &FileHttp) -> anyhow::Result<HttpLimits> {
+    let default = HttpLimits::default();
+    let seconds = |name: &str, value: Option<u64>, default: Duration| match value {
+        None => Ok(default),
+        Some(s @ 1..=86_400) => Ok(Duration::from_secs(s)),
+        Some(s) => Err(anyhow::anyhow!(
+            "http.{name}: {s} is not between 1 and 86400 seconds"
+        )),
+    };
+    let max_connections = match file.max_connections {
+        None => default.max_connections,
+        Some(n @ 1..) => n,
+        Some(0) => anyhow::bail!("http.max-connections must be at least 1"),
+    };
+    Ok(HttpLimits {
+        header_timeout: seconds(
+            "header-timeout-seconds",
+            file.header_timeout_seconds,
+            default.header_timeout,
+        )?,
+        body_timeout: seconds(
+            "body-timeout-seconds",
+            file.body_timeout_seconds,
+            default.body_timeout,
+        )?,
+        send_timeout: seconds(
+            "send-timeout-seconds",
+            file.send_timeout_seconds,
+            default.send_timeout,
+        )?,
+        max_connections,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -453,6 +525,8 @@ pub struct Settings {
     pub storage: Storage,
     /// Who may read `GET /metrics` (`[metrics]`).
     pub metrics_access: MetricsAccess,
+    /// Slow and idle clients (`[http]`).
+    pub http: HttpLimits,
     /// Each plugin's config section, serialised as JSON for the plugin.
     pub plugin_sections: PluginSections,
 }
@@ -532,6 +606,7 @@ impl Settings {
         let retention = retention(&file.versions)?;
         let storage = storage(file.storage)?;
         let metrics_access = metrics_access(&file.metrics)?;
+        let http = http_limits(&file.http)?;
         let policies = policies(&file.scan);
         for feed in &file.advisories.feeds {
             let web = feed.starts_with("http://") || feed.starts_with("https://");
@@ -583,6 +658,7 @@ impl Settings {
             feeds,
             storage,
             metrics_access,
+            http,
             plugin_sections,
         })
     }
@@ -708,6 +784,44 @@ mod tests {
             "{error}"
         );
         assert!(resolve("[metrics]\nacess = \"open\"\n").is_err());
+    }
+
+    #[test]
+    fn http_limits_default_to_nginxs_and_refuse_nonsense() {
+        let dir = tempfile::tempdir().unwrap();
+        let resolve = |text: &str| {
+            Settings::resolve(Overrides {
+                config: Some(write(dir.path(), text)),
+                ..Default::default()
+            })
+        };
+        assert_eq!(resolve("").unwrap().http, HttpLimits::default());
+        let set = resolve(
+            "[http]\nheader-timeout-seconds = 5\nbody-timeout-seconds = 6\n\
+             send-timeout-seconds = 7\nmax-connections = 100\n",
+        )
+        .unwrap()
+        .http;
+        assert_eq!(
+            set,
+            HttpLimits {
+                header_timeout: Duration::from_secs(5),
+                body_timeout: Duration::from_secs(6),
+                send_timeout: Duration::from_secs(7),
+                max_connections: 100,
+            }
+        );
+        let error = format!(
+            "{:#}",
+            resolve("[http]\nsend-timeout-seconds = 0\n").unwrap_err()
+        );
+        assert!(error.contains("http.send-timeout-seconds: 0"), "{error}");
+        let error = format!(
+            "{:#}",
+            resolve("[http]\nmax-connections = 0\n").unwrap_err()
+        );
+        assert!(error.contains("http.max-connections"), "{error}");
+        assert!(resolve("[http]\nheader-timeout = 5\n").is_err());
     }
 
     #[test]

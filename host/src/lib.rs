@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod documents;
 pub mod feeds;
+pub mod http;
 pub mod ingest;
 pub mod lifecycle;
 pub mod metrics;

@@ -140,15 +140,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.plugins.display()
     );
     std::fs::create_dir_all(settings.repos_dir())?;
-    let app = api::router(
-        state,
-        &settings.repos_dir(),
-        settings.repos_require_token,
-        settings.metrics_access,
-    );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    let app = api::router(state, &settings);
+    crate::http::serve(listener, app, &settings.http, shutdown()).await?;
     Ok(())
 }
 

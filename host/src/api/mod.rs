@@ -11,6 +11,7 @@ pub(crate) mod plugins;
 mod problem;
 mod repos;
 mod scans;
+mod timeout;
 mod tokens;
 mod vex;
 mod views;
@@ -311,12 +312,11 @@ async fn track(
     response
 }
 
-pub fn router(
-    state: AppState,
-    repos_dir: &std::path::Path,
-    repos_require_token: bool,
-    metrics_access: crate::config::MetricsAccess,
-) -> Router {
+pub fn router(state: AppState, settings: &crate::config::Settings) -> Router {
+    let repos_dir = &settings.repos_dir();
+    let repos_require_token = settings.repos_require_token;
+    let metrics_access = settings.metrics_access;
+    let body_timeout = settings.http.body_timeout;
     let (api, doc) = api();
     let doc = Arc::new(doc.to_json().expect("OpenAPI document serialises"));
     let api = api
@@ -350,5 +350,9 @@ pub fn router(
             track,
         ))
         .layer(axum::middleware::from_fn(drain::answer_refusals))
+        // Outermost, so the drain's reading is on the clock too.
+        .layer(axum::middleware::from_fn(move |request, next| {
+            timeout::stalled_bodies(body_timeout, request, next)
+        }))
         .with_state(state)
 }
