@@ -195,6 +195,9 @@ impl Publisher {
     /// while the daemon was down.
     pub fn start(setup: Setup, data: &Path) -> Result<Arc<Publisher>, PublishError> {
         let lock = lock(data)?;
+        // What a process killed mid-publish left staged was never live, and
+        // with the lock held no other publisher writes there: it goes.
+        tree::remove_tree(&Paths::under(data).staging)?;
         let publisher = Arc::new(Publisher {
             _lock: lock,
             queue: Mutex::new(Queue::default()),
