@@ -136,8 +136,9 @@ fn killed_mid_upload_keeps_every_acknowledged_package_and_nothing_else() {
 }
 
 /// What a crash between storing a blob and committing its rows leaves (a
-/// blob no row refers to), and what a crash mid-stream leaves (a temporary
-/// upload), are both gone after a restart; referenced blobs stay.
+/// blob no row refers to), what a crash mid-stream leaves (a temporary
+/// upload) and what a crash mid-publish leaves (a staged tree, found by the
+/// soak) are all gone after a restart; referenced blobs stay.
 #[test]
 fn a_restart_collects_what_a_crash_leaves() {
     let mut daemon = Daemon::builder()
@@ -159,6 +160,9 @@ fn a_restart_collects_what_a_crash_leaves() {
     std::fs::create_dir_all(data.join("blobs/sha256/ab")).unwrap();
     std::fs::write(data.join("blobs/sha256/ab").join(&stray), b"orphan").unwrap();
     std::fs::write(data.join("tmp/upload-interrupted"), b"half a package").unwrap();
+    let staged = data.join("publish/staging/jammy-1796000000000000000/dists/jammy");
+    std::fs::create_dir_all(&staged).unwrap();
+    std::fs::write(staged.join("Release"), b"half a tree").unwrap();
     if let Some(s3) = &daemon.storage {
         // In the S3 run the stray is an object (the file above is a stray
         // cached copy).
@@ -178,6 +182,11 @@ fn a_restart_collects_what_a_crash_leaves() {
         .collect();
     assert_eq!(blobs, [kept_sha]);
     assert!(fixtures::snapshot(&data.join("tmp")).is_empty());
+    assert!(
+        !data
+            .join("publish/staging/jammy-1796000000000000000")
+            .exists()
+    );
     assert!(
         daemon.log().contains("removed 1 unreferenced blobs")
             || daemon
