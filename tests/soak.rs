@@ -464,17 +464,27 @@ fn check_ledger(daemon: &Daemon, ledger: &Ledger, round: usize) {
         );
     }
     for dist in DEB_DISTS.iter().chain([&RPM_DIST]) {
-        let reply = daemon.get(
-            &format!("/api/v1/distributions/{dist}/versions?limit=1000"),
-            Some(&daemon.admin),
-        );
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        let kept: BTreeSet<i64> = reply.body["versions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["number"].as_i64().unwrap())
-            .collect();
+        // Every kept version, a page of 1,000 at a time (newest first).
+        let mut kept = BTreeSet::new();
+        let mut before = String::new();
+        loop {
+            let reply = daemon.get(
+                &format!("/api/v1/distributions/{dist}/versions?limit=1000{before}"),
+                Some(&daemon.admin),
+            );
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            let page: Vec<i64> = reply.body["versions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["number"].as_i64().unwrap())
+                .collect();
+            kept.extend(&page);
+            match page.iter().min() {
+                Some(oldest) if page.len() == 1000 => before = format!("&before={oldest}"),
+                _ => break,
+            }
+        }
         for (_, n) in ledger.versions.iter().filter(|(d, _)| d == dist) {
             assert!(
                 kept.contains(n),

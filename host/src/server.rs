@@ -283,9 +283,26 @@ struct Parts {
     _sole: Option<sqlx::PgConnection>,
 }
 
+/// Refuses a data directory the daemon cannot write (a read-only mount,
+/// wrong ownership) up front, in words, rather than at the first write
+/// deep inside SQLite or the blob store.
+fn writable(data: &std::path::Path) -> anyhow::Result<()> {
+    let probe = data.join(format!(".repod-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .with_context(|| {
+            format!(
+                "data directory {} is not writable: repod keeps its database, uploads and \
+                 trees there; mount it read-write, fix its ownership, or pick another with --data",
+                data.display()
+            )
+        })
+}
+
 async fn open_parts(settings: &Settings, opener: Opener) -> anyhow::Result<Parts> {
     std::fs::create_dir_all(&settings.data)
         .with_context(|| format!("cannot create data directory {}", settings.data.display()))?;
+    writable(&settings.data)?;
     let db = db::open(&settings.database).await?;
     let local = matches!(settings.storage, crate::config::Storage::Filesystem);
     let sole = match &settings.database {

@@ -107,6 +107,8 @@ pub struct Daemon {
     /// suite runs on S3; `None`: blobs in the data directory.
     pub storage: Option<repod::config::S3Config>,
     env: Vec<(String, String)>,
+    /// Whether `data` is a tmpfs mount of its own.
+    tmpfs: bool,
 }
 
 /// When `REPOD_TEST_S3` names an S3-compatible endpoint (scripts/test sets
@@ -184,6 +186,7 @@ pub struct DaemonBuilder {
     first_party: bool,
     fresh_key: bool,
     extra: Vec<(String, Vec<u8>)>,
+    tmpfs_mib: Option<u64>,
 }
 
 impl DaemonBuilder {
@@ -195,6 +198,13 @@ impl DaemonBuilder {
 
     /// Let the daemon create its own signing key (RSA-4096, ~1.5 s in a
     /// debug build) instead of starting with the suite's shared one.
+    /// The data directory on a tmpfs of `mib` MiB of its own (mounted as
+    /// root; unmounted when the daemon is dropped), to run out of space.
+    pub fn data_on_tmpfs(mut self, mib: u64) -> Self {
+        self.tmpfs_mib = Some(mib);
+        self
+    }
+
     pub fn fresh_key(mut self) -> Self {
         self.fresh_key = true;
         self
@@ -264,6 +274,14 @@ impl DaemonBuilder {
 
     pub fn start(self) -> Daemon {
         let data = tempfile::tempdir().unwrap();
+        if let Some(mib) = self.tmpfs_mib {
+            let out = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+                .arg(data.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "mounting a tmpfs needs root: {out:?}");
+        }
         let plugins = data.path().join("plugins");
         std::fs::create_dir_all(&plugins).unwrap();
         if self.first_party {
@@ -323,6 +341,7 @@ impl DaemonBuilder {
             database,
             storage,
             env: self.env.clone(),
+            tmpfs: self.tmpfs_mib.is_some(),
         };
         daemon.wait_ready();
         // Token names are unique per installation: another node's admin
@@ -418,6 +437,7 @@ impl Daemon {
             first_party: true,
             fresh_key: false,
             extra: vec![],
+            tmpfs_mib: None,
         }
     }
 
@@ -853,6 +873,12 @@ impl Drop for Daemon {
         // after this).
         if std::thread::panicking() {
             eprintln!("--- daemon log ({}) ---\n{}", self.url, self.log());
+        }
+        if self.tmpfs {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.data.path())
+                .status();
         }
     }
 }

@@ -366,10 +366,14 @@ async fn publish_now(
 ) -> Result<crate::publish::Report, Problem> {
     state.publisher.publish(id).await.map_err(|e| {
         tracing::error!(distribution = id, "forced publish failed: {e}");
+        let status = match super::problem::storage_full(&e.to_string()) {
+            Some(_) => axum::http::StatusCode::INSUFFICIENT_STORAGE,
+            None => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        };
         Problem::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            status,
             "publish-failed",
-            format!("{done}publishing {id} failed: {e}"),
+            format!("{done}publishing {id} failed: {e}; the tree served is the last good one"),
         )
     })
 }

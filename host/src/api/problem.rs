@@ -49,13 +49,41 @@ impl Problem {
     }
 
     pub fn internal(err: impl std::fmt::Display) -> Problem {
-        tracing::error!("internal error: {err}");
+        let message = err.to_string();
+        if let Some(cause) = storage_full(&message) {
+            tracing::error!("out of space: {message}");
+            return Problem::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient-storage",
+                format!(
+                    "the daemon's storage is full ({cause}); nothing was changed: \
+                     free space (or raise the quota) and send this again"
+                ),
+            );
+        }
+        tracing::error!("internal error: {message}");
         Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "internal error; the daemon log has the details",
         )
     }
+}
+
+/// Whether an error's message says a file system or database ran out of
+/// space, and in which words. Matched on the rendered message because the
+/// errors arrive wrapped in many types (blob store, SQLite, PostgreSQL,
+/// publisher); the phrases are the operating system's (ENOSPC, EDQUOT, as
+/// `std::io::Error` renders them) and SQLite's and PostgreSQL's own.
+pub(crate) fn storage_full(message: &str) -> Option<&'static str> {
+    [
+        "No space left on device",
+        "Disk quota exceeded",
+        "database or disk is full",
+        "could not extend file",
+    ]
+    .into_iter()
+    .find(|phrase| message.contains(phrase))
 }
 
 impl IntoResponse for Problem {
