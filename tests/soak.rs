@@ -465,7 +465,7 @@ fn check_ledger(daemon: &Daemon, ledger: &Ledger, round: usize) {
     }
     for dist in DEB_DISTS.iter().chain([&RPM_DIST]) {
         // Every kept version, a page of 1,000 at a time (newest first).
-        let mut kept = BTreeSet::new();
+        let mut kept: BTreeSet<i64> = BTreeSet::new();
         let mut before = String::new();
         loop {
             let reply = daemon.get(
