@@ -48,15 +48,7 @@ fn fill(daemon: &Daemon, name: &str, leave: u64) -> PathBuf {
 
 /// A .deb of about `size` bytes that gzip cannot shrink.
 fn incompressible_deb(name: &str, size: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let payload: Vec<u8> = (0..size)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let payload = fixtures::noise(size);
     let control = format!(
         "Package: {name}\nVersion: 1.0\nArchitecture: amd64\nMaintainer: T <t@test.invalid>\nDescription: big\n big\n"
     );

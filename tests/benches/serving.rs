@@ -148,17 +148,7 @@ fn main() {
         .filesystem()
         .config("repos-require-token = true\n")
         .start();
-    let big: Vec<u8> = {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        (0..8usize << 20)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect()
-    };
+    let big = fixtures::noise(8 << 20);
     let big_deb = fixtures::raw_deb(
         b"Package: big\nVersion: 1.0\nArchitecture: amd64\nMaintainer: T <t@test.invalid>\nDescription: big\n big\n",
         &[(b"./usr/share/big/blob", &big)],

@@ -283,3 +283,17 @@ pub fn real_packages_dir() -> PathBuf {
     );
     dir
 }
+
+/// `len` bytes of reproducible noise (xorshift), which no compressor
+/// shrinks: for packages and files of a chosen size on disk.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}

@@ -137,29 +137,33 @@ async fn serve(root: Arc<Path>, publisher: Arc<Publisher>, request: Request) -> 
         Err(response) => return response,
     };
     let stored = publisher.trees().filter(|_| !local_only(&path));
+    let whole = method == Method::GET;
     let opened = match (blob, stored) {
         (Some(blob), _) => tokio::task::spawn_blocking(move || {
-            let file = std::fs::File::open(blob)?;
+            let mut file = std::fs::File::open(blob)?;
             let meta = file.metadata()?;
             let validators = Validators::of(&meta);
-            Ok((file, meta, validators))
+            let content = read_small(&mut file, &meta, whole)?;
+            Ok((file, meta, validators, content))
         })
         .await
         .unwrap_or_else(|e| Err(io::Error::other(e))),
-        (None, Some(trees)) => open_stored(trees, &path).await,
+        (None, Some(trees)) => open_stored(trees, &path)
+            .await
+            .map(|(file, meta, validators)| (file, meta, validators, None)),
         (None, None) => {
             let path = path.clone();
             tokio::task::spawn_blocking(move || {
-                open_beneath(&root, &path).map(|(file, meta)| {
-                    let validators = Validators::of(&meta);
-                    (file, meta, validators)
-                })
+                let (mut file, meta) = open_beneath(&root, &path)?;
+                let validators = Validators::of(&meta);
+                let content = read_small(&mut file, &meta, whole)?;
+                Ok((file, meta, validators, content))
             })
             .await
             .unwrap_or_else(|e| Err(io::Error::other(e)))
         }
     };
-    let (file, meta, validators) = match opened {
+    let (file, meta, validators, content) = match opened {
         Ok(opened) => opened,
         Err(e) if is_absent(&e) => return not_found(),
         Err(e) => return Problem::internal(format_args!("/repos/{path}: {e}")).into_response(),
@@ -209,6 +213,9 @@ async fn serve(root: Arc<Path>, publisher: Arc<Publisher>, request: Request) -> 
 
     let body = if method == Method::HEAD {
         Body::empty()
+    } else if let Some(content) = content {
+        let range = start as usize..(start + count) as usize;
+        Body::from(axum::body::Bytes::from(content).slice(range))
     } else {
         let mut file = tokio::fs::File::from_std(file);
         if start > 0
@@ -216,9 +223,11 @@ async fn serve(root: Arc<Path>, publisher: Arc<Publisher>, request: Request) -> 
         {
             return Problem::internal(format_args!("/repos/{path}: {e}")).into_response();
         }
+        // tokio::fs reads each chunk on the blocking pool: large chunks
+        // keep those trips few.
         Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
             file.take(count),
-            64 << 10,
+            256 << 10,
         ))
     };
     let mut response = Response::new(body);
@@ -288,6 +297,33 @@ fn local_only(path: &str) -> bool {
 /// Opens the file the stored generations name at `path`, from this node's
 /// cache (fetched first if missing); validators from its SHA-256 and its
 /// generation's time, the same on every node.
+/// Files up to this size are read whole in the blocking task that opens
+/// them: one trip to the blocking pool per request, where streaming takes
+/// one per read (the small indexes apt asks for most, InRelease above all).
+const READ_WHOLE: u64 = 1 << 20;
+
+/// The whole content of a small file for a GET; `None` to stream it.
+/// Published files are never written in place (a publish renames new ones
+/// over them), so the length read is the length the metadata gave.
+fn read_small(
+    file: &mut std::fs::File,
+    meta: &std::fs::Metadata,
+    wanted: bool,
+) -> io::Result<Option<Vec<u8>>> {
+    if !wanted || meta.len() > READ_WHOLE {
+        return Ok(None);
+    }
+    let mut content = Vec::with_capacity(meta.len() as usize);
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(&mut *file, meta.len()),
+        &mut content,
+    )?;
+    if content.len() as u64 != meta.len() {
+        return Err(io::Error::other("the file changed while it was read"));
+    }
+    Ok(Some(content))
+}
+
 async fn open_stored(
     trees: &crate::publish::objects::TreeStore,
     path: &str,
