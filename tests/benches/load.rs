@@ -1,7 +1,8 @@
 //! Load: 32 keep-alive clients (wrk) doing apt-style reads of `/repos/`
-//! (InRelease, half of them conditional; the by-hash Packages indexes; pool
-//! files) while uploads and forced publishes run, with a checker alongside
-//! that no read sees an index disagreeing with its Release:
+//! (InRelease, half of them conditional; the compressed Packages indexes by
+//! the hashes the last InRelease listed; pool files) while uploads and
+//! forced publishes run, with a checker alongside that no read sees an
+//! index disagreeing with its Release:
 //!
 //! - by hash: every index the current InRelease lists is fetched by its
 //!   by-hash name and must have that hash (what apt does);
@@ -105,42 +106,54 @@ fn main() {
     }
     daemon.publish_all();
 
-    // The paths wrk cycles through: InRelease (every other one with an
-    // If-Modified-Since a day ahead, as apt's re-check of an unchanged
-    // file: 304), the by-hash indexes it lists now, 20 pool files.
-    let release = String::from_utf8(daemon.fetch("/repos/dists/jammy/InRelease")).unwrap();
-    let mut paths: Vec<(String, bool)> = vec![
-        ("/repos/dists/jammy/InRelease".into(), false),
-        ("/repos/dists/jammy/InRelease".into(), true),
-    ];
-    for (path, (_, sha)) in release_sha256(&release) {
-        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-        let by_hash = format!("/repos/dists/jammy/{dir}/by-hash/SHA256/{sha}");
-        if path.contains("binary-amd64/Packages") && daemon.get_bytes(&by_hash).0 == 200 {
-            paths.push((by_hash, false));
-        }
-    }
+    // The requests wrk cycles through, as apt makes them: InRelease (every
+    // other one with an If-Modified-Since a day ahead, as apt's re-check of
+    // an unchanged file: 304), the compressed Packages indexes by hash as
+    // the latest InRelease a connection's thread read lists them (the Lua
+    // script re-reads them from every InRelease it gets), and 20 pool files.
+    let mut pool = Vec::new();
     for i in 0..20 {
-        paths.push((
-            format!("/repos/pool/main/b/base{i}/base{i}_1.0_amd64.deb"),
-            false,
-        ));
-    }
-    for (p, _) in &paths {
-        assert_eq!(daemon.get_bytes(p).0, 200, "{p}");
+        let path = format!("/repos/pool/main/b/base{i}/base{i}_1.0_amd64.deb");
+        assert_eq!(daemon.get_bytes(&path).0, 200, "{path}");
+        pool.push(format!("\"{path}\""));
     }
     let tomorrow = httpdate::fmt_http_date(
         std::time::SystemTime::now() + std::time::Duration::from_secs(86400),
     );
     let lua = format!(
-        "local paths = {{{}}}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  local p = paths[(i % #paths) + 1]\n  \
-         if p[2] then return wrk.format(\"GET\", p[1], {{[\"If-Modified-Since\"] = \"{tomorrow}\"}}) end\n  \
-         return wrk.format(\"GET\", p[1])\nend\n",
-        paths
-            .iter()
-            .map(|(p, c)| format!("{{\"{p}\", {c}}}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        r#"local pool = {{{pool}}}
+local byhash = {{}}
+local i = 0
+request = function()
+  i = i + 1
+  local k = i % 6
+  if k == 0 then return wrk.format("GET", "/repos/dists/jammy/InRelease") end
+  if k == 1 then
+    return wrk.format("GET", "/repos/dists/jammy/InRelease", {{["If-Modified-Since"] = "{tomorrow}"}})
+  end
+  if (k == 2 or k == 3) and #byhash > 0 then return wrk.format("GET", byhash[(i % #byhash) + 1]) end
+  return wrk.format("GET", pool[(i % #pool) + 1])
+end
+response = function(status, headers, body)
+  if status ~= 200 or body:sub(1, 5) ~= "-----" then return end
+  local fresh = {{}}
+  local inside = false
+  for line in body:gmatch("[^
+]+") do
+    if line:sub(1, 1) ~= " " then
+      inside = (line == "SHA256:")
+    elseif inside then
+      local sha, path = line:match("^ (%x+)%s+%d+%s+(%S+)$")
+      if path and path:find("binary%-amd64/Packages%.") then
+        local dir = path:match("^(.*)/[^/]*$")
+        table.insert(fresh, "/repos/dists/jammy/" .. dir .. "/by-hash/SHA256/" .. sha)
+      end
+    end
+  end
+  if #fresh > 0 then byhash = fresh end
+end
+"#,
+        pool = pool.join(", ")
     );
     let work = tempfile::tempdir().unwrap();
     let script = work.path().join("apt.lua");
