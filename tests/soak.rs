@@ -302,7 +302,7 @@ impl Workload {
                             &version,
                             "amd64",
                             "Source: curl\n",
-                            &tag,
+                            tag,
                         );
                         let answer = self.upload("jammy", deb);
                         if let Answer::Status(status @ (201 | 202), body) = &answer {

@@ -11,6 +11,8 @@
 //!   must have the hash that Release lists (a publish in between makes the
 //!   pair inconclusive, and is counted, not failed).
 //!
+//! Run with:
+//!
 //!     cargo build --release -p repod && scripts/build-plugins target/plugins
 //!     cargo bench -p repod-tests --bench load
 //!

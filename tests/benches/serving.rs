@@ -108,7 +108,7 @@ fn nginx(dir: &Path, root: &Path, port: u16, token: &str) -> Child {
         ),
     )
     .unwrap();
-    let child = Command::new("nginx")
+    let mut child = Command::new("nginx")
         .args(["-c"])
         .arg(&conf)
         .args(["-p"])
@@ -124,6 +124,8 @@ fn nginx(dir: &Path, root: &Path, port: u16, token: &str) -> Child {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!(
         "nginx did not serve {url}: {}",
         std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
