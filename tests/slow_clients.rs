@@ -97,7 +97,8 @@ fn thousands_of_stalled_connections_are_cut_off_while_others_are_served() {
         })
         .collect();
     assert!(
-        eventually(header_timeout * 3 / 4, || open_files(&daemon) >= before + 1900),
+        eventually(header_timeout * 3 / 4, || open_files(&daemon)
+            >= before + 1900),
         "the daemon did not take the connections: {} files open, {before} before",
         open_files(&daemon)
     );
