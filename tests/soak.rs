@@ -129,6 +129,20 @@ impl Workload {
         }
     }
 
+    /// Books a success answer (a status in `ok`): `promised` notes what it
+    /// promised, the version it names is kept, and it counts as
+    /// acknowledged.
+    fn booked(&self, answer: &Answer, ok: &[u16], promised: impl FnOnce(&mut Ledger, u16, &Value)) {
+        if let Answer::Status(status, body) = answer
+            && ok.contains(status)
+        {
+            let mut l = self.ledger.lock().unwrap();
+            promised(&mut l, *status, body);
+            Self::acked_version(&mut l, body);
+            l.acknowledged += 1;
+        }
+    }
+
     /// One random operation; false once the daemon is gone.
     fn step(&self, rng: &mut Rng, tag: &str) -> bool {
         let pick = rng.below(100);
@@ -144,15 +158,12 @@ impl Workload {
                     &"p".repeat(2000 + rng.below(60_000) as usize),
                 );
                 let answer = self.upload("jammy", deb);
-                if let Answer::Status(201, body) = &answer {
-                    let mut l = self.ledger.lock().unwrap();
+                self.booked(&answer, &[201], |l, _, body| {
                     l.jammy.insert(
                         body["id"].as_str().unwrap().to_owned(),
                         (name, body["sha256"].as_str().unwrap().to_owned()),
                     );
-                    Self::acked_version(&mut l, body);
-                    l.acknowledged += 1;
-                }
+                });
                 answer
             }
             // Something that is not a package: 422, and nothing stored.
@@ -179,13 +190,10 @@ impl Workload {
                 let file = fixtures::rpm(self.dir.path(), &name, "1.0", "1", "x86_64", "");
                 let answer = self.upload(RPM_DIST, std::fs::read(&file).unwrap());
                 let _ = std::fs::remove_file(file);
-                if let Answer::Status(201, body) = &answer {
-                    let mut l = self.ledger.lock().unwrap();
+                self.booked(&answer, &[201], |l, _, body| {
                     l.rpms
                         .insert(name, body["sha256"].as_str().unwrap().to_owned());
-                    Self::acked_version(&mut l, body);
-                    l.acknowledged += 1;
-                }
+                });
                 answer
             }
             // Remove an acknowledged package from jammy.
@@ -240,12 +248,9 @@ impl Workload {
                         json!({"package": name, "from_dist": "jammy", "to_dist": "noble"}),
                     )),
                 );
-                if let Answer::Status(201 | 200, body) = &answer {
-                    let mut l = self.ledger.lock().unwrap();
+                self.booked(&answer, &[200, 201], |l, _, _| {
                     l.promoted.insert(name);
-                    Self::acked_version(&mut l, body);
-                    l.acknowledged += 1;
-                }
+                });
                 answer
             }
             // Migrate jammy into focal.
@@ -256,11 +261,7 @@ impl Workload {
                     &self.maintainer,
                     Some(Body::Json(json!({"from_dist": "jammy", "to_dist": "focal", "reason": format!("soak {tag}")}))),
                 );
-                if let Answer::Status(200 | 201, body) = &answer {
-                    let mut l = self.ledger.lock().unwrap();
-                    Self::acked_version(&mut l, body);
-                    l.acknowledged += 1;
-                }
+                self.booked(&answer, &[200, 201], |_, _, _| {});
                 answer
             }
             // Roll focal back to one of its acknowledged versions.
@@ -284,11 +285,7 @@ impl Workload {
                         json!({"version": version, "reason": format!("soak {tag}")}),
                     )),
                 );
-                if let Answer::Status(200 | 201, body) = &answer {
-                    let mut l = self.ledger.lock().unwrap();
-                    Self::acked_version(&mut l, body);
-                    l.acknowledged += 1;
-                }
+                self.booked(&answer, &[200, 201], |_, _, _| {});
                 answer
             }
             // A vulnerable libcurl4 (quarantined), then a decision on one.
@@ -305,14 +302,11 @@ impl Workload {
                             tag,
                         );
                         let answer = self.upload("jammy", deb);
-                        if let Answer::Status(status @ (201 | 202), body) = &answer {
-                            let mut l = self.ledger.lock().unwrap();
-                            if *status == 202 {
+                        self.booked(&answer, &[201, 202], |l, status, body| {
+                            if status == 202 {
                                 l.held.push(body["id"].as_str().unwrap().to_owned());
                             }
-                            Self::acked_version(&mut l, body);
-                            l.acknowledged += 1;
-                        }
+                        });
                         answer
                     }
                     Some(id) => {
@@ -325,12 +319,9 @@ impl Workload {
                                 json!({"decision": "approve", "justification": justification}),
                             )),
                         );
-                        if let Answer::Status(201, body) = &answer {
-                            let mut l = self.ledger.lock().unwrap();
+                        self.booked(&answer, &[201], |l, _, _| {
                             l.decisions.insert(id, justification);
-                            Self::acked_version(&mut l, body);
-                            l.acknowledged += 1;
-                        }
+                        });
                         answer
                     }
                 }
@@ -344,11 +335,9 @@ impl Workload {
                     &self.admin,
                     Some(Body::Bytes(advisory_record(file))),
                 );
-                if let Answer::Status(200, _) = &answer {
-                    let mut l = self.ledger.lock().unwrap();
+                self.booked(&answer, &[200], |l, _, _| {
                     l.advisories.insert(id.to_owned());
-                    l.acknowledged += 1;
-                }
+                });
                 answer
             }
             // A forced publish.
@@ -360,9 +349,7 @@ impl Workload {
                     &self.uploader,
                     Some(Body::Json(json!({}))),
                 );
-                if let Answer::Status(200, _) = &answer {
-                    self.ledger.lock().unwrap().acknowledged += 1;
-                }
+                self.booked(&answer, &[200], |_, _, _| {});
                 answer
             }
         };

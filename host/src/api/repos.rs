@@ -137,7 +137,11 @@ async fn serve(root: Arc<Path>, publisher: Arc<Publisher>, request: Request) -> 
         Err(response) => return response,
     };
     let stored = publisher.trees().filter(|_| !local_only(&path));
-    let whole = method == Method::GET;
+    // Read ahead only for a plain GET: a conditional one (apt re-checking
+    // InRelease) mostly ends in 304 and would read the file for nothing.
+    let whole = method == Method::GET
+        && !request.headers().contains_key(header::IF_NONE_MATCH)
+        && !request.headers().contains_key(header::IF_MODIFIED_SINCE);
     let opened = match (blob, stored) {
         (Some(blob), _) => tokio::task::spawn_blocking(move || {
             let mut file = std::fs::File::open(blob)?;
